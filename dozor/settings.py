@@ -1,0 +1,119 @@
+"""The one configuration object of Dozor, read from the environment (prefix ``DOZOR_``) or ``.env``.
+
+Every process (CLI, worker, dashboard, simulator, tests) builds its :class:`Settings` once and
+passes it down, so the same variables configure the embedded stack and a production deployment
+(``infra/docker-compose.yml`` sets exactly these names).
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from dozor.errors import ConfigError
+
+__all__ = ["Settings", "DEV_PLATE_SALT"]
+
+#: The salt used when none is configured. Good enough to hash simulated plates on a laptop; a
+#: production deployment that still uses it would make plate hashes reversible by dictionary, so
+#: :class:`Settings` refuses it there.
+DEV_PLATE_SALT = "dozor-development-salt-change-me"
+
+
+class Settings(BaseSettings):
+    """All of Dozor's knobs. Field names map to ``DOZOR_<NAME>`` environment variables."""
+
+    model_config = SettingsConfigDict(env_prefix="DOZOR_", env_file=".env", extra="ignore", frozen=True)
+
+    environment: Literal["development", "test", "production"] = "development"
+    state_dir: Path = Field(
+        default=Path(".dozor"),
+        description="Where the embedded broker and ClickHouse keep data and logs.",
+    )
+    log_level: str = "INFO"
+
+    # Kafka
+    kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: str | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_controller_port: int = 9093
+    kafka_jar_dir: Path | None = Field(
+        default=None, description="Jar cache; default ~/.cache/dozor/kafka-<version>."
+    )
+    topic_prefix: str = "dozor"
+    topic_partitions: int = 6
+    topic_replication_factor: int = 1
+
+    # ClickHouse
+    clickhouse_url: str = "http://127.0.0.1:8123"
+    clickhouse_database: str = "dozor"
+    clickhouse_user: str = "default"
+    clickhouse_password: SecretStr = SecretStr("")
+    chdb_handles: int = Field(default=4, description="Parallel engine handles of the embedded endpoint.")
+
+    # Worker
+    consumer_group: str = "dozor-ingest"
+    batch_max_rows: int = 50_000
+    batch_max_seconds: float = 0.5
+    worker_web_port: int = 6066
+
+    # Dashboard
+    dashboard_port: int = 8501
+    refresh_seconds: float = 2.0
+    stale_after_seconds: float = 60.0
+    display_timezone: str = "Asia/Almaty"
+
+    # Producers
+    simulate_rate: float = 200.0
+    plate_salt: SecretStr = SecretStr(DEV_PLATE_SALT)
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_production(self) -> Settings:
+        if self.environment == "production" and self.plate_salt.get_secret_value() == DEV_PLATE_SALT:
+            raise ConfigError(
+                "DOZOR_PLATE_SALT must be set to a secret value in production: the development "
+                "salt would let anyone reverse plate hashes"
+            )
+        return self
+
+    @property
+    def topic_violations(self) -> str:
+        """Input topic of traffic-camera violations (schema version in the name)."""
+        return f"{self.topic_prefix}.violations.v1"
+
+    @property
+    def topic_deadletter(self) -> str:
+        """Where rejected input goes, with its reason."""
+        return f"{self.topic_prefix}.deadletter.v1"
+
+    @cached_property
+    def clickhouse_host_port(self) -> tuple[str, int]:
+        """Host and port parsed from :attr:`clickhouse_url`, for the embedded endpoint to bind."""
+        from urllib.parse import urlparse
+
+        u = urlparse(self.clickhouse_url)
+        return u.hostname or "127.0.0.1", u.port or (8443 if u.scheme == "https" else 8123)
+
+    @cached_property
+    def kafka_host_port(self) -> tuple[str, int]:
+        """Host and port of the first bootstrap server, for the embedded broker to bind."""
+        first = self.kafka_bootstrap_servers.split(",")[0].strip()
+        host, _, port = first.rpartition(":")
+        return host or "127.0.0.1", int(port)
+
+    def kafka_client_config(self) -> dict[str, object]:
+        """Security options shared by every Kafka client (kafka-python and aiokafka agree on names)."""
+        conf: dict[str, object] = {"security_protocol": self.kafka_security_protocol}
+        if self.kafka_sasl_mechanism:
+            conf["sasl_mechanism"] = self.kafka_sasl_mechanism
+            conf["sasl_plain_username"] = self.kafka_sasl_username
+            conf["sasl_plain_password"] = (
+                self.kafka_sasl_password.get_secret_value() if self.kafka_sasl_password else None
+            )
+        return conf

@@ -1,0 +1,501 @@
+"""A small ClickHouse HTTP endpoint in front of the embedded chdb engine.
+
+Why it exists: chdb runs the real ClickHouse engine inside one process and locks its data directory,
+so the worker, the dashboard and the CLI cannot each open it. This process owns the engine and speaks
+the subset of the ClickHouse HTTP protocol that clickhouse-connect uses, so every other process talks
+to it exactly as it would to a ClickHouse server, and production swaps in a real server by URL.
+
+There is no library for this piece (chdb ships none); it is kept to the standard library plus the
+codecs clickhouse-connect sends. What it speaks:
+
+- ``GET /ping`` and ``GET /`` answer ``Ok.``.
+- A query is the ``query`` URL parameter, the request body, or both (parameter first), exactly as
+  ClickHouse concatenates them. The output format is the query's own ``FORMAT`` clause, else
+  ``default_format``, else ``TabSeparated``.
+- An ``INSERT … FORMAT <fmt>`` whose data follows the statement line (clickhouse-connect's chunked
+  Native inserts) is streamed into chdb's ``send_insert``; ``INSERT … VALUES`` and ``INSERT … SELECT``
+  run as plain statements.
+- ``database``, ClickHouse settings and ``param_<name>`` query parameters are URL parameters.
+  Settings are applied with ``SET`` on the engine handle that serves the request and reset to
+  ``DEFAULT`` afterwards, so they never leak into another request. Unknown settings are refused as
+  ClickHouse refuses them (code 115).
+- Request bodies may be compressed (``Content-Encoding`` lz4 frame, zstd, gzip, deflate); chunked
+  transfer encoding is understood. Replies are not compressed: this endpoint serves loopback.
+- Errors are HTTP 500 with the ClickHouse exception text and ``X-ClickHouse-Exception-Code``.
+- Replies carry ``X-ClickHouse-Query-Id``, ``X-ClickHouse-Format``, ``X-ClickHouse-Timezone`` and
+  ``X-ClickHouse-Summary``.
+
+Sessions (``session_id``) are accepted and ignored: each request stands alone, which is how Dozor's
+clients use ClickHouse (``autogenerate_session_id=False``). Temporary tables therefore do not survive
+between requests.
+"""
+
+from __future__ import annotations
+
+import base64
+import hmac
+import logging
+import queue
+import re
+import threading
+import time
+import uuid
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qsl, urlsplit
+
+import orjson
+
+__all__ = ["ChdbEngine", "ChdbHTTPServer", "QueryError", "serve"]
+
+log = logging.getLogger("dozor.clickhouse")
+
+# URL parameters that belong to the HTTP interface itself, never SET on the engine.
+_HTTP_PARAMS = frozenset(
+    {
+        "query", "database", "default_format", "session_id", "session_timeout", "session_check",
+        "query_id", "compress", "decompress", "user", "password", "quota_key", "buffer_size",
+        "wait_end_of_query", "enable_http_compression", "http_zlib_compression_level",
+        "send_progress_in_http_headers", "http_headers_progress_interval_ms", "role",
+        "add_http_cors_header", "client_protocol_version", "http_native_compression_disable_checksumming_on_decompress",
+        "cancel_http_readonly_queries_on_client_close", "max_query_size",
+    }
+)  # fmt: skip
+
+_INSERT_HEAD = re.compile(
+    r"^\s*(?P<stmt>INSERT\s+INTO\s+.*?)\s+FORMAT\s+(?P<fmt>[A-Za-z0-9_]+)[ \t]*(?:\r?\n|$)",
+    re.IGNORECASE | re.DOTALL,
+)
+_IS_INSERT = re.compile(r"^\s*INSERT\s+INTO\b", re.IGNORECASE)
+_READ_ONLY = re.compile(r"^\s*(SELECT|WITH|SHOW|DESC|DESCRIBE|EXISTS|EXPLAIN)\b", re.IGNORECASE)
+_CODE = re.compile(r"Code:\s*(\d+)")
+_SETTING_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+# A statement and its data arrive in one body; the statement line is never longer than this, so
+# only this much is buffered before the data is streamed on to the engine.
+_MAX_HEAD = 1 << 20
+
+
+class QueryError(Exception):
+    """A failure to answer as ClickHouse would: ``code`` goes into X-ClickHouse-Exception-Code."""
+
+    def __init__(self, message: str, code: int = 1001, status: int = 500) -> None:
+        super().__init__(message)
+        self.code = code
+        self.status = status
+
+
+def _error_from(exc: BaseException) -> QueryError:
+    text = str(exc)
+    m = _CODE.search(text)
+    return QueryError(text, int(m.group(1)) if m else 1001)
+
+
+@dataclass
+class _Handle:
+    """One chdb connection: its own current database and settings, used by one request at a time."""
+
+    conn: object
+    database: str = "default"
+    changed: set[str] = field(default_factory=set)
+
+
+@dataclass
+class Result:
+    """What a request produced, for the reply headers."""
+
+    body: bytes
+    fmt: str
+    rows_read: int = 0
+    bytes_read: int = 0
+    rows_written: int = 0
+    bytes_written: int = 0
+    elapsed_s: float = 0.0
+
+
+class ChdbEngine:
+    """A pool of chdb handles over one data directory.
+
+    chdb runs queries on different handles in parallel, but a handle serves one statement at a time
+    and a handle with an open stream silently returns empty results; so each request checks a handle
+    out for its whole duration. Parameterised queries are serialised: in chdb 4.x they clash across
+    parallel handles (chdb-node PR #51).
+    """
+
+    def __init__(self, data_dir: Path, handles: int = 4) -> None:
+        import chdb  # imported here so that importing this module never starts an engine
+
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.data_dir = data_dir
+        self._pool: queue.Queue[_Handle] = queue.Queue()
+        for _ in range(max(1, handles)):
+            self._pool.put(_Handle(chdb.connect(str(data_dir))))
+        self._param_lock = threading.Lock()
+        h = self._pool.get()
+        try:
+            self.settings = frozenset(
+                self._raw(h, "SELECT name FROM system.settings", "TabSeparated").bytes().decode().split()
+            )
+            self.timezone = self._raw(h, "SELECT timezone()", "TabSeparated").bytes().decode().strip()
+            self.version = self._raw(h, "SELECT version()", "TabSeparated").bytes().decode().strip()
+        finally:
+            self._pool.put(h)
+
+    @staticmethod
+    def _raw(h: _Handle, sql: str, fmt: str = "TabSeparated", params: dict | None = None) -> object:
+        return h.conn.query(sql, fmt, params=params) if params else h.conn.query(sql, fmt)
+
+    def _prepare(self, h: _Handle, database: str, settings: dict[str, str]) -> None:
+        if database != h.database:
+            self._raw(h, f"USE `{database.replace('`', '')}`")
+            h.database = database
+        for name in h.changed - settings.keys():
+            self._raw(h, f"SET {name} = DEFAULT")
+        h.changed &= settings.keys()
+        for name, value in settings.items():
+            self._raw(h, f"SET {name} = {_setting_literal(value)}")
+            h.changed.add(name)
+
+    def _checkout(self) -> _Handle:
+        return self._pool.get()
+
+    def execute(
+        self,
+        sql: str,
+        fmt: str,
+        database: str = "default",
+        settings: dict[str, str] | None = None,
+        params: dict[str, str] | None = None,
+    ) -> Result:
+        """Run one statement and return its output in ``fmt`` (unless the SQL names a FORMAT)."""
+        self._check_settings(settings or {})
+        h = self._checkout()
+        try:
+            self._prepare(h, database, settings or {})
+            t0 = time.perf_counter()
+            if params:
+                with self._param_lock:
+                    r = self._raw(h, sql, fmt, params)
+            else:
+                r = self._raw(h, sql, fmt)
+            elapsed = time.perf_counter() - t0
+            return Result(
+                body=r.bytes(),
+                fmt=fmt,
+                rows_read=int(r.rows_read()),
+                bytes_read=int(r.bytes_read()),
+                rows_written=int(r.rows_written()),
+                bytes_written=int(r.bytes_written()),
+                elapsed_s=elapsed,
+            )
+        except QueryError:
+            raise
+        except Exception as e:  # chdb raises ChdbError/RuntimeError with ClickHouse's text
+            raise _error_from(e) from e
+        finally:
+            self._pool.put(h)
+
+    def insert(
+        self,
+        statement: str,
+        fmt: str,
+        chunks: Iterator[bytes],
+        database: str = "default",
+        settings: dict[str, str] | None = None,
+    ) -> Result:
+        """Stream data in ``fmt`` into ``statement`` (``INSERT INTO t (cols)``) without a temp file."""
+        self._check_settings(settings or {})
+        h = self._checkout()
+        try:
+            self._prepare(h, database, settings or {})
+            t0 = time.perf_counter()
+            inserter = h.conn.send_insert(statement, fmt)
+            try:
+                for chunk in chunks:
+                    if chunk:
+                        inserter.append(chunk)
+            except BaseException:
+                inserter.cancel()
+                raise
+            r = inserter.finish()
+            return Result(
+                body=b"",
+                fmt=fmt,
+                rows_written=int(r.rows_written),
+                bytes_written=int(r.bytes_written),
+                elapsed_s=time.perf_counter() - t0,
+            )
+        except QueryError:
+            raise
+        except Exception as e:
+            raise _error_from(e) from e
+        finally:
+            self._pool.put(h)
+
+    def _check_settings(self, settings: dict[str, str]) -> None:
+        for name in settings:
+            if not _SETTING_NAME.match(name) or name not in self.settings:
+                raise QueryError(
+                    f"Code: 115. DB::Exception: Unknown setting '{name}'. (UNKNOWN_SETTING)", 115
+                )
+
+
+def _setting_literal(value: str) -> str:
+    """Render a URL setting value as a SQL literal: numbers bare, everything else quoted."""
+    if re.fullmatch(r"-?\d+(\.\d+)?", value):
+        return value
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+class _Decoder:
+    """Incremental decoder for a request body's Content-Encoding."""
+
+    def __init__(self, encoding: str) -> None:
+        enc = encoding.strip().lower()
+        if enc in ("", "identity"):
+            self._obj = None
+        elif enc == "lz4":
+            import lz4.frame
+
+            self._obj = lz4.frame.LZ4FrameDecompressor()
+        elif enc == "zstd":
+            import zstandard
+
+            self._obj = zstandard.ZstdDecompressor().decompressobj()
+        elif enc in ("gzip", "x-gzip"):
+            self._obj = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        elif enc == "deflate":
+            self._obj = zlib.decompressobj()
+        else:
+            raise QueryError(f"Code: 1001. Unsupported Content-Encoding: {encoding}", 1001, 415)
+
+    def feed(self, data: bytes) -> bytes:
+        return self._obj.decompress(data) if self._obj is not None else data
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    # Without this every reply waits out the peer's delayed ACK: 44 ms per query (ARCHITECTURE.md).
+    disable_nagle_algorithm = True
+    server: ChdbHTTPServer
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
+        log.debug("%s " + format, self.address_string(), *args)
+
+    # --- body reading -----------------------------------------------------------------------
+    def _raw_chunks(self) -> Iterator[bytes]:
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            while True:
+                line = self.rfile.readline(65537)
+                size = int(line.split(b";", 1)[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
+                        pass  # trailers
+                    return
+                yield self.rfile.read(size)
+                self.rfile.readline(3)
+        else:
+            remaining = int(self.headers.get("Content-Length") or 0)
+            while remaining > 0:
+                data = self.rfile.read(min(remaining, 1 << 20))
+                if not data:
+                    return
+                remaining -= len(data)
+                yield data
+
+    def _body_chunks(self) -> Iterator[bytes]:
+        decoder = _Decoder(self.headers.get("Content-Encoding", ""))
+        for raw in self._raw_chunks():
+            out = decoder.feed(raw)
+            if out:
+                yield out
+
+    # --- dispatch -----------------------------------------------------------------------------
+    def do_GET(self) -> None:  # noqa: N802 - stdlib naming
+        path = urlsplit(self.path).path
+        if path in ("/ping", "/") and "query=" not in self.path:
+            self._reply(200, b"Ok.\n", {"Content-Type": "text/html; charset=UTF-8"})
+            return
+        self._serve(readonly=True)
+
+    def do_POST(self) -> None:  # noqa: N802 - stdlib naming
+        self._serve(readonly=False)
+
+    def _authorised(self, params: dict[str, str]) -> bool:
+        expected = self.server.password
+        if not expected:
+            return True
+        given = params.get("password") or self.headers.get("X-ClickHouse-Key") or ""
+        auth = self.headers.get("Authorization", "")
+        if auth.lower().startswith("basic "):
+            try:
+                given = base64.b64decode(auth[6:]).decode().split(":", 1)[1]
+            except (ValueError, IndexError):
+                given = ""
+        return hmac.compare_digest(given.encode(), expected.encode())
+
+    def _serve(self, readonly: bool) -> None:
+        query_id = str(uuid.uuid4())
+        body_iter: Iterator[bytes] | None = None
+        try:
+            params = dict(parse_qsl(urlsplit(self.path).query, keep_blank_values=True))
+            query_id = params.get("query_id") or query_id
+            if not self._authorised(params):
+                raise QueryError(
+                    "Code: 516. DB::Exception: default: Authentication failed. (AUTHENTICATION_FAILED)",
+                    516,
+                    401,
+                )
+            database = params.get("database") or self.server.default_database
+            fmt = params.get("default_format") or "TabSeparated"
+            settings = {
+                k: v for k, v in params.items() if k not in _HTTP_PARAMS and not k.startswith("param_")
+            }
+            qparams = {k[6:]: v for k, v in params.items() if k.startswith("param_")}
+            body_iter = self._body_chunks()
+            if "query" in params:
+                statement, data = params["query"], b""
+            else:
+                buf = self._read_head(body_iter)
+                nl = buf.find(b"\n")
+                statement, data = (buf.decode(), b"") if nl < 0 else (buf[:nl].decode(), buf[nl + 1 :])
+            m = _INSERT_HEAD.match(statement) if _IS_INSERT.match(statement) else None
+            if m and not readonly:
+                result = self.server.engine.insert(
+                    m.group("stmt"), m.group("fmt"), _prepend(data, body_iter), database, settings
+                )
+            else:
+                rest = data + b"".join(body_iter)
+                sql = statement + ("\n" + rest.decode() if rest else "")
+                if readonly and not _READ_ONLY.match(sql):
+                    raise QueryError(
+                        "Code: 164. DB::Exception: Cannot execute query in readonly mode: "
+                        "GET requests are read-only. (READONLY)",
+                        164,
+                    )
+                result = self.server.engine.execute(sql, fmt, database, settings, qparams)
+            self._reply(200, result.body, self._headers(query_id, result))
+        except QueryError as e:
+            self._drain(body_iter)
+            self._reply(
+                e.status,
+                (str(e).rstrip() + "\n").encode(),
+                {
+                    "X-ClickHouse-Exception-Code": str(e.code),
+                    "X-ClickHouse-Query-Id": query_id,
+                    "Content-Type": "text/plain; charset=UTF-8",
+                },
+            )
+        except (TimeoutError, ConnectionError):
+            self.close_connection = True
+        except Exception as e:  # a bug here must still answer as ClickHouse would, not hang
+            log.exception("request failed")
+            self._drain(body_iter)
+            self._reply(
+                500,
+                f"Code: 1001. DB::Exception: {type(e).__name__}: {e}\n".encode(),
+                {"X-ClickHouse-Exception-Code": "1001", "X-ClickHouse-Query-Id": query_id},
+            )
+
+    @staticmethod
+    def _read_head(chunks: Iterator[bytes]) -> bytes:
+        """Buffer the body until the first line (an INSERT's statement) is complete or it ends."""
+        buf = bytearray()
+        for chunk in chunks:
+            buf += chunk
+            if b"\n" in buf or len(buf) > _MAX_HEAD:
+                break
+        return bytes(buf)
+
+    def _drain(self, body_iter: Iterator[bytes] | None) -> None:
+        try:
+            for _ in body_iter or ():
+                pass
+        except Exception:
+            self.close_connection = True
+
+    def _headers(self, query_id: str, r: Result) -> dict[str, str]:
+        summary = {
+            "read_rows": str(r.rows_read),
+            "read_bytes": str(r.bytes_read),
+            "written_rows": str(r.rows_written),
+            "written_bytes": str(r.bytes_written),
+            "total_rows_to_read": str(r.rows_read),
+            "result_rows": "0",
+            "result_bytes": str(len(r.body)),
+            "elapsed_ns": str(int(r.elapsed_s * 1e9)),
+        }
+        return {
+            "Content-Type": "application/octet-stream"
+            if r.fmt in ("Native", "RowBinary", "Parquet", "Arrow")
+            else "text/plain; charset=UTF-8",
+            "X-ClickHouse-Query-Id": query_id,
+            "X-ClickHouse-Format": r.fmt,
+            "X-ClickHouse-Timezone": self.server.engine.timezone,
+            "X-ClickHouse-Server-Display-Name": "dozor-chdb",
+            "X-ClickHouse-Summary": orjson.dumps(summary).decode(),
+        }
+
+    def _reply(self, status: int, body: bytes, headers: dict[str, str]) -> None:
+        try:
+            self.send_response(status, HTTPStatus(status).phrase)
+            for k, v in headers.items():
+                self.send_header(k, v)
+            self.send_header("Content-Length", str(len(body)))
+            if self.close_connection:
+                self.send_header("Connection", "close")
+            self.end_headers()
+            self.wfile.write(body)
+        except (TimeoutError, ConnectionError):
+            self.close_connection = True
+
+
+def _prepend(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
+    if first:
+        yield first
+    yield from rest
+
+
+class ChdbHTTPServer(ThreadingHTTPServer):
+    """The threaded HTTP server that owns the engine."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+    # The stdlib default of 5 refuses connections when a few dashboards and workers start at once.
+    request_queue_size = 128
+
+    def __init__(
+        self,
+        address: tuple[str, int],
+        engine: ChdbEngine,
+        default_database: str = "default",
+        password: str = "",
+    ) -> None:
+        super().__init__(address, _Handler)
+        self.engine = engine
+        self.default_database = default_database
+        self.password = password
+
+
+def serve(
+    data_dir: Path,
+    host: str = "127.0.0.1",
+    port: int = 8123,
+    handles: int = 4,
+    password: str = "",
+    ready: threading.Event | None = None,
+) -> None:
+    """Open the engine on ``data_dir`` and serve until interrupted."""
+    engine = ChdbEngine(data_dir, handles)
+    server = ChdbHTTPServer((host, port), engine, password=password)
+    log.info("ClickHouse %s (chdb) on %s serving http://%s:%d", engine.version, data_dir, host, port)
+    if ready is not None:
+        ready.set()
+    try:
+        server.serve_forever(poll_interval=0.2)
+    finally:
+        server.server_close()

@@ -1,0 +1,264 @@
+"""The embedded Apache Kafka broker: official jars from Maven Central, one KRaft node on loopback.
+
+The version is pinned once, in ``infra/kafka/pom.xml``; Maven copies that release's jars into a
+cache directory the first time they are needed. The broker runs on the machine's Java with its data
+and logs under the project state directory, formats its storage on first start, and stops on
+SIGTERM (Kafka's own shutdown hook flushes and closes the log cleanly).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+import subprocess
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from dozor.infra.procs import ensure_port_free, port_open, stop_process, wait_until
+
+from dozor.errors import DependencyMissing, DozorError
+from dozor.settings import Settings
+
+__all__ = ["KafkaBroker", "kafka_version", "fetch_jars", "java_binary"]
+
+log = logging.getLogger("dozor.infra.kafka")
+
+POM = Path(__file__).with_name("kafka") / "pom.xml"
+
+
+def kafka_version() -> str:
+    """The pinned Kafka version, read from the POM so it is written in one place only."""
+    m = re.search(r"<kafka\.version>([^<]+)</kafka\.version>", POM.read_text())
+    if not m:
+        raise DozorError(f"{POM} does not pin kafka.version")
+    return m.group(1)
+
+
+def default_jar_dir(settings: Settings) -> Path:
+    """Jars are shared by every checkout on the machine: they are large and never change."""
+    if settings.kafka_jar_dir:
+        return settings.kafka_jar_dir
+    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+    return cache / "dozor" / f"kafka-{kafka_version()}"
+
+
+def java_binary() -> str:
+    """The Java launcher, from JAVA_HOME or PATH."""
+    home = os.environ.get("JAVA_HOME")
+    if home and (Path(home) / "bin" / "java").exists():
+        return str(Path(home) / "bin" / "java")
+    found = shutil.which("java")
+    if not found:
+        raise DependencyMissing(
+            "java",
+            "the embedded Kafka broker needs Java 17 or newer; install it with "
+            "`sudo apt-get install openjdk-17-jre-headless` (or set JAVA_HOME)",
+        )
+    return found
+
+
+def fetch_jars(dest: Path) -> Path:
+    """Copy the pinned Kafka release and its dependencies from Maven Central into ``dest``.
+
+    A ``.complete`` marker makes an interrupted download retry instead of starting a broken broker.
+    """
+    marker = dest / ".complete"
+    if marker.exists():
+        return dest
+    mvn = shutil.which("mvn")
+    if not mvn:
+        raise DependencyMissing(
+            "mvn",
+            "Maven fetches the Kafka jars from Maven Central; install it with `sudo apt-get install maven`",
+        )
+    dest.mkdir(parents=True, exist_ok=True)
+    log.info("fetching Apache Kafka %s jars into %s (once)", kafka_version(), dest)
+    cmd = [
+        mvn, "-q", "-B", "-f", str(POM), "dependency:copy-dependencies",
+        f"-DoutputDirectory={dest}", "-DincludeScope=runtime",
+    ]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise DozorError(
+            f"Maven could not fetch the Kafka jars (exit {proc.returncode}): "
+            f"{(proc.stdout + proc.stderr).strip()[-800:]}"
+        )
+    if not any(dest.glob("kafka_2.13-*.jar")):
+        raise DozorError(f"Maven finished but no kafka_2.13 jar is in {dest}")
+    marker.write_text(kafka_version())
+    return dest
+
+
+_LOG4J2 = """\
+Configuration:
+  name: dozor-kafka
+  Appenders:
+    RollingFile:
+      name: file
+      fileName: "{log_dir}/server.log"
+      filePattern: "{log_dir}/server.log.%i"
+      PatternLayout:
+        pattern: "[%d] %p %m (%c)%n"
+      Policies:
+        SizeBasedTriggeringPolicy:
+          size: 50MB
+      DefaultRolloverStrategy:
+        max: 3
+  Loggers:
+    Root:
+      level: INFO
+      AppenderRef:
+        ref: file
+    Logger:
+      - name: kafka.request.logger
+        level: WARN
+      - name: org.apache.kafka.controller
+        level: INFO
+"""
+
+
+@dataclass
+class KafkaBroker:
+    """One broker+controller node. ``start()`` returns once clients can use it."""
+
+    settings: Settings
+
+    @property
+    def home(self) -> Path:
+        return self.settings.state_dir / "kafka"
+
+    @property
+    def log_path(self) -> Path:
+        return self.home / "logs" / "server.log"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.home / "broker.pid"
+
+    def _write_config(self) -> Path:
+        host, port = self.settings.kafka_host_port
+        cport = self.settings.kafka_controller_port
+        data = self.home / "data"
+        props = {
+            "process.roles": "broker,controller",
+            "node.id": "1",
+            "controller.quorum.voters": f"1@{host}:{cport}",
+            "listeners": f"PLAINTEXT://{host}:{port},CONTROLLER://{host}:{cport}",
+            "advertised.listeners": f"PLAINTEXT://{host}:{port}",
+            "controller.listener.names": "CONTROLLER",
+            "inter.broker.listener.name": "PLAINTEXT",
+            "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+            "log.dirs": str(data.resolve()),
+            "num.partitions": str(self.settings.topic_partitions),
+            # A single node can hold one replica of the internal topics, no more.
+            "offsets.topic.replication.factor": "1",
+            "transaction.state.log.replication.factor": "1",
+            "transaction.state.log.min.isr": "1",
+            "share.coordinator.state.topic.replication.factor": "1",
+            "share.coordinator.state.topic.min.isr": "1",
+            # Kafka waits 3 s for more members before the first rebalance; one machine has no more.
+            "group.initial.rebalance.delay.ms": "0",
+            "auto.create.topics.enable": "true",
+            "log.retention.hours": "168",
+            "log.segment.bytes": str(256 * 1024 * 1024),
+        }
+        self.home.mkdir(parents=True, exist_ok=True)
+        (self.home / "logs").mkdir(exist_ok=True)
+        path = self.home / "server.properties"
+        path.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
+        (self.home / "log4j2.yaml").write_text(_LOG4J2.format(log_dir=(self.home / "logs").resolve()))
+        return path
+
+    def _java(self, jars: Path, main: str, *args: str) -> list[str]:
+        return [
+            java_binary(),
+            "-Xms256m",
+            "-Xmx1g",
+            "-XX:+UseG1GC",
+            "-Djava.awt.headless=true",
+            f"-Dlog4j2.configurationFile={(self.home / 'log4j2.yaml').resolve()}",
+            f"-Dkafka.logs.dir={(self.home / 'logs').resolve()}",
+            "-cp",
+            f"{jars}/*",
+            main,
+            *args,
+        ]
+
+    def running_pid(self) -> int | None:
+        """The pid recorded by a previous start, if that process is still alive."""
+        try:
+            pid = int(self.pid_file.read_text())
+            os.kill(pid, 0)
+            return pid
+        except (OSError, ValueError):
+            return None
+
+    def start(self, timeout_s: float = 90.0) -> subprocess.Popen:
+        """Format storage on first use, start the broker, wait until it serves metadata."""
+        host, port = self.settings.kafka_host_port
+        if self.running_pid():
+            raise DozorError(f"a Dozor broker already runs from {self.home} (pid {self.running_pid()})")
+        ensure_port_free("Kafka", host, port, "DOZOR_KAFKA_BOOTSTRAP_SERVERS")
+        ensure_port_free(
+            "Kafka controller", host, self.settings.kafka_controller_port, "DOZOR_KAFKA_CONTROLLER_PORT"
+        )
+        java_binary()
+        jars = fetch_jars(default_jar_dir(self.settings))
+        config = self._write_config()
+        if not (self.home / "data" / "meta.properties").exists():
+            cluster_id = _kafka_uuid()
+            fmt = subprocess.run(
+                self._java(jars, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(config)),
+                capture_output=True,
+                text=True,
+            )
+            if fmt.returncode != 0:
+                raise DozorError(f"formatting Kafka storage failed: {(fmt.stdout + fmt.stderr)[-800:]}")
+        out = open(self.home / "logs" / "stdout.log", "ab")  # noqa: SIM115 - owned by the child
+        proc = subprocess.Popen(
+            self._java(jars, "kafka.Kafka", str(config)),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        self.pid_file.write_text(str(proc.pid))
+        log.info("Kafka %s starting on %s:%d (pid %d)", kafka_version(), host, port, proc.pid)
+        wait_until(
+            "Kafka broker",
+            lambda: port_open(host, port) and _metadata_ok(self.settings.kafka_bootstrap_servers),
+            timeout_s,
+            proc,
+            self.log_path,
+        )
+        return proc
+
+    def stop(self, grace_s: float = 30.0) -> bool:
+        """Stop a running broker (from this or another process) and remove its pid file."""
+        pid = self.running_pid()
+        if pid is None:
+            return False
+        stop_process(pid, grace_s)
+        self.pid_file.unlink(missing_ok=True)
+        return True
+
+
+def _kafka_uuid() -> str:
+    """A cluster id as Kafka writes them: 16 random bytes, URL-safe base64 without padding."""
+    import base64
+
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+
+
+def _metadata_ok(bootstrap: str) -> bool:
+    from kafka import KafkaAdminClient
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000)
+    try:
+        admin.list_topics()
+        return True
+    finally:
+        admin.close()
