@@ -107,6 +107,17 @@ class Settings(BaseSettings):
         host, _, port = first.rpartition(":")
         return host or "127.0.0.1", int(port)
 
+    def to_env(self) -> dict[str, str]:
+        """These settings as ``DOZOR_*`` variables, to hand the same configuration to a child process."""
+        out = {}
+        for name, value in self.model_dump().items():
+            if value is None:
+                continue
+            if isinstance(value, SecretStr):
+                value = value.get_secret_value()
+            out[f"DOZOR_{name.upper()}"] = str(value)
+        return out
+
     def kafka_client_config(self) -> dict[str, object]:
         """Security options shared by every Kafka client (kafka-python and aiokafka agree on names)."""
         conf: dict[str, object] = {"security_protocol": self.kafka_security_protocol}

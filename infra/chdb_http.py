@@ -61,7 +61,8 @@ _HTTP_PARAMS = frozenset(
         "query_id", "compress", "decompress", "user", "password", "quota_key", "buffer_size",
         "wait_end_of_query", "enable_http_compression", "http_zlib_compression_level",
         "send_progress_in_http_headers", "http_headers_progress_interval_ms", "role",
-        "add_http_cors_header", "client_protocol_version", "http_native_compression_disable_checksumming_on_decompress",
+        "add_http_cors_header", "client_protocol_version",
+        "http_native_compression_disable_checksumming_on_decompress",
         "cancel_http_readonly_queries_on_client_close", "max_query_size",
     }
 )  # fmt: skip
@@ -101,7 +102,7 @@ class _Handle:
 
     conn: object
     database: str = "default"
-    changed: set[str] = field(default_factory=set)
+    changed: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -150,15 +151,21 @@ class ChdbEngine:
         return h.conn.query(sql, fmt, params=params) if params else h.conn.query(sql, fmt)
 
     def _prepare(self, h: _Handle, database: str, settings: dict[str, str]) -> None:
+        """Make the handle's database and settings those of this request.
+
+        A handle remembers what it last SET, so the settings every clickhouse-connect request
+        repeats cost nothing after the first; the rest go back to DEFAULT.
+        """
         if database != h.database:
             self._raw(h, f"USE `{database.replace('`', '')}`")
             h.database = database
-        for name in h.changed - settings.keys():
+        for name in [n for n in h.changed if n not in settings]:
             self._raw(h, f"SET {name} = DEFAULT")
-        h.changed &= settings.keys()
+            del h.changed[name]
         for name, value in settings.items():
-            self._raw(h, f"SET {name} = {_setting_literal(value)}")
-            h.changed.add(name)
+            if h.changed.get(name) != value:
+                self._raw(h, f"SET {name} = {_setting_literal(value)}")
+                h.changed[name] = value
 
     def _checkout(self) -> _Handle:
         return self._pool.get()

@@ -1,0 +1,13 @@
+"""Streamlit entry point: only navigation; each page is a file in ``pages/``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+st.set_page_config(page_title="Dozor", page_icon="🚓", layout="wide", initial_sidebar_state="collapsed")
+
+PAGES = Path(__file__).with_name("pages")
+nav = st.navigation([st.Page(PAGES / "wall.py", title="Wall", default=True)], position="hidden")
+nav.run()

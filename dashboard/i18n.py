@@ -1,0 +1,76 @@
+"""Interface text in Russian (working language), Kazakh (state language) and English, and number
+and time formatting per language through Babel."""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+from babel.numbers import format_decimal, format_percent
+
+__all__ = ["LANGS", "t", "fmt_int", "fmt_pct", "fmt_local_time"]
+
+LANGS = ("ru", "kk", "en")
+
+_TEXT: dict[str, dict[str, str]] = {
+    "title": {"ru": "Дозор", "kk": "Дозор", "en": "Dozor"},
+    "violations": {"ru": "Нарушения ПДД", "kk": "ЖҚЕ бұзушылықтары", "en": "Traffic violations"},
+    "last_minute": {"ru": "за минуту", "kk": "соңғы минутта", "en": "last minute"},
+    "today": {"ru": "сегодня", "kk": "бүгін", "en": "today"},
+    "yesterday": {"ru": "вчера к этому часу", "kk": "кеше осы уақытқа дейін", "en": "yesterday by now"},
+    "city": {"ru": "Город", "kk": "Қала", "en": "City"},
+    "vs_yesterday": {"ru": "к вчера", "kk": "кешемен", "en": "vs yesterday"},
+    "all_cities": {"ru": "Все города", "kk": "Барлық қалалар", "en": "All cities"},
+    "updated": {"ru": "Данные на", "kk": "Деректер уақыты", "en": "Data as of"},
+    "stale": {
+        "ru": "ДАННЫЕ УСТАРЕЛИ: последнее событие {age} назад",
+        "kk": "ДЕРЕКТЕР ЕСКІРДІ: соңғы оқиға {age} бұрын",
+        "en": "DATA STALE: newest event {age} ago",
+    },
+    "no_data": {"ru": "Нет данных за сегодня", "kk": "Бүгінге деректер жоқ", "en": "No data today"},
+    "ch_down": {
+        "ru": "Нет связи с хранилищем ClickHouse. Показаны последние полученные данные ({at}).",
+        "kk": "ClickHouse қоймасымен байланыс жоқ. Соңғы алынған деректер көрсетілген ({at}).",
+        "en": "ClickHouse is unreachable. Showing the last figures received ({at}).",
+    },
+    "ch_down_nothing": {
+        "ru": "Нет связи с хранилищем ClickHouse; данных пока нет.",
+        "kk": "ClickHouse қоймасымен байланыс жоқ; деректер әлі жоқ.",
+        "en": "ClickHouse is unreachable; no figures yet.",
+    },
+}
+
+
+def t(key: str, lang: str, **kwargs: object) -> str:
+    """The text for ``key`` in ``lang`` (Russian if the language is unknown)."""
+    entry = _TEXT[key]
+    return entry.get(lang, entry["ru"]).format(**kwargs)
+
+
+def _locale(lang: str) -> str:
+    return {"ru": "ru_RU", "kk": "kk_KZ", "en": "en_US"}.get(lang, "ru_RU")
+
+
+def fmt_int(n: int, lang: str) -> str:
+    """'23 800' in Russian and Kazakh (non-breaking space), '23,800' in English."""
+    return format_decimal(n, locale=_locale(lang))
+
+
+def fmt_pct(x: float, lang: str) -> str:
+    return format_percent(x, format="+#,##0%;-#,##0%", locale=_locale(lang))
+
+
+def fmt_local_time(t: dt.datetime, tz: str) -> str:
+    """Wall-clock time in the control centre's zone (UTC+5), 24-hour."""
+    return t.astimezone(ZoneInfo(tz)).strftime("%H:%M:%S")
+
+
+def fmt_age(seconds: float, lang: str) -> str:
+    units = {"ru": ("с", "мин", "ч"), "kk": ("с", "мин", "сағ"), "en": ("s", "min", "h")}[
+        lang if lang in LANGS else "ru"
+    ]
+    if seconds < 120:
+        return f"{int(seconds)} {units[0]}"
+    if seconds < 7200:
+        return f"{int(seconds // 60)} {units[1]}"
+    return f"{int(seconds // 3600)} {units[2]}"

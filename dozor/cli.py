@@ -1,0 +1,371 @@
+"""The ``dozor`` command: thin wrappers over library functions, one clear line on any failure."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+from pydantic import ValidationError
+
+from dozor.errors import DozorError
+from dozor.logs import configure_logging
+from dozor.settings import Settings
+
+__all__ = ["main", "cli"]
+
+log = logging.getLogger("dozor.cli")
+
+DASHBOARD_APP = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
+
+
+def _dashboard_app() -> Path:
+    """The Streamlit entry script: beside this package in a checkout, inside it when installed."""
+    if DASHBOARD_APP.exists():
+        return DASHBOARD_APP
+    import dozor.dashboard
+
+    return Path(dozor.dashboard.__file__).with_name("app.py")
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as e:
+        err = e.errors()[0]
+        name = "DOZOR_" + str(err["loc"][0]).upper() if err["loc"] else "configuration"
+        raise click.ClickException(f"{name}: {err['msg']}") from None
+    except DozorError as e:
+        raise click.ClickException(str(e)) from None
+
+
+def _guard(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn DozorError into one line (exit 1) instead of a traceback."""
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except DozorError as e:
+            raise click.ClickException(str(e)) from None
+
+    wrapper.__name__ = fn.__name__
+    wrapper.__doc__ = fn.__doc__
+    return wrapper
+
+
+@click.group()
+@click.option("--log-level", default=None, help="DEBUG, INFO, WARNING (default: DOZOR_LOG_LEVEL).")
+@click.pass_context
+def cli(ctx: click.Context, log_level: str | None) -> None:
+    """Dozor: live traffic violations and patrol activity for Kazakhstan's control centres."""
+    settings = _settings()
+    configure_logging(log_level or settings.log_level)
+    ctx.obj = settings
+
+
+# --- infrastructure ------------------------------------------------------------------------------
+
+
+@cli.group()
+def kafka() -> None:
+    """The embedded Apache Kafka broker (KRaft, single node)."""
+
+
+@kafka.command("start")
+@click.pass_obj
+@_guard
+def kafka_start(settings: Settings) -> None:
+    """Start the broker in the foreground until Ctrl-C.
+
+    Example: dozor kafka start
+    """
+    from dozor.infra.kafka import KafkaBroker
+
+    broker = KafkaBroker(settings)
+    proc = broker.start()
+    click.echo(f"Kafka ready on {settings.kafka_bootstrap_servers} (log: {broker.log_path})")
+    _wait_for_interrupt([proc])
+    broker.stop()
+
+
+@kafka.command("stop")
+@click.pass_obj
+@_guard
+def kafka_stop(settings: Settings) -> None:
+    """Stop a broker started from this state directory.
+
+    Example: dozor kafka stop
+    """
+    from dozor.infra.kafka import KafkaBroker
+
+    click.echo("stopped" if KafkaBroker(settings).stop() else "no broker was running")
+
+
+@kafka.command("fetch")
+@click.pass_obj
+@_guard
+def kafka_fetch(settings: Settings) -> None:
+    """Download the pinned Kafka jars with Maven (done automatically on first start).
+
+    Example: dozor kafka fetch
+    """
+    from dozor.infra.kafka import default_jar_dir, fetch_jars
+
+    click.echo(str(fetch_jars(default_jar_dir(settings))))
+
+
+@cli.group()
+def clickhouse() -> None:
+    """The embedded ClickHouse engine (chdb) behind the ClickHouse HTTP protocol."""
+
+
+@clickhouse.command("serve")
+@click.pass_obj
+@_guard
+def clickhouse_serve(settings: Settings) -> None:
+    """Serve the embedded engine on DOZOR_CLICKHOUSE_URL's host and port until Ctrl-C.
+
+    Example: dozor clickhouse serve
+    """
+    from dozor.infra.chdb_http import serve
+    from dozor.infra.procs import ensure_port_free
+
+    host, port = settings.clickhouse_host_port
+    ensure_port_free("ClickHouse endpoint", host, port, "DOZOR_CLICKHOUSE_URL")
+    with contextlib.suppress(KeyboardInterrupt):
+        serve(
+            settings.state_dir / "clickhouse",
+            host,
+            port,
+            settings.chdb_handles,
+            settings.clickhouse_password.get_secret_value(),
+        )
+
+
+@cli.command()
+@click.pass_obj
+@_guard
+def migrate(settings: Settings) -> None:
+    """Apply pending ClickHouse migrations (idempotent).
+
+    Example: dozor migrate
+    """
+    from dozor.infra.migrate import migrate as run
+
+    applied = run(settings)
+    click.echo(f"applied {len(applied)} migration(s) to {settings.clickhouse_database}")
+
+
+@cli.command()
+@click.pass_obj
+@_guard
+def topics(settings: Settings) -> None:
+    """Create Dozor's Kafka topics with the configured partitions and replication.
+
+    Example: DOZOR_TOPIC_PARTITIONS=12 dozor topics
+    """
+    from dozor.infra.topics import ensure_topics
+
+    created = ensure_topics(settings)
+    click.echo(f"created: {', '.join(created)}" if created else "all topics exist")
+
+
+# --- application ---------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.pass_obj
+@_guard
+def worker(settings: Settings) -> None:
+    """Run a stream worker (faust): Kafka → validation → ClickHouse.
+
+    Example: dozor worker
+    """
+    from faust.worker import Worker
+
+    from dozor.infra.migrate import migrate as run_migrations
+    from dozor.infra.topics import ensure_topics
+    from dozor.streams.app import create_app
+
+    ensure_topics(settings)
+    run_migrations(settings)
+    app = create_app(settings)
+    Worker(app, loglevel=settings.log_level, quiet=True, redirect_stdouts=False).execute_from_commandline()
+
+
+@cli.command()
+@click.option("--rate", type=click.FloatRange(min=0.001), default=None, help="Events per second.")
+@click.option("--count", type=click.IntRange(min=1), default=None, help="Stop after this many.")
+@click.option("--seed", type=int, default=1, show_default=True, help="Same seed, same events.")
+@click.option("--fast", is_flag=True, help="Produce as fast as possible (event time still advances).")
+@click.pass_obj
+@_guard
+def simulate(settings: Settings, rate: float | None, count: int | None, seed: int, fast: bool) -> None:
+    """Produce simulated traffic-camera violations.
+
+    Example: dozor simulate --rate 500
+    """
+    from dozor.infra.topics import ensure_topics
+    from dozor.producers.kafka import make_producer
+    from dozor.producers.simulator import ViolationSimulator, paced
+
+    rate = rate or settings.simulate_rate
+    ensure_topics(settings)
+    sim = ViolationSimulator(seed, settings.plate_salt.get_secret_value())
+    events = sim.stream(rate, count)
+    if not fast:
+        events = paced(events, rate)
+    producer = make_producer(settings)
+    sent = 0
+    try:
+        for ev in events:
+            producer.send(settings.topic_violations, key=ev.camera_id.encode(), value=ev.to_json())
+            sent += 1
+    except KeyboardInterrupt:
+        pass
+    finally:
+        producer.flush()
+        producer.close()
+        click.echo(f"sent {sent} violations to {settings.topic_violations}", err=True)
+
+
+@cli.command()
+@click.option("--port", type=click.IntRange(1, 65535), default=None, help="Default DOZOR_DASHBOARD_PORT.")
+@click.option("--address", default="127.0.0.1", show_default=True, help="0.0.0.0 to serve wall screens.")
+@click.pass_obj
+@_guard
+def dashboard(settings: Settings, port: int | None, address: str) -> None:
+    """Serve the Streamlit dashboard.
+
+    Example: dozor dashboard --address 0.0.0.0
+    """
+    from dozor.infra.procs import ensure_port_free
+
+    port = port or settings.dashboard_port
+    ensure_port_free("Dashboard", address, port, "DOZOR_DASHBOARD_PORT")
+    os.execvp(sys.executable, _streamlit_cmd(port, address))
+
+
+def _streamlit_cmd(port: int, address: str) -> list[str]:
+    return [
+        sys.executable, "-m", "streamlit", "run", str(_dashboard_app()),
+        "--server.port", str(port), "--server.address", address, "--server.headless", "true",
+        "--browser.gatherUsageStats", "false", "--theme.base", "dark",
+        "--client.toolbarMode", "minimal", "--server.runOnSave", "false",
+        "--server.fileWatcherType", "none",
+    ]  # fmt: skip
+
+
+# --- the whole stack -----------------------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--rate", type=click.FloatRange(min=0.001), default=None, help="Simulated events/s.")
+@click.option("--no-simulator", is_flag=True, help="Start everything but the simulator.")
+@click.pass_obj
+@_guard
+def up(settings: Settings, rate: float | None, no_simulator: bool) -> None:
+    """Start broker, ClickHouse endpoint, worker, simulator and dashboard; Ctrl-C stops them all.
+
+    Example: dozor up --rate 300
+    """
+    from dozor.infra.kafka import KafkaBroker
+    from dozor.infra.migrate import migrate as run_migrations
+    from dozor.infra.procs import ensure_port_free, port_open, wait_until
+    from dozor.infra.topics import ensure_topics
+
+    logs = settings.state_dir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    ch_host, ch_port = settings.clickhouse_host_port
+    ensure_port_free("ClickHouse endpoint", ch_host, ch_port, "DOZOR_CLICKHOUSE_URL")
+    ensure_port_free("Dashboard", "127.0.0.1", settings.dashboard_port, "DOZOR_DASHBOARD_PORT")
+    ensure_port_free("Worker web", "127.0.0.1", settings.worker_web_port, "DOZOR_WORKER_WEB_PORT")
+
+    procs: list[tuple[str, subprocess.Popen]] = []
+    broker = KafkaBroker(settings)
+    try:
+        click.echo("starting Kafka …")
+        procs.append(("kafka", broker.start()))
+        click.echo("starting ClickHouse endpoint …")
+        ch = _spawn(["clickhouse", "serve"], logs / "clickhouse.log")
+        procs.append(("clickhouse", ch))
+        wait_until(
+            "ClickHouse endpoint", lambda: port_open(ch_host, ch_port), 60, ch, logs / "clickhouse.log"
+        )
+        ensure_topics(settings)
+        run_migrations(settings)
+        procs.append(("worker", _spawn(["worker"], logs / "worker.log")))
+        if not no_simulator:
+            sim_rate = str(rate or settings.simulate_rate)
+            procs.append(("simulator", _spawn(["simulate", "--rate", sim_rate], logs / "simulator.log")))
+        dash = subprocess.Popen(
+            _streamlit_cmd(settings.dashboard_port, "127.0.0.1"),
+            stdout=open(logs / "dashboard.log", "ab"),  # noqa: SIM115 - owned by the child
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        procs.append(("dashboard", dash))
+        url = f"http://127.0.0.1:{settings.dashboard_port}"
+        wait_until("Dashboard", lambda: port_open("127.0.0.1", settings.dashboard_port), 60, dash)
+        click.echo(f"\nDozor is up. Dashboard: {url}\nLogs: {logs}\nPress Ctrl-C to stop.\n")
+        with contextlib.suppress(Exception):
+            import webbrowser
+
+            if os.environ.get("DISPLAY") or sys.platform == "darwin":
+                webbrowser.open(url)
+        _wait_for_interrupt([p for _, p in procs])
+    finally:
+        click.echo("stopping …")
+        for name, p in reversed(procs):
+            if name == "kafka":
+                broker.stop()
+            elif p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+                try:
+                    p.wait(30)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+        click.echo("stopped")
+
+
+def _spawn(args: list[str], log_path: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "dozor", *args],
+        stdout=open(log_path, "ab"),  # noqa: SIM115 - owned by the child
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        # Ctrl-C must reach only `dozor up`, which then stops the services in order (the worker
+        # before ClickHouse and Kafka), not every child at once.
+        start_new_session=True,
+    )
+
+
+def _wait_for_interrupt(procs: list[subprocess.Popen]) -> None:
+    """Block until Ctrl-C / SIGTERM, or until a child dies (then say which)."""
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        while not stop.is_set():
+            for p in procs:
+                if p.poll() is not None:
+                    raise DozorError(
+                        f"a service exited unexpectedly (pid {p.pid}, code {p.returncode}); see its log"
+                    )
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+
+
+def main() -> None:
+    """Console entry point."""
+    cli(prog_name="dozor")

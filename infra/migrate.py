@@ -1,0 +1,77 @@
+"""Versioned, idempotent ClickHouse schema migrations.
+
+Files ``infra/clickhouse/migrations/NNNN_name.sql`` are the one home of Dozor's DDL. Each applied
+version is recorded in ``schema_migrations``; running again applies only what is new, and every
+statement is written to be safe to repeat (``IF NOT EXISTS``) in case a run died half-way.
+Statements name no database: the client's database is where they land, so tests get a fresh one.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from dozor.clickhouse import connect
+from dozor.settings import Settings
+
+__all__ = ["Migration", "migrations", "migrate", "MIGRATIONS_DIR"]
+
+log = logging.getLogger("dozor.infra.migrate")
+
+MIGRATIONS_DIR = Path(__file__).with_name("clickhouse") / "migrations"
+_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    path: Path
+
+    def statements(self) -> list[str]:
+        """The file's statements, split on ';' at line end, comments removed."""
+        text = "\n".join(
+            line for line in self.path.read_text().splitlines() if not line.lstrip().startswith("--")
+        )
+        return [s.strip() for s in re.split(r";\s*$", text, flags=re.M) if s.strip()]
+
+
+def migrations(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
+    """All migration files in version order; a badly named file is an error, not ignored."""
+    out = []
+    for p in sorted(directory.glob("*.sql")):
+        m = _NAME.match(p.name)
+        if not m:
+            raise ValueError(f"migration file {p.name} does not match NNNN_name.sql")
+        out.append(Migration(int(m.group(1)), m.group(2), p))
+    versions = [m.version for m in out]
+    if len(set(versions)) != len(versions):
+        raise ValueError(f"duplicate migration versions in {directory}")
+    return out
+
+
+def migrate(settings: Settings) -> list[Migration]:
+    """Create the configured database if needed and apply pending migrations; returns those applied."""
+    database = settings.clickhouse_database
+    connect(settings, database="default").command(f"CREATE DATABASE IF NOT EXISTS `{database}`")
+    client = connect(settings)
+    client.command(
+        f"CREATE TABLE IF NOT EXISTS `{database}`.schema_migrations "
+        "(version UInt32, name String, applied_at DateTime64(3, 'UTC') DEFAULT now64(3)) "
+        "ENGINE = MergeTree ORDER BY version"
+    )
+    done = {r[0] for r in client.query(f"SELECT version FROM `{database}`.schema_migrations").result_rows}
+    applied = []
+    for m in migrations():
+        if m.version in done:
+            continue
+        for stmt in m.statements():
+            client.command(stmt)
+        client.insert(
+            f"`{database}`.schema_migrations", [[m.version, m.name]], column_names=["version", "name"]
+        )
+        log.info("applied migration %04d_%s to %s", m.version, m.name, database)
+        applied.append(m)
+    return applied

@@ -1,0 +1,52 @@
+"""Creating Dozor's Kafka topics with the configured partitions and replication."""
+
+from __future__ import annotations
+
+import logging
+
+from kafka.admin import KafkaAdminClient, NewTopic
+from kafka.errors import TopicAlreadyExistsError
+
+from dozor.settings import Settings
+
+__all__ = ["ensure_topics", "dozor_topics"]
+
+log = logging.getLogger("dozor.infra.topics")
+
+
+def dozor_topics(settings: Settings) -> dict[str, dict[str, str]]:
+    """Every topic Dozor owns, with its topic-level configuration."""
+    week_ms = str(7 * 24 * 3600 * 1000)
+    return {
+        settings.topic_violations: {"retention.ms": week_ms, "compression.type": "producer"},
+        # Rejected input is evidence: keep it a month so it can be inspected and replayed.
+        settings.topic_deadletter: {"retention.ms": str(30 * 24 * 3600 * 1000)},
+    }
+
+
+def ensure_topics(settings: Settings) -> list[str]:
+    """Create missing topics; returns the names created now. Existing topics are left as they are."""
+    admin = KafkaAdminClient(
+        bootstrap_servers=settings.kafka_bootstrap_servers, **settings.kafka_client_config()
+    )
+    try:
+        existing = set(admin.list_topics())
+        wanted = [
+            NewTopic(
+                name,
+                settings.topic_partitions,
+                settings.topic_replication_factor,
+                topic_configs=conf,
+            )
+            for name, conf in dozor_topics(settings).items()
+            if name not in existing
+        ]
+        if wanted:
+            try:
+                admin.create_topics(wanted)
+            except TopicAlreadyExistsError:
+                pass  # another process won the race; the topic is there, which is all we need
+            log.info("created topics %s", ", ".join(t.name for t in wanted))
+        return [t.name for t in wanted]
+    finally:
+        admin.close()

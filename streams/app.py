@@ -1,0 +1,55 @@
+"""The faust App of a Dozor worker: the ingest service, health and metrics on the web port.
+
+``dozor worker`` runs it. Several workers with the same ``DOZOR_CONSUMER_GROUP`` share the input
+partitions.
+"""
+
+from __future__ import annotations
+
+import time
+
+import faust
+from dozor.streams.ingest import IngestService
+from prometheus_client import generate_latest
+
+from dozor.settings import Settings
+
+__all__ = ["create_app"]
+
+
+def create_app(settings: Settings) -> faust.App:
+    """Build the App; nothing connects until the worker starts it."""
+    app = faust.App(
+        "dozor-worker",
+        broker=[f"kafka://{h.strip()}" for h in settings.kafka_bootstrap_servers.split(",")],
+        store="memory://",
+        web_host="127.0.0.1",
+        web_port=settings.worker_web_port,
+        topic_partitions=settings.topic_partitions,
+        topic_replication_factor=settings.topic_replication_factor,
+        autodiscover=False,
+        datadir=str(settings.state_dir / "faust"),
+    )
+    ingest = IngestService(settings, loop=app.loop, beacon=app.beacon)
+    app.add_dependency(ingest)
+
+    @app.page("/health")
+    async def health(web: object, request: object) -> object:
+        age = (
+            None
+            if ingest.last_flush_monotonic is None
+            else round(time.monotonic() - ingest.last_flush_monotonic, 3)
+        )
+        ok = ingest.clickhouse_ok
+        return web.json(  # type: ignore[attr-defined]
+            {"status": "ok" if ok else "degraded", "clickhouse": ok, "last_flush_age_s": age},
+            status=200 if ok else 503,
+        )
+
+    @app.page("/metrics")
+    async def metrics(web: object, request: object) -> object:
+        # aiohttp refuses a charset inside content_type, so the exposition format's version goes
+        # without it; Prometheus reads text/plain as the 0.0.4 text format.
+        return web.bytes(generate_latest(), content_type="text/plain")  # type: ignore[attr-defined]
+
+    return app

@@ -1,0 +1,39 @@
+"""Prometheus metrics of a worker, served at ``/metrics`` by the faust web server."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+__all__ = [
+    "EVENTS_IN",
+    "ROWS_WRITTEN",
+    "DEADLETTERED",
+    "INSERT_SECONDS",
+    "BATCH_ROWS",
+    "CONSUMER_LAG",
+    "EVENT_TIME_LAG",
+    "CLICKHOUSE_FAILURES",
+    "PAUSED",
+]
+
+EVENTS_IN = Counter("dozor_events_in_total", "Messages read from input topics", ["topic"])
+ROWS_WRITTEN = Counter("dozor_rows_written_total", "Rows inserted into ClickHouse", ["table"])
+DEADLETTERED = Counter(
+    "dozor_deadletter_total", "Messages sent to the dead-letter topic", ["topic", "reason"]
+)
+INSERT_SECONDS = Histogram(
+    "dozor_clickhouse_insert_seconds",
+    "ClickHouse insert latency",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+BATCH_ROWS = Histogram(
+    "dozor_batch_rows", "Rows per ClickHouse insert", buckets=(1, 10, 100, 1000, 5000, 10000, 50000)
+)
+CONSUMER_LAG = Gauge("dozor_consumer_lag", "Messages behind the log end", ["topic", "partition"])
+EVENT_TIME_LAG = Gauge(
+    "dozor_event_time_lag_seconds", "Ingest time minus the newest event time written", ["topic"]
+)
+CLICKHOUSE_FAILURES = Counter(
+    "dozor_clickhouse_failures_total", "Failed insert attempts (each retried)", ["table"]
+)
+PAUSED = Gauge("dozor_ingest_paused", "1 while consumption waits for ClickHouse to come back")

@@ -1,0 +1,155 @@
+"""The embedded ClickHouse endpoint, exercised only through clickhouse-connect and plain HTTP.
+
+If these pass, every other process can use the endpoint as it would a ClickHouse server.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import urllib.error
+import urllib.request
+import uuid
+
+import clickhouse_connect
+import pytest
+from clickhouse_connect.driver.exceptions import DatabaseError
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def client(clickhouse_url: str):
+    db = f"ep_{uuid.uuid4().hex[:8]}"
+    host, port = clickhouse_url.removeprefix("http://").split(":")
+    admin = clickhouse_connect.get_client(host=host, port=int(port), autogenerate_session_id=False)
+    admin.command(f"CREATE DATABASE {db}")
+    c = clickhouse_connect.get_client(host=host, port=int(port), database=db, autogenerate_session_id=False)
+    c.command(
+        "CREATE TABLE t (id UInt32, name String, ts DateTime64(3, 'UTC'), score Nullable(Float64)) "
+        "ENGINE = MergeTree ORDER BY id SETTINGS non_replicated_deduplication_window = 100"
+    )
+    yield c
+    admin.command(f"DROP DATABASE {db}")
+
+
+def _rows(n: int) -> list[list[object]]:
+    base = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    return [[i, f"name-{i}", base + dt.timedelta(seconds=i), None if i % 3 else i / 2] for i in range(n)]
+
+
+def test_query_returns_rows_and_columns(client):
+    r = client.query("SELECT number AS n, toString(number) AS s FROM numbers(5)")
+    assert r.column_names == ("n", "s")
+    assert r.result_rows == [(i, str(i)) for i in range(5)]
+
+
+def test_insert_native_then_read_back_exactly(client):
+    rows = _rows(20_000)
+    summary = client.insert("t", rows, column_names=["id", "name", "ts", "score"])
+    assert summary.written_rows == 20_000
+    back = client.query("SELECT id, name, ts, score FROM t ORDER BY id").result_rows
+    utc = [(i, n, ts if ts.tzinfo else ts.replace(tzinfo=dt.UTC), s) for i, n, ts, s in back]
+    assert utc == [tuple(r) for r in rows]
+
+
+@pytest.mark.parametrize("compress", ["lz4", "zstd", "gzip", False])
+def test_insert_with_each_body_compression(clickhouse_url, client, compress):
+    host, port = clickhouse_url.removeprefix("http://").split(":")
+    c = clickhouse_connect.get_client(
+        host=host,
+        port=int(port),
+        database=client.database,
+        compress=compress,
+        autogenerate_session_id=False,
+    )
+    c.insert("t", _rows(1000), column_names=["id", "name", "ts", "score"])
+    assert c.command("SELECT count() FROM t") == 1000
+
+
+def test_query_df(client):
+    client.insert("t", _rows(100), column_names=["id", "name", "ts", "score"])
+    df = client.query_df("SELECT id, name, score FROM t WHERE id < 10 ORDER BY id")
+    assert list(df["id"]) == list(range(10))
+    assert df["name"][3] == "name-3"
+    assert df["score"].isna().sum() == 6
+
+
+def test_command_and_parameters(client):
+    client.command("INSERT INTO t (id, name, ts) VALUES (1, 'a', now()), (2, 'b', now())")
+    assert client.command("SELECT count() FROM t") == 2
+    server_side = client.query("SELECT name FROM t WHERE id = {id:UInt32}", parameters={"id": 2})
+    client_side = client.query("SELECT name FROM t WHERE name = %(n)s", parameters={"n": "a'; DROP"})
+    assert server_side.result_rows == [("b",)]
+    assert client_side.result_rows == []
+
+
+def test_error_carries_clickhouse_code_and_text(client):
+    with pytest.raises(DatabaseError) as e:
+        client.query("SELECT * FROM no_such_table")
+    assert "code: 60" in str(e.value)
+    assert "no_such_table" in str(e.value)
+
+
+def test_http_error_status_and_header(clickhouse_url):
+    req = urllib.request.Request(clickhouse_url + "/", data=b"SELEC 1", method="POST")
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(req, timeout=10)
+    assert e.value.code == 500
+    assert e.value.headers["X-ClickHouse-Exception-Code"] == "62"
+    assert b"Syntax error" in e.value.read()
+
+
+def test_unknown_setting_is_refused(client):
+    with pytest.raises(DatabaseError) as e:
+        client.query("SELECT 1", settings={"no_such_setting_xyz": 1})
+    assert "115" in str(e.value) or "no_such_setting_xyz" in str(e.value)
+
+
+def test_settings_do_not_leak_between_requests(client):
+    assert client.command("SELECT getSetting('max_threads')", settings={"max_threads": 1}) == 1
+    # Every handle of the pool serves one of these; none may keep max_threads=1.
+    for _ in range(12):
+        assert client.command("SELECT getSetting('max_threads')") != 1
+
+
+def test_deduplication_token_makes_a_repeated_insert_a_no_op(client):
+    rows = _rows(500)
+    for _ in range(3):
+        client.insert(
+            "t",
+            rows,
+            column_names=["id", "name", "ts", "score"],
+            settings={"insert_deduplication_token": "topic:0:0-499"},
+        )
+    assert client.command("SELECT count() FROM t") == 500
+
+
+def test_ping_and_plain_get(clickhouse_url):
+    with urllib.request.urlopen(clickhouse_url + "/ping", timeout=5) as r:
+        assert r.read() == b"Ok.\n"
+    q = urllib.parse.quote("SELECT 40 + 2")
+    with urllib.request.urlopen(f"{clickhouse_url}/?query={q}", timeout=5) as r:
+        assert r.read() == b"42\n"
+        assert r.headers["X-ClickHouse-Format"] == "TabSeparated"
+
+
+def test_get_is_read_only(clickhouse_url):
+    q = urllib.parse.quote("CREATE DATABASE should_not_exist")
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(f"{clickhouse_url}/?query={q}", timeout=5)
+    assert e.value.headers["X-ClickHouse-Exception-Code"] == "164"
+
+
+def test_gzip_body_with_query_parameter(clickhouse_url, client):
+    q = urllib.parse.quote("INSERT INTO t (id, name, ts) FORMAT TSV")
+    body = gzip.compress(b"7\tseven\t2026-01-01 00:00:00\n8\teight\t2026-01-01 00:00:01\n")
+    req = urllib.request.Request(
+        f"{clickhouse_url}/?database={client.database}&query={q}",
+        data=body,
+        headers={"Content-Encoding": "gzip"},
+        method="POST",
+    )
+    with urllib.request.urlopen(req, timeout=10) as r:
+        assert r.status == 200
+    assert client.query("SELECT name FROM t ORDER BY id").result_rows == [("seven",), ("eight",)]
