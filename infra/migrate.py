@@ -58,20 +58,18 @@ def migrate(settings: Settings) -> list[Migration]:
     connect(settings, database="default").command(f"CREATE DATABASE IF NOT EXISTS `{database}`")
     client = connect(settings)
     client.command(
-        f"CREATE TABLE IF NOT EXISTS `{database}`.schema_migrations "
+        "CREATE TABLE IF NOT EXISTS schema_migrations "
         "(version UInt32, name String, applied_at DateTime64(3, 'UTC') DEFAULT now64(3)) "
         "ENGINE = MergeTree ORDER BY version"
     )
-    done = {r[0] for r in client.query(f"SELECT version FROM `{database}`.schema_migrations").result_rows}
+    done = {r[0] for r in client.query("SELECT version FROM schema_migrations").result_rows}
     applied = []
     for m in migrations():
         if m.version in done:
             continue
         for stmt in m.statements():
             client.command(stmt)
-        client.insert(
-            f"`{database}`.schema_migrations", [[m.version, m.name]], column_names=["version", "name"]
-        )
+        client.insert("schema_migrations", [[m.version, m.name]], column_names=["version", "name"])
         log.info("applied migration %04d_%s to %s", m.version, m.name, database)
         applied.append(m)
     return applied
