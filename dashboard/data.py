@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import streamlit as st
 from clickhouse_connect.driver.client import Client
-from dozor.dashboard import queries
 
 from dozor.clickhouse import connect
+from dozor.dashboard import queries
 from dozor.settings import Settings
 
 __all__ = ["settings", "client", "city_figures"]

@@ -17,9 +17,8 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from dozor.infra.procs import ensure_port_free, port_open, stop_process, wait_until
-
 from dozor.errors import DependencyMissing, DozorError
+from dozor.infra.procs import ensure_port_free, port_open, stop_process, wait_until
 from dozor.settings import Settings
 
 __all__ = ["KafkaBroker", "kafka_version", "fetch_jars", "java_binary"]

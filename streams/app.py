@@ -9,10 +9,10 @@ from __future__ import annotations
 import time
 
 import faust
-from dozor.streams.ingest import IngestService
 from prometheus_client import generate_latest
 
 from dozor.settings import Settings
+from dozor.streams.ingest import IngestService
 
 __all__ = ["create_app"]
 

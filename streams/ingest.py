@@ -28,6 +28,10 @@ from collections.abc import Iterable
 import mode
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
+
+from dozor.clickhouse import connect
+from dozor.schemas import InvalidEvent, parse_violation
+from dozor.settings import Settings
 from dozor.streams.metrics import (
     CLICKHOUSE_FAILURES,
     CONSUMER_LAG,
@@ -37,10 +41,6 @@ from dozor.streams.metrics import (
     PAUSED,
 )
 from dozor.streams.sink import VIOLATION_COLUMNS, ClickHouseWriter, PartitionBatch, violation_row
-
-from dozor.clickhouse import connect
-from dozor.schemas import InvalidEvent, parse_violation
-from dozor.settings import Settings
 
 __all__ = ["IngestService", "Rejected", "validate_records"]
 

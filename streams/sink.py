@@ -12,9 +12,9 @@ import time
 from dataclasses import dataclass, field
 
 from clickhouse_connect.driver.client import Client
-from dozor.streams.metrics import BATCH_ROWS, INSERT_SECONDS, ROWS_WRITTEN
 
 from dozor.schemas import Violation
+from dozor.streams.metrics import BATCH_ROWS, INSERT_SECONDS, ROWS_WRITTEN
 
 __all__ = ["VIOLATION_COLUMNS", "violation_row", "PartitionBatch", "ClickHouseWriter"]
 

@@ -15,9 +15,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+
 from dozor.infra.kafka import KafkaBroker
 from dozor.infra.procs import port_open, tail, wait_until
-
 from dozor.settings import Settings
 
 ARTIFACTS = Path(os.environ.get("DOZOR_TEST_ARTIFACTS", Path(__file__).parent.parent / "test-artifacts"))

@@ -7,11 +7,10 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
+from dozor.clickhouse import connect
 from dozor.infra.topics import ensure_topics
 from dozor.producers.kafka import make_producer
 from dozor.producers.simulator import ViolationSimulator
-
-from dozor.clickhouse import connect
 from dozor.settings import Settings
 
 #: Malformed messages of several kinds, each with the reason the worker must give.

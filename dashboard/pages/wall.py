@@ -11,10 +11,10 @@ import datetime as dt
 
 import pandas as pd
 import streamlit as st
-from dozor.dashboard import data
-from dozor.dashboard.i18n import LANGS, fmt_age, fmt_int, fmt_local_time, fmt_pct, t
 
 from dozor.cities import CITIES, CITY_IDS, city
+from dozor.dashboard import data
+from dozor.dashboard.i18n import LANGS, fmt_age, fmt_int, fmt_local_time, fmt_pct, t
 
 CSS = """
 <style>

@@ -8,9 +8,9 @@ import time
 import urllib.request
 
 import pytest
-from dozor.infra.procs import port_open, wait_until
 
 from dozor.clickhouse import connect
+from dozor.infra.procs import port_open, wait_until
 from tests.pipeline import produce_violations, wait_for_rows
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from dozor.infra.migrate import migrate, migrations
 
 from dozor.clickhouse import connect
+from dozor.infra.migrate import migrate, migrations
 
 pytestmark = pytest.mark.integration
 

@@ -6,10 +6,11 @@ import socket
 
 import pytest
 from click.testing import CliRunner
-from dozor.infra import kafka
 
 from dozor.cli import cli
 from dozor.errors import DependencyMissing
+from dozor.infra import kafka
+from tests.conftest import free_port
 
 
 def test_bad_argument_is_one_line():
@@ -60,8 +61,10 @@ def test_missing_java_through_the_cli(monkeypatch, tmp_path):
     monkeypatch.delenv("JAVA_HOME", raising=False)
     monkeypatch.setenv("PATH", str(tmp_path))
     monkeypatch.setenv("DOZOR_STATE_DIR", str(tmp_path))
-    monkeypatch.setenv("DOZOR_KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:1")  # port 1 is never free to bind
+    monkeypatch.setenv("DOZOR_KAFKA_BOOTSTRAP_SERVERS", f"127.0.0.1:{free_port()}")
+    monkeypatch.setenv("DOZOR_KAFKA_CONTROLLER_PORT", str(free_port()))
     r = CliRunner().invoke(cli, ["kafka", "start"])
     assert r.exit_code == 1
     assert "Traceback" not in r.output
     assert len(r.output.strip().splitlines()) == 1
+    assert "java not found" in r.output

@@ -6,7 +6,6 @@ import re
 from pathlib import Path
 
 from dozor.infra.kafka import kafka_version
-
 from dozor.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -6,11 +6,11 @@ import datetime as dt
 
 import orjson
 import pytest
-from dozor.producers.simulator import ViolationSimulator
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dozor.privacy import hash_plate, mask_plate
+from dozor.producers.simulator import ViolationSimulator
 from dozor.schemas import REASONS, InvalidEvent, Violation, parse_violation
 
 NOW = dt.datetime(2026, 11, 23, 12, 0, tzinfo=dt.UTC)
