@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["City", "CITIES", "CITY_IDS", "city"]
+__all__ = ["City", "CITIES", "CITY_IDS", "REGIONS", "city"]
 
 
 @dataclass(frozen=True)
@@ -67,3 +67,15 @@ _BY_ID = {c.id: c for c in CITIES}
 def city(city_id: str) -> City:
     """Look a city up by id; ``KeyError`` names the unknown id."""
     return _BY_ID[city_id]
+
+
+#: Regions for figures reported by region (integrity reports): the 17 oblasts and the three cities
+#: of republican significance, by stable Latin id.
+REGIONS: frozenset[str] = frozenset(
+    {
+        "astana", "almaty", "shymkent", "abai", "akmola", "aktobe-region", "almaty-region",
+        "atyrau-region", "east-kazakhstan", "jambyl", "jetisu", "karaganda-region", "kostanay-region",
+        "kyzylorda-region", "mangystau", "north-kazakhstan", "pavlodar-region", "turkistan",
+        "ulytau", "west-kazakhstan",
+    }
+)  # fmt: skip

@@ -179,6 +179,46 @@ def topics(settings: Settings) -> None:
     click.echo(f"created: {', '.join(created)}" if created else "all topics exist")
 
 
+@cli.group()
+def schemas() -> None:
+    """The published JSON Schema files of Dozor's topics."""
+
+
+@schemas.command("export")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Directory (default: docs/schemas in the repository).",
+)
+@click.option("--check", is_flag=True, help="Fail if the files on disk differ from the models.")
+def schemas_export(out: Path | None, check: bool) -> None:
+    """Regenerate the JSON Schema of every event family from the canonical models.
+
+    Example: dozor schemas export --check
+    """
+    import tempfile
+
+    from dozor.schemas import SCHEMA_DIR, export_schemas
+
+    target = out or SCHEMA_DIR
+    if not check:
+        for p in export_schemas(target):
+            click.echo(str(p))
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        stale = [
+            p.name
+            for p in export_schemas(Path(tmp))
+            if not (target / p.name).exists() or (target / p.name).read_bytes() != p.read_bytes()
+        ]
+    if stale:
+        raise click.ClickException(
+            f"stale schema files in {target}: {', '.join(stale)}; run `dozor schemas export`"
+        )
+    click.echo("schemas are up to date")
+
+
 # --- application ---------------------------------------------------------------------------------
 
 
@@ -203,39 +243,79 @@ def worker(settings: Settings) -> None:
 
 
 @cli.command()
-@click.option("--rate", type=click.FloatRange(min=0.001), default=None, help="Events per second.")
+@click.option(
+    "--rate",
+    type=click.FloatRange(min=0.001),
+    default=None,
+    help="Mean messages per second of event time (default DOZOR_SIMULATE_RATE).",
+)
 @click.option("--count", type=click.IntRange(min=1), default=None, help="Stop after this many.")
-@click.option("--seed", type=int, default=1, show_default=True, help="Same seed, same events.")
-@click.option("--fast", is_flag=True, help="Produce as fast as possible (event time still advances).")
+@click.option("--seed", type=int, default=1, show_default=True, help="Same seed, same messages.")
+@click.option(
+    "--fast",
+    is_flag=True,
+    help="As fast as possible; needs --count. Event times then run up to now from the past.",
+)
+@click.option(
+    "--bad-rate",
+    type=click.FloatRange(0, 1),
+    default=0.0,
+    show_default=True,
+    help="Share of messages replaced by malformed ones of many kinds.",
+)
+@click.option(
+    "--late-rate",
+    type=click.FloatRange(0, 1),
+    default=0.01,
+    show_default=True,
+    help="Share of messages sent late (up to 5 minutes), hence out of order.",
+)
+@click.option(
+    "--duplicate-rate",
+    type=click.FloatRange(0, 1),
+    default=0.005,
+    show_default=True,
+    help="Share of messages sent twice.",
+)
+@click.option(
+    "--incident-share",
+    type=click.FloatRange(0, 1),
+    default=0.05,
+    show_default=True,
+    help="Share of root events that open an incident (each brings about 8 messages).",
+)
 @click.pass_obj
 @_guard
-def simulate(settings: Settings, rate: float | None, count: int | None, seed: int, fast: bool) -> None:
-    """Produce simulated traffic-camera violations.
+def simulate(
+    settings: Settings,
+    rate: float | None,
+    count: int | None,
+    seed: int,
+    fast: bool,
+    bad_rate: float,
+    late_rate: float,
+    duplicate_rate: float,
+    incident_share: float,
+) -> None:
+    """Produce a simulated feed: violations, incidents, dispatches, integrity reports.
 
-    Example: dozor simulate --rate 500
+    Example: dozor simulate --rate 500 --bad-rate 0.01
     """
-    from dozor.infra.topics import ensure_topics
-    from dozor.producers.kafka import make_producer
-    from dozor.producers.simulator import ViolationSimulator, paced
+    from dozor.producers.publish import run_simulation
+    from dozor.producers.simulator import SimConfig
 
-    rate = rate or settings.simulate_rate
-    ensure_topics(settings)
-    sim = ViolationSimulator(seed, settings.plate_salt.get_secret_value())
-    events = sim.stream(rate, count)
-    if not fast:
-        events = paced(events, rate)
-    producer = make_producer(settings)
-    sent = 0
-    try:
-        for ev in events:
-            producer.send(settings.topic_violations, key=ev.camera_id.encode(), value=ev.to_json())
-            sent += 1
-    except KeyboardInterrupt:
-        pass
-    finally:
-        producer.flush()
-        producer.close()
-        click.echo(f"sent {sent} violations to {settings.topic_violations}", err=True)
+    if fast and count is None:
+        raise click.UsageError("--fast needs --count: event times must not run past the present")
+    cfg = SimConfig(
+        seed=seed,
+        rate=rate or settings.simulate_rate,
+        incident_share=incident_share,
+        late_rate=late_rate,
+        duplicate_rate=duplicate_rate,
+        bad_rate=bad_rate,
+    )
+    stats = run_simulation(settings, cfg, count=count, paced=not fast)
+    click.echo(stats.summary(), err=True)
 
 
 @cli.command()

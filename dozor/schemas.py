@@ -1,41 +1,77 @@
 """Canonical event schemas: the one definition used by producers, workers and the published JSON Schema.
 
-Every event carries a stable ``event_id`` (deduplication key), a ``schema_version`` (so a consumer can
-refuse what it does not understand) and an ``event_time`` in UTC, distinct from the time Dozor
-ingests it. Personal data arrives already protected: a plate is only a keyed hash plus a masked form
-(see :mod:`dozor.privacy`).
+Four families, each versioned and carried on its own topic (``<prefix>.<family>.v<version>``):
 
-:func:`parse_violation` is the validator the workers run on every message. It never raises anything
-but :class:`InvalidEvent`, whose ``reason`` code goes into the dead-letter record and metrics.
+- :class:`Violation` — a traffic-camera detection;
+- :class:`IncidentEvent` — a case opened from the 102 line, the 102 app, an SOS button, a front office
+  or a patrol, and each later status change up to closure (same ``incident_id`` throughout);
+- :class:`DispatchEvent` — one step in a unit's assignment to an incident (assigned, en route, on
+  scene, cleared), keyed by ``incident_id`` so it lands on the incident's partition;
+- :class:`IntegrityReport` — an officer's report of a bribe attempt, by region and service, with no
+  personal data at all.
+
+Every event carries a stable ``event_id`` (a re-send repeats it, so it is the deduplication key), a
+``schema_version`` (a consumer refuses what it does not understand) and an ``event_time`` in UTC,
+distinct from the time Dozor ingests it (stored by the worker). Personal data arrives protected: a
+plate only as a keyed hash plus a masked form (:mod:`dozor.privacy`); officers never by name or id.
+
+:func:`parse_event` is the validator workers run on every message. It raises nothing but
+:class:`InvalidEvent`, whose ``reason`` code goes into the dead-letter record and the metrics.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import math
 import uuid
+from dataclasses import dataclass
 from enum import StrEnum
-from typing import Annotated, Literal
+from pathlib import Path
+from typing import Annotated, ClassVar, Literal
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from dozor.cities import CITY_IDS
+from dozor.cities import CITY_IDS, REGIONS, city
 
 __all__ = [
     "ViolationType",
+    "IncidentChannel",
+    "IncidentCategory",
+    "IncidentStatus",
+    "DispatchStatus",
+    "CrewType",
+    "IntegrityKind",
+    "PoliceService",
+    "Event",
     "Violation",
+    "IncidentEvent",
+    "DispatchEvent",
+    "IntegrityReport",
+    "Family",
+    "FAMILIES",
     "InvalidEvent",
+    "parse_event",
     "parse_violation",
+    "json_schema",
+    "export_schemas",
+    "SCHEMA_DIR",
     "MAX_MESSAGE_BYTES",
     "REASONS",
 ]
 
-#: A camera event is a few hundred bytes; anything past this is an attack or a bug, not an event.
+#: Where the published JSON Schema files live in the repository (regenerate: ``dozor schemas export``).
+SCHEMA_DIR = Path(__file__).resolve().parent.parent / "docs" / "schemas"
+
+#: An event is a few hundred bytes; anything past this is an attack or a bug, not an event.
 MAX_MESSAGE_BYTES = 64 * 1024
 
 #: Bounds of Kazakhstan with a margin, so a swapped lat/lon or a zero position is caught.
 LAT_RANGE = (40.0, 56.0)
 LON_RANGE = (46.0, 88.0)
+
+#: A position further than this from its city's centre is a wrong position, not a suburb.
+MAX_CITY_DISTANCE_KM = 80.0
 
 #: Events from before the system existed, or further ahead than clock skew explains, are absurd.
 EARLIEST_EVENT = dt.datetime(2020, 1, 1, tzinfo=dt.UTC)
@@ -47,9 +83,10 @@ REASONS = {
     "malformed_json": "not a JSON object",
     "unsupported_version": "schema_version not understood by this worker",
     "schema": "fields missing or of the wrong type",
-    "unknown_city": "city id not in Dozor's reference data",
-    "bad_position": "coordinates outside Kazakhstan",
+    "unknown_city": "city or region id not in Dozor's reference data",
+    "bad_position": "coordinates outside Kazakhstan or far from the event's city",
     "bad_time": "event time absurd (before 2020 or in the future)",
+    "undecodable": "the message could not be read (for example a compression codec it cannot undo)",
 }
 
 
@@ -67,6 +104,70 @@ class ViolationType(StrEnum):
     parking = "parking"
 
 
+class IncidentChannel(StrEnum):
+    """How the citizen (or the patrol) reached the police."""
+
+    call_102 = "call_102"
+    app_102 = "app_102"
+    sos_button = "sos_button"
+    front_office = "front_office"
+    patrol = "patrol"
+
+
+class IncidentCategory(StrEnum):
+    theft = "theft"
+    fraud = "fraud"
+    domestic = "domestic"
+    traffic_accident = "traffic_accident"
+    hooliganism = "hooliganism"
+    drugs = "drugs"
+    lost_documents = "lost_documents"
+    missing_person = "missing_person"
+    consultation = "consultation"
+    other = "other"
+
+
+class IncidentStatus(StrEnum):
+    """An incident's life: opened, worked on, closed (or cancelled as a false call)."""
+
+    opened = "opened"
+    in_progress = "in_progress"
+    closed = "closed"
+    cancelled = "cancelled"
+
+
+class DispatchStatus(StrEnum):
+    """A unit's assignment, in order. ``on_scene`` minus the incident's opening is the response time."""
+
+    assigned = "assigned"
+    en_route = "en_route"
+    on_scene = "on_scene"
+    cleared = "cleared"
+
+
+class CrewType(StrEnum):
+    car = "car"
+    foot = "foot"
+    motorcycle = "motorcycle"
+
+
+class IntegrityKind(StrEnum):
+    bribe_attempt_reported = "bribe_attempt_reported"
+    integrity_check = "integrity_check"
+
+
+class PoliceService(StrEnum):
+    """The services the ministry's integrity checks cover first."""
+
+    patrol = "patrol"
+    juvenile = "juvenile"
+    migration = "migration"
+    district_inspector = "district_inspector"
+    modular_post = "modular_post"
+    front_office = "front_office"
+    duty_unit = "duty_unit"
+
+
 class InvalidEvent(ValueError):
     """A message that cannot become an event; ``reason`` is one of :data:`REASONS`."""
 
@@ -76,24 +177,34 @@ class InvalidEvent(ValueError):
         super().__init__(f"{reason}: {detail}")
 
 
-class Violation(BaseModel):
-    """A traffic-camera violation, version 1 (topic ``<prefix>.violations.v1``)."""
+CityId = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=32,
+        description="City id, e.g. 'astana' (dozor/cities.py).",
+        json_schema_extra={"enum": sorted(CITY_IDS)},
+    ),
+]
+District = Annotated[str, Field(max_length=64, description="District id within the city; may be empty.")]
+Lat = Annotated[float, Field(ge=-90, le=90)]
+Lon = Annotated[float, Field(ge=-180, le=180)]
 
-    model_config = ConfigDict(extra="ignore", frozen=True, use_enum_values=True)
 
-    schema_version: Literal[1] = 1
-    event_id: uuid.UUID = Field(description="Stable id; re-sends of the same detection repeat it.")
-    event_time: dt.datetime = Field(description="When the camera detected it (UTC, ISO 8601).")
-    camera_id: Annotated[str, Field(min_length=1, max_length=64)]
-    city: Annotated[str, Field(min_length=1, max_length=32, description="City id, e.g. 'astana'.")]
-    district: Annotated[str, Field(max_length=64)] = ""
-    lat: float
-    lon: float
-    violation_type: ViolationType
-    speed_kmh: Annotated[int, Field(ge=0, le=400)] | None = None
-    speed_limit_kmh: Annotated[int, Field(ge=0, le=200)] | None = None
-    plate_hash: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$", description="HMAC-SHA256 of the plate.")]
-    plate_masked: Annotated[str, Field(max_length=16)]
+class Event(BaseModel):
+    """Fields every event has. Subclasses set ``family`` and their own ``schema_version``."""
+
+    model_config = ConfigDict(
+        extra="ignore",
+        frozen=True,
+        use_enum_values=True,
+        # The published schema describes messages as sent, and every field is always sent.
+        json_schema_serialization_defaults_required=True,
+    )
+    family: ClassVar[str]
+
+    event_id: uuid.UUID = Field(description="Stable id; re-sends of the same event repeat it.")
+    event_time: dt.datetime = Field(description="When it happened (UTC, ISO 8601 with zone).")
 
     @field_validator("event_time")
     @classmethod
@@ -101,6 +212,29 @@ class Violation(BaseModel):
         if v.tzinfo is None:
             raise ValueError("event_time must carry a time zone")
         return v.astimezone(dt.UTC)
+
+    def to_json(self) -> bytes:
+        """The wire form: compact JSON, UTC times with a zone."""
+        return orjson.dumps(self.model_dump(mode="json"))
+
+
+class Violation(Event):
+    """A traffic-camera violation, version 1 (topic ``<prefix>.violations.v1``, key: camera id)."""
+
+    family: ClassVar[str] = "violations"
+    schema_version: Literal[1] = 1
+    camera_id: Annotated[str, Field(min_length=1, max_length=64)]
+    city: CityId
+    district: District = ""
+    lat: Lat
+    lon: Lon
+    violation_type: ViolationType
+    speed_kmh: Annotated[int, Field(ge=0, le=400)] | None = None
+    speed_limit_kmh: Annotated[int, Field(ge=0, le=200)] | None = None
+    plate_hash: Annotated[
+        str, Field(pattern=r"^[0-9a-f]{64}$", description="HMAC-SHA256 of the normalised plate.")
+    ]
+    plate_masked: Annotated[str, Field(max_length=16, description="e.g. '1*****01'.")]
 
     @model_validator(mode="after")
     def _speed_pair(self) -> Violation:
@@ -110,16 +244,115 @@ class Violation(BaseModel):
             raise ValueError("speeding needs speed_kmh and speed_limit_kmh")
         return self
 
-    def to_json(self) -> bytes:
-        """The wire form: compact JSON, UTC times with a 'Z'."""
-        return orjson.dumps(self.model_dump(mode="json"))
+
+IncidentId = Annotated[
+    str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$", description="Stable id of the case.")
+]
 
 
-def parse_violation(raw: bytes, now: dt.datetime | None = None) -> Violation:
-    """Validate one message's bytes; raise :class:`InvalidEvent` with a reason code otherwise.
+class IncidentEvent(Event):
+    """An incident opened or changed, version 1 (topic ``<prefix>.incidents.v1``, key: incident id).
+
+    Every event repeats the incident's attributes, so a consumer that sees only the latest event of
+    an incident still knows all of it.
+    """
+
+    family: ClassVar[str] = "incidents"
+    schema_version: Literal[1] = 1
+    incident_id: IncidentId
+    status: IncidentStatus
+    channel: IncidentChannel
+    category: IncidentCategory
+    priority: Annotated[int, Field(ge=1, le=4, description="1 is the most urgent.")]
+    city: CityId
+    district: District = ""
+    lat: Lat
+    lon: Lon
+    opened_at: dt.datetime = Field(description="When the case was opened (UTC).")
+
+    @field_validator("opened_at")
+    @classmethod
+    def _opened_utc(cls, v: dt.datetime) -> dt.datetime:
+        if v.tzinfo is None:
+            raise ValueError("opened_at must carry a time zone")
+        return v.astimezone(dt.UTC)
+
+    @model_validator(mode="after")
+    def _opened_first(self) -> IncidentEvent:
+        if self.event_time < self.opened_at:
+            raise ValueError("event_time is before opened_at")
+        return self
+
+
+class DispatchEvent(Event):
+    """A step of a unit's assignment, version 1 (topic ``<prefix>.dispatches.v1``, key: incident id)."""
+
+    family: ClassVar[str] = "dispatches"
+    schema_version: Literal[1] = 1
+    dispatch_id: Annotated[str, Field(min_length=1, max_length=64)]
+    incident_id: IncidentId
+    unit_id: Annotated[str, Field(min_length=1, max_length=32, description="Crew call sign, not a person.")]
+    crew_type: CrewType
+    status: DispatchStatus
+    city: CityId
+    district: District = ""
+
+
+class IntegrityReport(Event):
+    """An integrity report, version 1 (topic ``<prefix>.integrity.v1``, key: region). No personal data."""
+
+    family: ClassVar[str] = "integrity"
+    schema_version: Literal[1] = 1
+    region: Annotated[str, Field(min_length=1, max_length=32, json_schema_extra={"enum": sorted(REGIONS)})]
+    kind: IntegrityKind
+    service: PoliceService
+
+
+@dataclass(frozen=True)
+class Family:
+    """One event family: its model, its topic suffix and which field keys its messages."""
+
+    name: str
+    model: type[Event]
+    version: int
+    key_field: str
+
+    def topic(self, prefix: str) -> str:
+        return f"{prefix}.{self.name}.v{self.version}"
+
+    def key(self, ev: Event) -> bytes:
+        return str(getattr(ev, self.key_field)).encode()
+
+
+FAMILIES: dict[str, Family] = {
+    "violations": Family("violations", Violation, 1, "camera_id"),
+    # Incidents and dispatches share the key (incident id) and partition count, so a join of the
+    # two stays on one partition and one worker.
+    "incidents": Family("incidents", IncidentEvent, 1, "incident_id"),
+    "dispatches": Family("dispatches", DispatchEvent, 1, "incident_id"),
+    "integrity": Family("integrity", IntegrityReport, 1, "region"),
+}
+
+
+def _first_error(e: ValidationError) -> str:
+    first = e.errors()[0]
+    loc = ".".join(str(x) for x in first["loc"]) or "event"
+    return f"{loc}: {first['msg']}"
+
+
+def _km_from_city(city_id: str, lat: float, lon: float) -> float:
+    """Equirectangular distance: exact enough at city scale and a hundred times cheaper than haversine."""
+    c = city(city_id)
+    x = math.radians(lon - c.lon) * math.cos(math.radians((lat + c.lat) / 2))
+    return 6371.0 * math.hypot(x, math.radians(lat - c.lat))
+
+
+def parse_event(family: str, raw: bytes, now: dt.datetime | None = None) -> Event:
+    """Validate one message of ``family``; raise :class:`InvalidEvent` with a reason code otherwise.
 
     The checks run cheapest first, so a flood of garbage costs little.
     """
+    fam = FAMILIES[family]
     if len(raw) > MAX_MESSAGE_BYTES:
         raise InvalidEvent("oversize", f"{len(raw)} bytes > {MAX_MESSAGE_BYTES}")
     try:
@@ -128,20 +361,58 @@ def parse_violation(raw: bytes, now: dt.datetime | None = None) -> Violation:
         raise InvalidEvent("malformed_json", str(e)) from None
     if not isinstance(obj, dict):
         raise InvalidEvent("malformed_json", f"top level is {type(obj).__name__}, not an object")
-    version = obj.get("schema_version", 1)
-    if version != 1:
+    version = obj.get("schema_version", fam.version)
+    if version != fam.version:
         raise InvalidEvent("unsupported_version", f"schema_version={version!r}")
     try:
-        ev = Violation.model_validate(obj)
+        ev = fam.model.model_validate(obj)
     except ValidationError as e:
-        first = e.errors()[0]
-        loc = ".".join(str(x) for x in first["loc"]) or "event"
-        raise InvalidEvent("schema", f"{loc}: {first['msg']}") from None
-    if ev.city not in CITY_IDS:
-        raise InvalidEvent("unknown_city", f"city={ev.city!r}")
-    if not (LAT_RANGE[0] <= ev.lat <= LAT_RANGE[1] and LON_RANGE[0] <= ev.lon <= LON_RANGE[1]):
-        raise InvalidEvent("bad_position", f"lat={ev.lat}, lon={ev.lon}")
+        raise InvalidEvent("schema", _first_error(e)) from None
+    place = getattr(ev, "city", None)
+    if place is not None and place not in CITY_IDS:
+        raise InvalidEvent("unknown_city", f"city={place!r}")
+    region = getattr(ev, "region", None)
+    if region is not None and region not in REGIONS:
+        raise InvalidEvent("unknown_city", f"region={region!r}")
+    lat, lon = getattr(ev, "lat", None), getattr(ev, "lon", None)
+    if lat is not None:
+        if not (LAT_RANGE[0] <= lat <= LAT_RANGE[1] and LON_RANGE[0] <= lon <= LON_RANGE[1]):
+            raise InvalidEvent("bad_position", f"lat={lat}, lon={lon} is outside Kazakhstan")
+        km = _km_from_city(place, lat, lon)
+        if km > MAX_CITY_DISTANCE_KM:
+            raise InvalidEvent("bad_position", f"lat={lat}, lon={lon} is {km:.0f} km from {place}")
     now = now or dt.datetime.now(dt.UTC)
     if not (EARLIEST_EVENT <= ev.event_time <= now + MAX_FUTURE_SKEW):
         raise InvalidEvent("bad_time", f"event_time={ev.event_time.isoformat()}")
     return ev
+
+
+def parse_violation(raw: bytes, now: dt.datetime | None = None) -> Violation:
+    """:func:`parse_event` for the violations family."""
+    return parse_event("violations", raw, now)  # type: ignore[return-value]
+
+
+def export_schemas(out: Path) -> list[Path]:
+    """Write every family's JSON Schema to ``out/<family>.v<N>.json``; returns the paths written."""
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, fam in FAMILIES.items():
+        path = out / f"{name}.v{fam.version}.json"
+        path.write_bytes(
+            orjson.dumps(json_schema(name), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n"
+        )
+        paths.append(path)
+    return paths
+
+
+def json_schema(family: str) -> dict:
+    """The published JSON Schema (draft 2020-12) of one family's messages."""
+    fam = FAMILIES[family]
+    schema = fam.model.model_json_schema(mode="serialization")
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": f"https://dozor.kz/schemas/{fam.name}.v{fam.version}.json",
+        **schema,
+        "x-dozor-topic": fam.topic("dozor"),
+        "x-dozor-key": fam.key_field,
+    }

@@ -82,10 +82,16 @@ class Settings(BaseSettings):
             )
         return self
 
+    def topic(self, family: str) -> str:
+        """The input topic of an event family, e.g. ``dozor.incidents.v1`` (schema version in the name)."""
+        from dozor.schemas import FAMILIES
+
+        return FAMILIES[family].topic(self.topic_prefix)
+
     @property
     def topic_violations(self) -> str:
-        """Input topic of traffic-camera violations (schema version in the name)."""
-        return f"{self.topic_prefix}.violations.v1"
+        """Input topic of traffic-camera violations."""
+        return self.topic("violations")
 
     @property
     def topic_deadletter(self) -> str:

@@ -16,12 +16,15 @@ log = logging.getLogger("dozor.infra.topics")
 
 def dozor_topics(settings: Settings) -> dict[str, dict[str, str]]:
     """Every topic Dozor owns, with its topic-level configuration."""
+    from dozor.schemas import FAMILIES
+
     week_ms = str(7 * 24 * 3600 * 1000)
-    return {
-        settings.topic_violations: {"retention.ms": week_ms, "compression.type": "producer"},
-        # Rejected input is evidence: keep it a month so it can be inspected and replayed.
-        settings.topic_deadletter: {"retention.ms": str(30 * 24 * 3600 * 1000)},
+    topics = {
+        settings.topic(name): {"retention.ms": week_ms, "compression.type": "producer"} for name in FAMILIES
     }
+    # Rejected input is evidence: keep it a month so it can be inspected and replayed.
+    topics[settings.topic_deadletter] = {"retention.ms": str(30 * 24 * 3600 * 1000)}
+    return topics
 
 
 def ensure_topics(settings: Settings) -> list[str]:

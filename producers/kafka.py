@@ -1,21 +1,42 @@
-"""The kafka-python producer every Dozor source uses, tuned for throughput without losing events."""
+"""The kafka-python producer every Dozor source uses: tuned for throughput, never losing a message."""
 
 from __future__ import annotations
 
-from kafka import KafkaProducer
+import logging
+import time
 
+from kafka import KafkaProducer
+from kafka.errors import KafkaError, KafkaTimeoutError
+
+from dozor.errors import DozorError
 from dozor.settings import Settings
 
-__all__ = ["make_producer"]
+__all__ = ["make_producer", "Publisher", "DeliveryFailed"]
+
+log = logging.getLogger("dozor.producers")
+
+#: Waiting for a broker at start: kafka-python gives up bootstrapping after about 30 s per attempt,
+#: so ten attempts wait out an outage of about five minutes, logging each.
+CONNECT_ATTEMPTS = 10
+CONNECT_BACKOFF_MAX_S = 10.0
+
+
+class DeliveryFailed(DozorError):
+    """Messages the broker never acknowledged, after every retry; the count and first error say why."""
+
+    def __init__(self, failed: int, first_error: str) -> None:
+        self.failed = failed
+        self.first_error = first_error
+        super().__init__(f"{failed} message(s) were not delivered to Kafka: {first_error}")
 
 
 def make_producer(settings: Settings, **overrides: object) -> KafkaProducer:
-    """acks=all + idempotence: a retry never duplicates and an acked event is on every replica.
+    """acks=all + idempotence: a retry never duplicates and an acked message is on every replica.
 
-    lz4 and a 20 ms linger with 256 KiB batches were the throughput sweet spot measured for small
-    JSON events on this class of machine (shared ARCHITECTURE.md: 67k msgs/s from one process).
-    ``delivery_timeout_ms`` bounds how long a send is retried while the broker is away; past it the
-    send fails loudly (``flush`` raises) rather than being dropped silently.
+    lz4 with a 20 ms linger and 1 MiB batches is what the producer benchmark found fastest for small
+    JSON events (benchmarks/RESULTS.md). ``delivery_timeout_ms`` bounds how long a send is retried
+    while the broker is away; past it the send fails loudly through :class:`Publisher`.
+    A broker that is not reachable yet is waited for with bounded, logged retries.
     """
     conf: dict[str, object] = dict(
         bootstrap_servers=settings.kafka_bootstrap_servers,
@@ -23,7 +44,8 @@ def make_producer(settings: Settings, **overrides: object) -> KafkaProducer:
         enable_idempotence=True,
         compression_type="lz4",
         linger_ms=20,
-        batch_size=256 * 1024,
+        batch_size=1024 * 1024,
+        max_request_size=8 * 1024 * 1024,
         retries=2**31 - 1,
         delivery_timeout_ms=120_000,
         request_timeout_ms=30_000,
@@ -31,4 +53,57 @@ def make_producer(settings: Settings, **overrides: object) -> KafkaProducer:
         **settings.kafka_client_config(),
     )
     conf.update(overrides)
-    return KafkaProducer(**conf)
+    delay = 0.5
+    for attempt in range(1, CONNECT_ATTEMPTS + 1):
+        try:
+            return KafkaProducer(**conf)
+        except KafkaTimeoutError:
+            if attempt == CONNECT_ATTEMPTS:
+                break
+            log.warning(
+                "Kafka at %s is not reachable (attempt %d/%d); retrying in %.1f s",
+                settings.kafka_bootstrap_servers, attempt, CONNECT_ATTEMPTS, delay,
+            )  # fmt: skip
+            time.sleep(delay)
+            delay = min(delay * 2, CONNECT_BACKOFF_MAX_S)
+    raise DozorError(
+        f"Kafka at {settings.kafka_bootstrap_servers} is not reachable; start it (`dozor kafka start`) "
+        "or set DOZOR_KAFKA_BOOTSTRAP_SERVERS"
+    )
+
+
+class Publisher:
+    """Sends messages and keeps count of any that fail, so that none is dropped silently."""
+
+    def __init__(self, producer: KafkaProducer) -> None:
+        self.producer = producer
+        self.sent = 0
+        self.failed = 0
+        self.first_error: str | None = None
+
+    def _on_error(self, exc: BaseException) -> None:
+        self.failed += 1
+        if self.first_error is None:
+            self.first_error = f"{type(exc).__name__}: {exc}"
+            log.error("Kafka delivery failed: %s", self.first_error)
+
+    def send(self, topic: str, key: bytes | None, value: bytes) -> None:
+        try:
+            fut = self.producer.send(topic, key=key, value=value)
+        except KafkaError as e:  # buffer full past max_block_ms, message too large, …
+            self._on_error(e)
+            return
+        fut.add_errback(self._on_error)
+        self.sent += 1
+
+    def flush(self, timeout_s: float | None = None) -> None:
+        """Wait for every send; raise :class:`DeliveryFailed` if any was not acknowledged."""
+        self.producer.flush(timeout=timeout_s)
+        if self.failed:
+            raise DeliveryFailed(self.failed, self.first_error or "unknown error")
+
+    def close(self) -> None:
+        try:
+            self.flush()
+        finally:
+            self.producer.close()

@@ -1,46 +1,149 @@
-"""A deterministic simulator of Kazakhstan's traffic cameras.
+"""A deterministic simulator of Kazakhstan's cameras, 102 calls and patrol dispatches.
 
-Cities are weighted by population and the hour of day (local time, UTC+5); each city has cameras
-at fixed places in its districts, so the same seed gives the same cameras, plates and events.
+The same seed gives the same cameras, plates, incidents and messages. What it models:
+
+- cities weighted by population; a daily profile (night trough, morning and evening rush) and a
+  weekday/weekend difference, in local time (UTC+5);
+- cameras at fixed places in each city's districts;
+- incidents from the 102 line, the 102 app, SOS buttons, front offices and patrols, each followed by
+  a plausible lifecycle: units assigned, en route, on scene, cleared, then the case closed. Response
+  times depend on the city's size, the priority and the hour;
+- faults a real feed has, each configurable: events sent late (so out of order), the same event sent
+  twice, and malformed messages of many kinds (``bad_rate``), each labelled with the reason a worker
+  must give, so tests can compare the dead-letter topic with the truth.
+
+The hot path builds plain dicts and serialises them with orjson, not pydantic models: that is what
+lets one process feed the broker at the rate the benchmark asks. ``tests/unit/test_simulator.py``
+checks that every message the simulator calls valid passes the canonical validator.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import heapq
 import math
 import random
-import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from dozor.cities import CITIES, City
+import orjson
+
+from dozor.cities import CITIES, REGIONS, City
 from dozor.privacy import hash_plate, mask_plate
-from dozor.schemas import Violation, ViolationType
+from dozor.schemas import (
+    CrewType,
+    DispatchStatus,
+    IncidentCategory,
+    IncidentChannel,
+    IncidentStatus,
+    IntegrityKind,
+    PoliceService,
+    ViolationType,
+)
 
-__all__ = ["Camera", "ViolationSimulator", "HOURLY_PROFILE"]
+__all__ = ["SimConfig", "Message", "Simulator", "HOURLY_PROFILE", "BAD_KINDS"]
 
-#: Relative traffic by local hour: night trough, morning and evening rush.
-HOURLY_PROFILE = (
+KZ_OFFSET = dt.timedelta(hours=5)
+
+#: Relative activity by local hour, normalised below to a mean of 1 so ``rate`` is the daily mean.
+_HOURLY = (
     0.20, 0.12, 0.08, 0.07, 0.08, 0.15, 0.40, 0.80, 1.00, 0.85, 0.70, 0.70,
     0.75, 0.75, 0.70, 0.75, 0.85, 1.00, 0.95, 0.80, 0.65, 0.50, 0.40, 0.30,
 )  # fmt: skip
+HOURLY_PROFILE = tuple(h * 24 / sum(_HOURLY) for h in _HOURLY)
 
-#: Share of each violation type among detections (speeding dominates camera fines in KZ).
-TYPE_WEIGHTS = {
-    ViolationType.speeding: 0.46,
-    ViolationType.red_light: 0.10,
-    ViolationType.wrong_lane: 0.06,
-    ViolationType.bus_lane: 0.08,
-    ViolationType.stop_line: 0.09,
-    ViolationType.no_seat_belt: 0.08,
-    ViolationType.phone_use: 0.05,
-    ViolationType.pedestrian_crossing: 0.05,
+#: Weekends: less commuting traffic, more domestic incidents and hooliganism.
+WEEKEND_VIOLATIONS = 0.85
+WEEKEND_INCIDENTS = 1.15
+
+#: Share of each violation type among detections (speeding dominates camera fines in Kazakhstan).
+VIOLATION_WEIGHTS = {
+    ViolationType.speeding: 0.46, ViolationType.red_light: 0.10, ViolationType.wrong_lane: 0.06,
+    ViolationType.bus_lane: 0.08, ViolationType.stop_line: 0.09, ViolationType.no_seat_belt: 0.08,
+    ViolationType.phone_use: 0.05, ViolationType.pedestrian_crossing: 0.05,
     ViolationType.parking: 0.03,
+}  # fmt: skip
+
+CHANNEL_WEIGHTS = {
+    IncidentChannel.call_102: 0.55, IncidentChannel.app_102: 0.20,
+    IncidentChannel.sos_button: 0.02, IncidentChannel.front_office: 0.10,
+    IncidentChannel.patrol: 0.13,
+}  # fmt: skip
+
+#: Category → (weight, priority weights for P1..P4).
+CATEGORIES = {
+    IncidentCategory.theft: (0.16, (0.05, 0.35, 0.45, 0.15)),
+    IncidentCategory.fraud: (0.14, (0.00, 0.10, 0.50, 0.40)),
+    IncidentCategory.domestic: (0.14, (0.35, 0.45, 0.15, 0.05)),
+    IncidentCategory.traffic_accident: (0.14, (0.40, 0.40, 0.15, 0.05)),
+    IncidentCategory.hooliganism: (0.10, (0.20, 0.50, 0.25, 0.05)),
+    IncidentCategory.drugs: (0.04, (0.10, 0.40, 0.40, 0.10)),
+    IncidentCategory.lost_documents: (0.07, (0.00, 0.00, 0.30, 0.70)),
+    IncidentCategory.missing_person: (0.03, (0.50, 0.40, 0.10, 0.00)),
+    IncidentCategory.consultation: (0.13, (0.00, 0.00, 0.20, 0.80)),
+    IncidentCategory.other: (0.05, (0.05, 0.20, 0.45, 0.30)),
 }
 
-KZ_OFFSET = dt.timedelta(hours=5)
+#: Median minutes from opening to a unit on scene, by priority (P1 first).
+RESPONSE_MEDIAN_MIN = (7.0, 12.0, 20.0, 35.0)
+CREW_WEIGHTS = {CrewType.car: 0.70, CrewType.foot: 0.20, CrewType.motorcycle: 0.10}
+
+#: Malformed message kinds and the reason code a worker must give for each.
+BAD_KINDS: dict[str, str] = {
+    "not_json": "malformed_json",
+    "truncated": "malformed_json",
+    "array": "malformed_json",
+    "null": "malformed_json",
+    "empty": "malformed_json",
+    "binary": "malformed_json",
+    "wrong_type": "schema",
+    "missing_field": "schema",
+    "bad_enum": "schema",
+    "unknown_city": "unknown_city",
+    "bad_position": "bad_position",
+    "future_time": "bad_time",
+    "ancient_time": "bad_time",
+    "unknown_version": "unsupported_version",
+    "oversize": "oversize",
+}
+
 _PLATE_LETTERS = "ABCDEFHKLMNOPRSTUXYZ"
+
+
+@dataclass(frozen=True)
+class SimConfig:
+    """Knobs of a simulated feed. ``rate`` is the mean of all messages per second of event time."""
+
+    seed: int = 1
+    rate: float = 200.0
+    incident_share: float = 0.05
+    integrity_share: float = 0.001
+    late_rate: float = 0.01
+    late_max_s: float = 300.0
+    duplicate_rate: float = 0.005
+    bad_rate: float = 0.0
+    cameras_per_100k: float = 2.0
+    #: Off: a flat rate around the clock (tests that need events in a known window).
+    daily_profile: bool = True
+
+
+@dataclass(frozen=True)
+class Message:
+    """One message as it will be produced, with what the tests need to know about it."""
+
+    family: str
+    key: bytes
+    value: bytes
+    send_time: dt.datetime
+    event_id: str | None = None
+    bad_reason: str | None = None
+    duplicate: bool = False
+    payload: dict | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def valid(self) -> bool:
+        return self.bad_reason is None
 
 
 @dataclass(frozen=True)
@@ -53,85 +156,273 @@ class Camera:
     speed_limit: int
 
 
-class ViolationSimulator:
-    """Generates valid :class:`Violation` events; ``cameras_per_100k`` sets the network's density."""
+def _iso(t: dt.datetime) -> str:
+    return t.isoformat().replace("+00:00", "Z")
 
-    def __init__(self, seed: int, plate_salt: str, cameras_per_100k: float = 2.0) -> None:
-        self.rng = random.Random(seed)
-        self.salt = plate_salt
+
+class Simulator:
+    """Generates :class:`Message` objects in the order they are sent (send time, not event time)."""
+
+    def __init__(self, config: SimConfig, plate_salt: str) -> None:
+        self.cfg = config
+        self.rng = random.Random(config.seed)
+        r = self.rng
         self.cameras: dict[str, list[Camera]] = {}
         for c in CITIES:
-            n = max(3, round(c.population / 100_000 * cameras_per_100k))
+            n = max(3, round(c.population / 100_000 * config.cameras_per_100k))
             spread = 0.02 + 0.06 * math.sqrt(c.population / 2_230_000)
             self.cameras[c.id] = [
                 Camera(
-                    id=f"{c.id}-cam-{i:03d}",
-                    city=c,
-                    district=c.districts[i % len(c.districts)],
-                    lat=round(c.lat + self.rng.uniform(-spread, spread), 5),
-                    lon=round(c.lon + self.rng.uniform(-spread, spread) * 1.5, 5),
-                    speed_limit=self.rng.choice((40, 60, 60, 60, 80, 90)),
-                )
+                    f"{c.id}-cam-{i:03d}",
+                    c,
+                    c.districts[i % len(c.districts)],
+                    round(c.lat + r.uniform(-spread, spread), 5),
+                    round(c.lon + r.uniform(-spread, spread) * 1.5, 5),
+                    r.choice((40, 60, 60, 60, 80, 90)),
+                )  # fmt: skip
                 for i in range(n)
             ]
-        self._city_ids = [c.id for c in CITIES]
+        self._cities = list(CITIES)
         self._city_w = [c.population for c in CITIES]
-        self._types = list(TYPE_WEIGHTS)
-        self._type_w = list(TYPE_WEIGHTS.values())
-        # A fixed fleet of plates per city: repeat offenders are real and plates repeat.
-        self._plates = [self._plate() for _ in range(5000)]
+        self._vtypes, self._vtype_w = list(VIOLATION_WEIGHTS), list(VIOLATION_WEIGHTS.values())
+        self._channels, self._channel_w = list(CHANNEL_WEIGHTS), list(CHANNEL_WEIGHTS.values())
+        self._cats, self._cat_w = list(CATEGORIES), [w for w, _ in CATEGORIES.values()]
+        self._crews, self._crew_w = list(CREW_WEIGHTS), list(CREW_WEIGHTS.values())
+        self._regions = sorted(REGIONS)
+        # A fixed fleet of plates, hashed once: repeat offenders are real, and HMAC per event would
+        # be a quarter of the generation cost.
+        plates = [
+            f"{r.randint(0, 999):03d}{''.join(r.choices(_PLATE_LETTERS, k=3))}{r.randint(1, 20):02d}"
+            for _ in range(5000)
+        ]
+        self._plates = [(hash_plate(p, plate_salt), mask_plate(p)) for p in plates]
+        self._pending: list[tuple[dt.datetime, int, Message]] = []
+        self._seq = 0
 
-    def _plate(self) -> str:
-        r = self.rng
-        return f"{r.randint(0, 999):03d}{''.join(r.choices(_PLATE_LETTERS, k=3))}{r.randint(1, 20):02d}"
+    # --- helpers ----------------------------------------------------------------------------------
+    def _uuid(self) -> str:
+        return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
 
-    def violation(self, at: dt.datetime, city_id: str | None = None) -> Violation:
-        """One event at ``at`` (UTC), in ``city_id`` or a population-weighted city."""
+    def _activity(self, t: dt.datetime, weekend_factor: float) -> float:
+        if not self.cfg.daily_profile:
+            return 1.0
+        local = t + KZ_OFFSET
+        f = HOURLY_PROFILE[local.hour]
+        return f * (weekend_factor if local.weekday() >= 5 else 1.0)
+
+    def _push(self, msg: Message) -> None:
+        self._seq += 1
+        heapq.heappush(self._pending, (msg.send_time, self._seq, msg))
+
+    def _emit(self, family: str, key: str, payload: dict, event_time: dt.datetime) -> None:
+        """Schedule a valid event, maybe late, maybe twice, maybe replaced by a malformed one."""
+        r, cfg = self.rng, self.cfg
+        if cfg.bad_rate and r.random() < cfg.bad_rate:
+            self._push(self._malformed(family, key, payload, event_time))
+            return
+        send = event_time
+        if cfg.late_rate and r.random() < cfg.late_rate:
+            send = event_time + dt.timedelta(seconds=r.uniform(5, cfg.late_max_s))
+        value = orjson.dumps(payload)
+        msg = Message(family, key.encode(), value, send, payload["event_id"], payload=payload)
+        self._push(msg)
+        if cfg.duplicate_rate and r.random() < cfg.duplicate_rate:
+            again = send + dt.timedelta(seconds=r.uniform(0.1, 30))
+            self._push(Message(family, msg.key, value, again, msg.event_id, duplicate=True, payload=payload))
+
+    def _malformed(self, family: str, key: str, payload: dict, t: dt.datetime) -> Message:
+        kind = self.rng.choice(list(BAD_KINDS))
+        p = dict(payload)
+        good = orjson.dumps(payload)
+        raw: bytes
+        if kind == "not_json":
+            raw = b"{not json at all"
+        elif kind == "truncated":
+            raw = good[: len(good) // 2]
+        elif kind == "array":
+            raw = b"[" + good + b"]"
+        elif kind == "null":
+            raw = b"null"
+        elif kind == "empty":
+            raw = b""
+        elif kind == "binary":
+            raw = b"\x00\xff\xfe" + self.rng.randbytes(40)
+        elif kind == "oversize":
+            p["padding"] = "x" * 70_000
+            raw = orjson.dumps(p)
+        else:
+            if kind == "wrong_type":
+                p["event_time"] = {"not": "a time"}
+            elif kind == "missing_field":
+                del p["event_id"]
+            elif kind == "bad_enum":
+                enum_field = {"violations": "violation_type", "incidents": "category",
+                              "dispatches": "status", "integrity": "kind"}[family]  # fmt: skip
+                p[enum_field] = "jaywalking_on_the_moon"
+            elif kind == "unknown_city":
+                p["region" if family == "integrity" else "city"] = "gotham"
+            elif kind == "bad_position":
+                if "lat" not in p:  # a family without a position gets a swapped-in bad time instead
+                    p["event_time"] = "1999-01-01T00:00:00Z"
+                    return Message(family, key.encode(), orjson.dumps(p), t, None, "bad_time")
+                # Swapped coordinates, a classic integration bug: still inside Kazakhstan for western
+                # cities (Atyrau, Oral), so only the distance to the city gives it away.
+                p["lat"], p["lon"] = p["lon"], p["lat"]
+                if abs(p["lat"] - p["lon"]) < 2:  # Oral sits near lat = lon: use a GPS without fix
+                    p["lat"], p["lon"] = 0.0, 0.0
+            elif kind == "future_time":
+                p["event_time"] = _iso(dt.datetime.now(dt.UTC) + dt.timedelta(days=2))
+            elif kind == "ancient_time":
+                p["event_time"] = "1999-01-01T00:00:00Z"
+                if "opened_at" in p:
+                    p["opened_at"] = "1999-01-01T00:00:00Z"
+            elif kind == "unknown_version":
+                p["schema_version"] = 99
+            raw = orjson.dumps(p)
+        return Message(family, key.encode(), raw, t, None, BAD_KINDS[kind])
+
+    # --- event makers ----------------------------------------------------------------------------
+    def _violation(self, t: dt.datetime) -> None:
         r = self.rng
-        cid = city_id or r.choices(self._city_ids, self._city_w)[0]
-        cam = r.choice(self.cameras[cid])
-        vtype = r.choices(self._types, self._type_w)[0]
-        plate = r.choice(self._plates)
+        city = r.choices(self._cities, self._city_w)[0]
+        cam = r.choice(self.cameras[city.id])
+        vtype = r.choices(self._vtypes, self._vtype_w)[0]
+        plate_hash, plate_masked = r.choice(self._plates)
         speed = limit = None
-        if vtype == ViolationType.speeding:
+        if vtype is ViolationType.speeding:
             limit = cam.speed_limit
-            speed = limit + max(11, int(r.expovariate(1 / 18)) + 11)
-        return Violation(
-            event_id=uuid.UUID(int=r.getrandbits(128), version=4),
-            event_time=at,
-            camera_id=cam.id,
-            city=cid,
-            district=cam.district,
-            lat=cam.lat,
-            lon=cam.lon,
-            violation_type=vtype,
-            speed_kmh=speed,
-            speed_limit_kmh=limit,
-            plate_hash=hash_plate(plate, self.salt),
-            plate_masked=mask_plate(plate),
-        )
+            speed = limit + 11 + int(r.expovariate(1 / 18))
+        payload = {
+            "schema_version": 1, "event_id": self._uuid(), "event_time": _iso(t),
+            "camera_id": cam.id, "city": city.id, "district": cam.district,
+            "lat": cam.lat, "lon": cam.lon, "violation_type": vtype.value,
+            "speed_kmh": speed, "speed_limit_kmh": limit,
+            "plate_hash": plate_hash, "plate_masked": plate_masked,
+        }  # fmt: skip
+        self._emit("violations", cam.id, payload, t)
 
-    def stream(
-        self, rate: float, count: int | None = None, start: dt.datetime | None = None
-    ) -> Iterator[Violation]:
-        """Events at ``rate`` per second of event time, from ``start`` (default now), in real time
-        only if the caller paces them; event time advances by 1/rate per event, scaled by the hour."""
-        t = start or dt.datetime.now(dt.UTC)
-        n = 0
-        while count is None or n < count:
-            yield self.violation(t)
-            n += 1
-            hour = (t + KZ_OFFSET).hour
-            t += dt.timedelta(seconds=self.rng.expovariate(rate * max(HOURLY_PROFILE[hour], 0.05)))
+    def _incident(self, t: dt.datetime) -> None:
+        r = self.rng
+        city = r.choices(self._cities, self._city_w)[0]
+        cat = r.choices(self._cats, self._cat_w)[0]
+        priority = r.choices((1, 2, 3, 4), CATEGORIES[cat][1])[0]
+        channel = r.choices(self._channels, self._channel_w)[0]
+        district = r.choice(city.districts)
+        spread = 0.02 + 0.06 * math.sqrt(city.population / 2_230_000)
+        lat = round(city.lat + r.uniform(-spread, spread), 5)
+        lon = round(city.lon + r.uniform(-spread, spread) * 1.5, 5)
+        incident_id = f"INC-{r.getrandbits(48):012x}"
+        base = {
+            "schema_version": 1, "incident_id": incident_id, "channel": channel.value,
+            "category": cat.value, "priority": priority, "city": city.id, "district": district,
+            "lat": lat, "lon": lon, "opened_at": _iso(t),
+        }  # fmt: skip
 
+        def status(s: IncidentStatus, at: dt.datetime) -> None:
+            self._emit(
+                "incidents",
+                incident_id,
+                {**base, "event_id": self._uuid(), "event_time": _iso(at), "status": s.value},
+                at,
+            )
 
-def paced(events: Iterator[Violation], rate: float) -> Iterator[Violation]:
-    """Yield events no faster than ``rate`` per second of wall time, stamped with the wall clock."""
-    interval = 1.0 / rate
-    next_t = time.monotonic()
-    for ev in events:
-        now = time.monotonic()
-        if now < next_t:
-            time.sleep(next_t - now)
-        next_t = max(next_t + interval, time.monotonic() - 1.0)
-        yield ev.model_copy(update={"event_time": dt.datetime.now(dt.UTC)})
+        status(IncidentStatus.opened, t)
+        if cat is IncidentCategory.consultation and r.random() < 0.6:
+            status(IncidentStatus.closed, t + dt.timedelta(minutes=r.uniform(5, 30)))
+            return
+        if channel is IncidentChannel.sos_button and r.random() < 0.1:
+            status(IncidentStatus.cancelled, t + dt.timedelta(minutes=r.uniform(1, 5)))
+            return
+        # Response time: priority's median, bigger cities slower, rush hours slower, night faster.
+        local_hour = (t + KZ_OFFSET).hour
+        hour_f = 1.3 if local_hour in (8, 9, 17, 18, 19) else 0.8 if local_hour < 6 else 1.0
+        city_f = 0.8 + 0.5 * math.sqrt(city.population / 2_230_000)
+        median = RESPONSE_MEDIAN_MIN[priority - 1] * hour_f * city_f
+        units = 2 if priority == 1 and r.random() < 0.3 else 1
+        last_clear = t
+        for u in range(units):
+            crew = r.choices(self._crews, self._crew_w)[0]
+            unit_id = f"{city.id[:3].upper()}-{crew.value[0].upper()}{r.randint(1, 120):03d}"
+            dispatch_id = f"{incident_id}-D{u + 1}"
+            assigned = t + dt.timedelta(seconds=r.expovariate(1 / (20 * priority)) + 5)
+            on_scene = t + dt.timedelta(minutes=median * math.exp(r.gauss(0, 0.4)))
+            on_scene = max(on_scene, assigned + dt.timedelta(seconds=60))
+            en_route = assigned + dt.timedelta(seconds=r.uniform(10, 50))
+            cleared = on_scene + dt.timedelta(minutes=r.uniform(10, 60))
+            last_clear = max(last_clear, cleared)
+            for st, at in (
+                (DispatchStatus.assigned, assigned),
+                (DispatchStatus.en_route, en_route),
+                (DispatchStatus.on_scene, on_scene),
+                (DispatchStatus.cleared, cleared),
+            ):
+                self._emit(
+                    "dispatches",
+                    incident_id,
+                    {
+                        "schema_version": 1,
+                        "event_id": self._uuid(),
+                        "event_time": _iso(at),
+                        "dispatch_id": dispatch_id,
+                        "incident_id": incident_id,
+                        "unit_id": unit_id,
+                        "crew_type": crew.value,
+                        "status": st.value,
+                        "city": city.id,
+                        "district": district,
+                    },  # fmt: skip
+                    at,
+                )
+            if u == 0:
+                status(IncidentStatus.in_progress, on_scene)
+        status(IncidentStatus.closed, last_clear + dt.timedelta(minutes=r.uniform(0, 5)))
+
+    def _integrity(self, t: dt.datetime) -> None:
+        r = self.rng
+        region = r.choice(self._regions)
+        payload = {
+            "schema_version": 1, "event_id": self._uuid(), "event_time": _iso(t),
+            "region": region,
+            "kind": r.choices(list(IntegrityKind), (0.3, 0.7))[0].value,
+            "service": r.choice(list(PoliceService)).value,
+        }  # fmt: skip
+        self._emit("integrity", region, payload, t)
+
+    # --- the stream ------------------------------------------------------------------------------
+    def messages(
+        self,
+        start: dt.datetime,
+        count: int | None = None,
+        until: dt.datetime | None = None,
+        drain: bool = False,
+    ) -> Iterator[Message]:
+        """Messages in send order, from event time ``start``.
+
+        Stops after ``count`` messages or when event time reaches ``until``. With ``drain``, the
+        lifecycle events already scheduled are sent too (in order, past ``until`` if need be), so
+        every incident that was opened is also closed: tests want complete ground truth.
+        """
+        r, cfg = self.rng, self.cfg
+        t = start
+        sent = 0
+        share_inc, share_int = cfg.incident_share, cfg.integrity_share
+        while (count is None or sent < count) and (until is None or t < until):
+            while self._pending and self._pending[0][0] <= t and (count is None or sent < count):
+                yield heapq.heappop(self._pending)[2]
+                sent += 1
+            x = r.random()
+            if x < share_int:
+                self._integrity(t)
+                w = 1.0
+            elif x < share_int + share_inc:
+                self._incident(t)
+                w = WEEKEND_INCIDENTS
+            else:
+                self._violation(t)
+                w = WEEKEND_VIOLATIONS
+            # An incident yields about eight messages; count them in the arrival rate so ``rate``
+            # is the rate of messages, not of root events.
+            per_root = 1 + share_inc * 7
+            t += dt.timedelta(seconds=r.expovariate(cfg.rate / per_root * self._activity(t, w)))
+        while drain and self._pending:
+            yield heapq.heappop(self._pending)[2]

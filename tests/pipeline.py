@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from dozor.clickhouse import connect
 from dozor.infra.topics import ensure_topics
 from dozor.producers.kafka import make_producer
-from dozor.producers.simulator import ViolationSimulator
+from dozor.producers.simulator import SimConfig, Simulator
 from dozor.settings import Settings
 
 #: Malformed messages of several kinds, each with the reason the worker must give.
@@ -38,15 +38,20 @@ class Produced:
 def produce_violations(settings: Settings, n: int, seed: int = 7, malformed_every: int = 0) -> Produced:
     """Send ``n`` valid simulated violations stamped within the last 50 s, plus malformed ones."""
     ensure_topics(settings)
-    sim = ViolationSimulator(seed, settings.plate_salt.get_secret_value())
+    cfg = SimConfig(
+        seed=seed, rate=n / 50, incident_share=0, integrity_share=0, late_rate=0, duplicate_rate=0,
+        daily_profile=False,
+    )  # fmt: skip
     producer = make_producer(settings)
     truth = Produced()
     now = dt.datetime.now(dt.UTC)
     bad = iter(MALFORMED * (n // max(malformed_every, 1) + 1))
-    for i in range(n):
-        ev = sim.violation(now - dt.timedelta(seconds=sim.rng.uniform(0, 50)))
-        producer.send(settings.topic_violations, key=ev.camera_id.encode(), value=ev.to_json())
-        truth.per_city[ev.city] += 1
+    msgs = Simulator(cfg, settings.plate_salt.get_secret_value()).messages(
+        now - dt.timedelta(seconds=55), count=n
+    )
+    for i, m in enumerate(msgs):
+        producer.send(settings.topic_violations, key=m.key, value=m.value)
+        truth.per_city[m.payload["city"]] += 1
         if malformed_every and i % malformed_every == 0:
             raw, reason = next(bad)
             producer.send(settings.topic_violations, key=b"bad", value=raw)
