@@ -319,6 +319,56 @@ def simulate(
 
 
 @cli.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--mapping",
+    "mapping_path",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="TOML file mapping the file's columns to the canonical schema (docs/replay.md).",
+)
+@click.option(
+    "--speed",
+    type=click.FloatRange(min=0.0001),
+    default=None,
+    help="1 = original pace, 10 = ten times faster; default: as fast as possible.",
+)
+@click.option(
+    "--rejects",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write rejected rows (row number, reason) here as JSON lines.",
+)
+@click.pass_obj
+@_guard
+def replay(
+    settings: Settings, file: Path, mapping_path: Path, speed: float | None, rejects: Path | None
+) -> None:
+    """Replay real-world records (CSV, JSONL, Parquet) into the input topic of their family.
+
+    Example: dozor replay data.csv --mapping docs/examples/violations_ru.toml --speed 60
+    """
+    from dozor.infra.topics import ensure_topics
+    from dozor.producers.kafka import Publisher, make_producer
+    from dozor.producers.replay import Mapping
+    from dozor.producers.replay import replay as run
+
+    mapping = Mapping.load(mapping_path)
+    ensure_topics(settings)
+    topic = settings.topic(mapping.family)
+    pub = Publisher(make_producer(settings))
+    try:
+        report = run(
+            file, mapping, lambda k, v: pub.send(topic, k, v),
+            settings.plate_salt.get_secret_value(), speed=speed, rejects=rejects,
+            progress=sys.stderr.isatty(),
+        )  # fmt: skip
+    finally:
+        pub.close()
+    click.echo(f"{topic}: {report.summary()}")
+
+
+@cli.command()
 @click.option("--port", type=click.IntRange(1, 65535), default=None, help="Default DOZOR_DASHBOARD_PORT.")
 @click.option("--address", default="127.0.0.1", show_default=True, help="0.0.0.0 to serve wall screens.")
 @click.pass_obj

@@ -15,9 +15,10 @@ __all__ = ["make_producer", "Publisher", "DeliveryFailed"]
 
 log = logging.getLogger("dozor.producers")
 
-#: Waiting for a broker at start: kafka-python gives up bootstrapping after about 30 s per attempt,
-#: so ten attempts wait out an outage of about five minutes, logging each.
-CONNECT_ATTEMPTS = 10
+#: Waiting for a broker at start: 30 attempts of up to 10 s each wait out an outage of about five
+#: minutes, logging each, before giving up with a message that says what to do.
+CONNECT_ATTEMPTS = 30
+BOOTSTRAP_TIMEOUT_MS = 10_000
 CONNECT_BACKOFF_MAX_S = 10.0
 
 
@@ -50,6 +51,7 @@ def make_producer(settings: Settings, **overrides: object) -> KafkaProducer:
         delivery_timeout_ms=120_000,
         request_timeout_ms=30_000,
         retry_backoff_ms=200,
+        bootstrap_timeout_ms=BOOTSTRAP_TIMEOUT_MS,
         **settings.kafka_client_config(),
     )
     conf.update(overrides)

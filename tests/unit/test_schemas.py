@@ -93,3 +93,25 @@ def test_plate_hash_is_keyed_and_normalised():
     assert hash_plate("123ABC01", "s1") != hash_plate("123ABC01", "s2")
     assert mask_plate("123ABC01") == "1*****01"
     assert "ABC" not in mask_plate("123 ABC 01")
+
+
+def test_published_json_schemas_are_current():
+    from click.testing import CliRunner
+
+    from dozor.cli import cli
+
+    r = CliRunner().invoke(cli, ["schemas", "export", "--check"])
+    assert r.exit_code == 0, r.output
+
+
+def test_stale_json_schema_is_detected(tmp_path):
+    from click.testing import CliRunner
+
+    from dozor.cli import cli
+    from dozor.schemas import export_schemas
+
+    export_schemas(tmp_path)
+    (tmp_path / "incidents.v1.json").write_text("{}")
+    r = CliRunner().invoke(cli, ["schemas", "export", "--check", "--out", str(tmp_path)])
+    assert r.exit_code == 1
+    assert "incidents.v1.json" in r.output
