@@ -21,10 +21,11 @@ from __future__ import annotations
 
 import datetime as dt
 import heapq
+import itertools
 import math
 import random
-import uuid
-from collections.abc import Iterator
+from bisect import bisect
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import orjson
@@ -128,7 +129,7 @@ class SimConfig:
     daily_profile: bool = True
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Message:
     """One message as it will be produced, with what the tests need to know about it."""
 
@@ -160,6 +161,20 @@ def _iso(t: dt.datetime) -> str:
     return t.isoformat().replace("+00:00", "Z")
 
 
+class _Weighted:
+    """``random.choices(items, weights)[0]`` with the cumulative weights computed once, not per call."""
+
+    __slots__ = ("items", "cum", "total")
+
+    def __init__(self, items: Sequence, weights: Sequence[float]) -> None:
+        self.items = list(items)
+        self.cum = list(itertools.accumulate(weights))
+        self.total = self.cum[-1]
+
+    def pick(self, r: random.Random) -> object:
+        return self.items[bisect(self.cum, r.random() * self.total)]
+
+
 class Simulator:
     """Generates :class:`Message` objects in the order they are sent (send time, not event time)."""
 
@@ -182,12 +197,12 @@ class Simulator:
                 )  # fmt: skip
                 for i in range(n)
             ]
-        self._cities = list(CITIES)
-        self._city_w = [c.population for c in CITIES]
-        self._vtypes, self._vtype_w = list(VIOLATION_WEIGHTS), list(VIOLATION_WEIGHTS.values())
-        self._channels, self._channel_w = list(CHANNEL_WEIGHTS), list(CHANNEL_WEIGHTS.values())
-        self._cats, self._cat_w = list(CATEGORIES), [w for w, _ in CATEGORIES.values()]
-        self._crews, self._crew_w = list(CREW_WEIGHTS), list(CREW_WEIGHTS.values())
+        self._city = _Weighted(CITIES, [c.population for c in CITIES])
+        self._vtype = _Weighted(VIOLATION_WEIGHTS, list(VIOLATION_WEIGHTS.values()))
+        self._channel = _Weighted(CHANNEL_WEIGHTS, list(CHANNEL_WEIGHTS.values()))
+        self._category = _Weighted(CATEGORIES, [w for w, _ in CATEGORIES.values()])
+        self._priority = {c: _Weighted((1, 2, 3, 4), pw) for c, (_, pw) in CATEGORIES.items()}
+        self._crew = _Weighted(CREW_WEIGHTS, list(CREW_WEIGHTS.values()))
         self._regions = sorted(REGIONS)
         # A fixed fleet of plates, hashed once: repeat offenders are real, and HMAC per event would
         # be a quarter of the generation cost.
@@ -198,10 +213,18 @@ class Simulator:
         self._plates = [(hash_plate(p, plate_salt), mask_plate(p)) for p in plates]
         self._pending: list[tuple[dt.datetime, int, Message]] = []
         self._seq = 0
+        # Messages sent at the current root event's time go out next, in order, with no heap: any
+        # message still in the heap is due later (the loop sends the earlier ones first).
+        self._now: dt.datetime | None = None
+        self._ready: list[Message] = []
 
     # --- helpers ----------------------------------------------------------------------------------
     def _uuid(self) -> str:
-        return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
+        """A random (version 4) UUID from the seeded generator, formatted without uuid.UUID."""
+        n = self.rng.getrandbits(128)
+        n = (n & ~(0xF000 << 64) | (0x4000 << 64)) & ~(0xC000 << 48) | (0x8000 << 48)
+        h = f"{n:032x}"
+        return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
     def _activity(self, t: dt.datetime, weekend_factor: float) -> float:
         if not self.cfg.daily_profile:
@@ -211,6 +234,9 @@ class Simulator:
         return f * (weekend_factor if local.weekday() >= 5 else 1.0)
 
     def _push(self, msg: Message) -> None:
+        if msg.send_time == self._now:
+            self._ready.append(msg)
+            return
         self._seq += 1
         heapq.heappush(self._pending, (msg.send_time, self._seq, msg))
 
@@ -284,9 +310,9 @@ class Simulator:
     # --- event makers ----------------------------------------------------------------------------
     def _violation(self, t: dt.datetime) -> None:
         r = self.rng
-        city = r.choices(self._cities, self._city_w)[0]
+        city = self._city.pick(r)
         cam = r.choice(self.cameras[city.id])
-        vtype = r.choices(self._vtypes, self._vtype_w)[0]
+        vtype = self._vtype.pick(r)
         plate_hash, plate_masked = r.choice(self._plates)
         speed = limit = None
         if vtype is ViolationType.speeding:
@@ -303,10 +329,10 @@ class Simulator:
 
     def _incident(self, t: dt.datetime) -> None:
         r = self.rng
-        city = r.choices(self._cities, self._city_w)[0]
-        cat = r.choices(self._cats, self._cat_w)[0]
-        priority = r.choices((1, 2, 3, 4), CATEGORIES[cat][1])[0]
-        channel = r.choices(self._channels, self._channel_w)[0]
+        city = self._city.pick(r)
+        cat = self._category.pick(r)
+        priority = self._priority[cat].pick(r)
+        channel = self._channel.pick(r)
         district = r.choice(city.districts)
         spread = 0.02 + 0.06 * math.sqrt(city.population / 2_230_000)
         lat = round(city.lat + r.uniform(-spread, spread), 5)
@@ -341,7 +367,7 @@ class Simulator:
         units = 2 if priority == 1 and r.random() < 0.3 else 1
         last_clear = t
         for u in range(units):
-            crew = r.choices(self._crews, self._crew_w)[0]
+            crew = self._crew.pick(r)
             unit_id = f"{city.id[:3].upper()}-{crew.value[0].upper()}{r.randint(1, 120):03d}"
             dispatch_id = f"{incident_id}-D{u + 1}"
             assigned = t + dt.timedelta(seconds=r.expovariate(1 / (20 * priority)) + 5)
@@ -406,10 +432,12 @@ class Simulator:
         t = start
         sent = 0
         share_inc, share_int = cfg.incident_share, cfg.integrity_share
+        pending = self._pending
         while (count is None or sent < count) and (until is None or t < until):
-            while self._pending and self._pending[0][0] <= t and (count is None or sent < count):
-                yield heapq.heappop(self._pending)[2]
+            while pending and pending[0][0] <= t and (count is None or sent < count):
+                yield heapq.heappop(pending)[2]
                 sent += 1
+            self._now = t
             x = r.random()
             if x < share_int:
                 self._integrity(t)
@@ -423,6 +451,12 @@ class Simulator:
             # An incident yields about eight messages; count them in the arrival rate so ``rate``
             # is the rate of messages, not of root events.
             per_root = 1 + share_inc * 7
+            for m in self._ready:
+                if count is not None and sent >= count:
+                    break
+                yield m
+                sent += 1
+            self._ready.clear()
             t += dt.timedelta(seconds=r.expovariate(cfg.rate / per_root * self._activity(t, w)))
         while drain and self._pending:
             yield heapq.heappop(self._pending)[2]
