@@ -1,0 +1,227 @@
+"""Producer throughput: the simulator and replay into a local Apache Kafka broker.
+
+Run:  .venv/bin/python benchmarks/producers.py [--count 300000] [--profile]
+
+Starts its own broker (the pinned Kafka, on free ports, fresh data), then measures in one run:
+
+1. generation only: the simulator building messages, no Kafka;
+2. the library ceiling: kafka-python sending already-built messages in a tight loop, with the
+   product's producer settings (acks=all, idempotence, lz4, linger 20 ms);
+3. ``dozor simulate --fast`` (``run_simulation``) in one process;
+4. the same in two processes at once (different seeds), summed;
+5. ``dozor replay`` of a CSV file of violations, as fast as possible.
+
+Each line prints events/s and the process's peak RSS. ``--profile`` also samples (3) with py-spy and
+prints where the time goes. Results are written to benchmarks/results/producers.txt.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import multiprocessing as mp
+import resource
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+from dozor.infra.kafka import KafkaBroker, kafka_version
+from dozor.infra.topics import ensure_topics
+from dozor.producers.kafka import Publisher, make_producer
+from dozor.producers.publish import run_simulation
+from dozor.producers.replay import Mapping, replay
+from dozor.producers.simulator import SimConfig, Simulator
+from dozor.settings import Settings
+
+RESULTS = Path(__file__).with_name("results") / "producers.txt"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _sim_worker(settings: Settings, seed: int, count: int, out: mp.Queue) -> None:
+    stats = run_simulation(settings, SimConfig(seed=seed, rate=2000), count=count, paced=False)
+    out.put((stats.total, stats.elapsed_s, rss_mb()))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--count", type=int, default=300_000)
+    ap.add_argument("--profile", action="store_true")
+    args = ap.parse_args()
+    n = args.count
+    lines: list[str] = []
+
+    def report(name: str, events: int, seconds: float, rss: float) -> None:
+        line = f"{name:<58} {events / seconds:>10,.0f} events/s   ({events:,} in {seconds:.1f} s, RSS {rss:.0f} MB)"
+        print(line, flush=True)
+        lines.append(line)
+
+    state = Path(tempfile.mkdtemp(prefix="dozor-bench-"))
+    settings = Settings(
+        state_dir=state,
+        kafka_bootstrap_servers=f"127.0.0.1:{free_port()}",
+        kafka_controller_port=free_port(),
+        topic_prefix="bench",
+    )
+    broker = KafkaBroker(settings)
+    broker.start()
+    try:
+        ensure_topics(settings)
+        cfg = SimConfig(seed=1, rate=2000)
+        now = dt.datetime.now(dt.UTC)
+        start = now - dt.timedelta(seconds=n / cfg.rate * 1.1)
+
+        line = java_producer_perf(settings, n)
+        print(line, flush=True)
+        lines.append(line)
+
+        t = time.perf_counter()
+        msgs = list(Simulator(cfg, "bench-salt").messages(start, count=n))
+        report("1. simulator, generation only", len(msgs), time.perf_counter() - t, rss_mb())
+
+        topics = {f: settings.topic(f) for f in ("violations", "incidents", "dispatches", "integrity")}
+        producer = make_producer(settings)
+        t = time.perf_counter()
+        for m in msgs:
+            producer.send(topics[m.family], key=m.key, value=m.value)
+        producer.flush()
+        report("2. kafka-python ceiling (pre-built messages, raw send)", len(msgs), time.perf_counter() - t, rss_mb())
+        producer.close()
+        del msgs
+
+        if args.profile and shutil.which("py-spy"):
+            prof = state / "sim.prof"
+            cmd = [
+                "py-spy", "record", "-r", "200", "-f", "raw", "-o", str(prof), "--",
+                sys.executable, "-m", "dozor", "simulate", "--fast", "--count", str(n), "--seed", "9",
+            ]  # fmt: skip
+            subprocess.run(cmd, env={**settings_env(settings)}, capture_output=True, check=False)
+            lines += ["", "py-spy profile of `dozor simulate --fast` (share of samples):"] + top_frames(prof)
+            lines.append("")
+
+        t = time.perf_counter()
+        stats = run_simulation(settings, SimConfig(seed=2, rate=2000), count=n, paced=False)
+        report("3. dozor simulate --fast, 1 process", stats.total, time.perf_counter() - t, rss_mb())
+
+        q: mp.Queue = mp.get_context("fork").Queue()
+        procs = [
+            mp.get_context("fork").Process(target=_sim_worker, args=(settings, 10 + i, n // 2, q))
+            for i in range(2)
+        ]
+        t = time.perf_counter()
+        for p in procs:
+            p.start()
+        results = [q.get() for _ in procs]
+        for p in procs:
+            p.join()
+        wall = time.perf_counter() - t
+        report(
+            "4. dozor simulate --fast, 2 processes (sum)",
+            sum(r[0] for r in results), wall, max(r[2] for r in results),
+        )  # fmt: skip
+
+        csv_path = state / "violations.csv"
+        write_csv(csv_path, n)
+        mapping = state / "m.toml"
+        mapping.write_text(
+            'family = "violations"\ntimezone = "UTC"\n[columns]\n'
+            + "".join(f'{c} = "{c}"\n' for c in CSV_COLUMNS)
+        )
+        pub = Publisher(make_producer(settings))
+        rep = replay(
+            csv_path, Mapping.load(mapping),
+            lambda k, v: pub.send(topics["violations"], k, v), "bench-salt", progress=False,
+        )  # fmt: skip
+        pub.close()
+        report("5. dozor replay (CSV → validate → Kafka), 1 process", rep.sent, rep.elapsed_s, rss_mb())
+    finally:
+        broker.stop()
+        shutil.rmtree(state, ignore_errors=True)
+
+    header = [
+        f"# Producer throughput, {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC",
+        f"# command: .venv/bin/python benchmarks/producers.py --count {n}" + (" --profile" if args.profile else ""),
+        f"# machine: {mp.cpu_count()} cores; Apache Kafka {kafka_version()} on the same machine; "
+        f"messages: the simulator's mix (~375 bytes of JSON)",
+        "",
+    ]
+    RESULTS.parent.mkdir(exist_ok=True)
+    RESULTS.write_text("\n".join(header + lines) + "\n")
+    print(f"\nwritten to {RESULTS}")
+
+
+CSV_COLUMNS = (
+    "event_id", "event_time", "camera_id", "city", "district", "lat", "lon", "violation_type",
+    "speed_kmh", "speed_limit_kmh", "plate",
+)  # fmt: skip
+
+
+def write_csv(path: Path, n: int) -> None:
+    """A file shaped like a camera export: the simulator's violations with raw plates."""
+    cfg = SimConfig(seed=3, rate=2000, incident_share=0, integrity_share=0, late_rate=0, duplicate_rate=0)
+    start = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=n / cfg.rate * 1.1)
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(CSV_COLUMNS)
+        for i, m in enumerate(Simulator(cfg, "s").messages(start, count=n)):
+            p = m.payload
+            w.writerow(
+                [p["event_id"], p["event_time"], p["camera_id"], p["city"], p["district"], p["lat"],
+                 p["lon"], p["violation_type"], p["speed_kmh"] or "", p["speed_limit_kmh"] or "",
+                 f"{i % 1000:03d}ABC{i % 17 + 1:02d}"]
+            )  # fmt: skip
+
+
+def java_producer_perf(settings: Settings, n: int) -> str:
+    """Kafka's own ProducerPerformance (Java client, same settings, 375-byte records): what the
+    broker on this machine takes when the client is not Python."""
+    from dozor.infra.kafka import default_jar_dir, java_binary
+
+    cmd = [
+        java_binary(), "-Xmx512m", "-cp", f"{default_jar_dir(settings)}/*",
+        "org.apache.kafka.tools.ProducerPerformance", "--topic", "bench.java-perf",
+        "--num-records", str(n), "--record-size", "375", "--throughput", "-1",
+        "--producer-props", f"bootstrap.servers={settings.kafka_bootstrap_servers}", "acks=all",
+        "enable.idempotence=true", "compression.type=lz4", "linger.ms=20", "batch.size=1048576",
+    ]  # fmt: skip
+    out = subprocess.run(cmd, capture_output=True, text=True, check=False).stdout.strip().splitlines()
+    last = out[-1] if out else "no output"
+    try:
+        rate = f"{float(last.split(' records/sec')[0].split(',')[1]):,.0f}"
+    except (IndexError, ValueError):
+        rate = "?"
+    return f"{'0. peer: Kafka ProducerPerformance (Java client)':<58} {rate:>10} events/s   ({last.split(',')[0]})"
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    import os
+
+    return {**os.environ, **settings.to_env()}
+
+
+def top_frames(raw: Path, k: int = 15) -> list[str]:
+    own: Counter = Counter()
+    total = 0
+    for line in raw.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        total += int(count)
+        own[stack.split(";")[-1]] += int(count)
+    return [f"  {100 * c / total:5.1f}%  {frame}" for frame, c in own.most_common(k)]
+
+
+if __name__ == "__main__":
+    main()
