@@ -99,7 +99,12 @@ def main() -> None:
         for m in msgs:
             producer.send(topics[m.family], key=m.key, value=m.value)
         producer.flush()
-        report("2. kafka-python ceiling (pre-built messages, raw send)", len(msgs), time.perf_counter() - t, rss_mb())
+        report(
+            "2. kafka-python ceiling (pre-built messages, raw send)",
+            len(msgs),
+            time.perf_counter() - t,
+            rss_mb(),
+        )
         producer.close()
         del msgs
 
@@ -154,7 +159,8 @@ def main() -> None:
 
     header = [
         f"# Producer throughput, {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC",
-        f"# command: .venv/bin/python benchmarks/producers.py --count {n}" + (" --profile" if args.profile else ""),
+        f"# command: .venv/bin/python benchmarks/producers.py --count {n}"
+        + (" --profile" if args.profile else ""),
         f"# machine: {mp.cpu_count()} cores; Apache Kafka {kafka_version()} on the same machine; "
         f"messages: the simulator's mix (~375 bytes of JSON)",
         "",

@@ -1,20 +1,25 @@
-"""The ingest hot path: Kafka → validate → ClickHouse, in batches, with commits after inserts.
+"""The ingest hot path: Kafka → validate → ClickHouse, in batches, offsets committed after inserts.
 
-Why a batch loop and not a faust agent: faust's per-event stream path (one ``asyncio.wait`` and
-several futures per message) was measured at ~14k events/s on this class of machine, while the
-same consumer group read with aiokafka's ``getmany`` reaches ~1M/s (shared ARCHITECTURE.md). So
-the loop below is a :class:`mode.Service` started by the faust App (``app.add_dependency``): it
-shares the worker's lifecycle, logging and web server, and uses aiokafka directly for the hot path.
+Why a batch loop and not a faust agent: faust's per-event stream path (an ``asyncio.wait`` and
+several futures per message) was measured at ~14k events/s on this class of machine, while the same
+consumer group read with aiokafka's ``getmany`` reaches ~1M/s (shared ARCHITECTURE.md). So the loop
+below is a :class:`mode.Service` started by the faust App (``app.add_dependency``): it shares the
+worker's lifecycle, logging and web server, and uses aiokafka directly for the hot path.
 
-Durability, in order, for every flush (see :meth:`IngestService._flush`):
+Every flush (:meth:`IngestService._flush`) does, in this order:
 
-1. insert each partition's rows with a deterministic deduplication token;
-2. send the batch's rejected messages to the dead-letter topic and wait for the broker's ack;
-3. only then commit the partitions' offsets.
+1. for each table, look up which event ids are already stored and insert only the new rows, with
+   a deduplication token (:mod:`dozor.streams.sink`);
+2. in one Kafka transaction, send the flush's rejected messages to the dead-letter topic and
+   commit the offsets of every partition read (``send_offsets_to_transaction``).
 
-A crash anywhere before 3 re-delivers the batch; the repeated insert is discarded by ClickHouse.
-ClickHouse unavailable: the batch is held (not acked, not committed) and retried with backoff;
-no new messages are read meanwhile, so consumption pauses instead of buffering without bound.
+A crash anywhere before the transaction commits re-delivers the batch: the lookups make the
+repeated inserts change nothing, and the aborted transaction's dead letters are never seen by a
+``read_committed`` consumer, so the dead-letter topic holds each rejected message exactly once.
+ClickHouse unavailable: the batch is held (nothing committed) and retried with backoff; no new
+messages are read meanwhile, so consumption pauses instead of buffering without bound.
+Partitions revoked by a rebalance lose their unflushed rows here (never inserted, never committed):
+their new owner reads them again from the last commit.
 """
 
 from __future__ import annotations
@@ -23,32 +28,37 @@ import asyncio
 import datetime as dt
 import logging
 import time
-from collections.abc import Iterable
+import uuid
 
 import mode
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
-from aiokafka.errors import CommitFailedError, KafkaError
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import KafkaError
 
 from dozor.clickhouse import connect
-from dozor.schemas import InvalidEvent, parse_violation
+from dozor.schemas import InvalidEvent, parse_event
 from dozor.settings import Settings
+from dozor.streams.faults import failpoint
 from dozor.streams.metrics import (
     CLICKHOUSE_FAILURES,
     CONSUMER_LAG,
     DEADLETTERED,
     EVENT_TIME_LAG,
     EVENTS_IN,
+    FLUSH_SECONDS,
     PAUSED,
 )
-from dozor.streams.sink import VIOLATION_COLUMNS, ClickHouseWriter, PartitionBatch, violation_row
+from dozor.streams.sink import TABLES, ClickHouseWriter, PartitionBatch, Row
 
-__all__ = ["IngestService", "Rejected", "validate_records"]
+__all__ = ["IngestService", "Rejected", "validate_records", "INGESTED_FAMILIES"]
 
 log = logging.getLogger("dozor.ingest")
 
+#: The families this service stores raw. Each has a table in TABLES.
+INGESTED_FAMILIES = ("violations", "incidents", "dispatches", "integrity")
+
 #: Backoff while ClickHouse is away: start fast (a restart takes seconds), cap so recovery is quick.
 RETRY_FIRST_S = 0.5
-RETRY_MAX_S = 15.0
+RETRY_MAX_S = 10.0
 
 #: aiokafka leaves the group if getmany is not called within max_poll_interval; holding a batch
 #: through a long ClickHouse outage must not cost the partitions (faust notes §5).
@@ -58,43 +68,70 @@ MAX_POLL_INTERVAL_MS = 30 * 60 * 1000
 class Rejected:
     """A message refused by validation, on its way to the dead-letter topic."""
 
-    __slots__ = ("record", "reason", "detail")
+    __slots__ = ("topic", "partition", "offset", "key", "value", "reason", "detail")
 
-    def __init__(self, record: ConsumerRecord, reason: str, detail: str) -> None:
-        self.record, self.reason, self.detail = record, reason, detail
+    def __init__(
+        self, topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None,
+        reason: str, detail: str,
+    ) -> None:  # fmt: skip
+        self.topic, self.partition, self.offset = topic, partition, offset
+        self.key, self.value, self.reason, self.detail = key, value, reason, detail
 
 
-def validate_records(
-    records: Iterable[ConsumerRecord], batch: PartitionBatch, rejected: list[Rejected]
-) -> dt.datetime | None:
+def validate_records(records: list, batch: PartitionBatch, rejected: list[Rejected]) -> dt.datetime | None:
     """Validate records into ``batch.rows`` and ``rejected``; return the newest event time seen.
 
-    Runs in a thread: pydantic validation of a 50k batch takes long enough to delay heartbeats.
+    Runs in a thread: validating a 50k batch takes long enough to delay heartbeats on the loop.
     """
+    spec = TABLES[batch.family]
     newest: dt.datetime | None = None
     for rec in records:
         batch.cover(rec.offset)
         try:
-            ev = parse_violation(rec.value if rec.value is not None else b"")
+            ev = parse_event(batch.family, rec.value if rec.value is not None else b"")
         except InvalidEvent as e:
-            rejected.append(Rejected(rec, e.reason, e.detail))
+            rejected.append(
+                Rejected(rec.topic, rec.partition, rec.offset, rec.key, rec.value, e.reason, e.detail)
+            )
             continue
-        batch.rows.append(violation_row(ev, rec.partition, rec.offset))
+        batch.rows.append(Row(ev.event_id, ev.event_time, spec.row(ev, rec.partition, rec.offset)))
         if newest is None or ev.event_time > newest:
             newest = ev.event_time
     return newest
 
 
+class _Revocations(ConsumerRebalanceListener):
+    def __init__(self, service: IngestService) -> None:
+        self.service = service
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        failpoint("on_revoke")
+        dropped = [tp for tp in revoked if tp in self.service.pending]
+        for tp in dropped:
+            del self.service.pending[tp]
+        self.service.rejected = [
+            r for r in self.service.rejected if TopicPartition(r.topic, r.partition) not in revoked
+        ]
+        if revoked:
+            log.info("partitions revoked: %s (unflushed dropped: %d)", sorted(revoked), len(dropped))
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        if assigned:
+            log.info("partitions assigned: %s", sorted(assigned))
+
+
 class IngestService(mode.Service):
-    """Consumes the violations topic and keeps ClickHouse's ``violations`` table complete."""
+    """Consumes the input topics and keeps ClickHouse's raw tables complete, each event once."""
 
     def __init__(self, settings: Settings, **kwargs: object) -> None:
         super().__init__(**kwargs)
         self.settings = settings
-        self.topic = settings.topic_violations
+        self.family_of = {settings.topic(f): f for f in INGESTED_FAMILIES}
         self._consumer: AIOKafkaConsumer | None = None
         self._producer: AIOKafkaProducer | None = None
-        self._writer: ClickHouseWriter | None = None
+        self._writers: dict[str, ClickHouseWriter] = {}
+        self.pending: dict[TopicPartition, PartitionBatch] = {}
+        self.rejected: list[Rejected] = []
         self.last_flush_monotonic: float | None = None
         self.clickhouse_ok = True
 
@@ -102,7 +139,6 @@ class IngestService(mode.Service):
         s = self.settings
         common = dict(bootstrap_servers=s.kafka_bootstrap_servers, **s.kafka_client_config())
         self._consumer = AIOKafkaConsumer(
-            self.topic,
             group_id=s.consumer_group,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
@@ -110,11 +146,19 @@ class IngestService(mode.Service):
             max_partition_fetch_bytes=4 * 1024 * 1024,
             **common,
         )
-        self._producer = AIOKafkaProducer(acks="all", enable_idempotence=True, **common)
+        self._consumer.subscribe(list(self.family_of), listener=_Revocations(self))
+        # One transactional id per worker process: dead letters and offsets commit atomically.
+        self._producer = AIOKafkaProducer(
+            acks="all",
+            enable_idempotence=True,
+            transactional_id=f"{s.consumer_group}-{uuid.uuid4()}",
+            **common,
+        )
         await self._producer.start()
         await self._consumer.start()
-        self._writer = ClickHouseWriter(await asyncio.to_thread(connect, s), "violations", VIOLATION_COLUMNS)
-        log.info("ingest consuming %s as group %s", self.topic, s.consumer_group)
+        client = await asyncio.to_thread(connect, s)
+        self._writers = {f: ClickHouseWriter(client, TABLES[f]) for f in INGESTED_FAMILIES}
+        log.info("ingest consuming %s as group %s", ", ".join(self.family_of), s.consumer_group)
 
     async def on_stop(self) -> None:
         if self._consumer is not None:
@@ -127,60 +171,76 @@ class IngestService(mode.Service):
         assert self._consumer is not None
         s = self.settings
         while not self.should_stop:
-            batches: dict[TopicPartition, PartitionBatch] = {}
-            rejected: list[Rejected] = []
-            newest: dt.datetime | None = None
+            newest: dict[str, dt.datetime] = {}
             deadline = time.monotonic() + s.batch_max_seconds
-            rows = 0
-            while rows < s.batch_max_rows and time.monotonic() < deadline and not self.should_stop:
+            read = 0
+            while read < s.batch_max_rows and time.monotonic() < deadline and not self.should_stop:
                 got = await self._consumer.getmany(
                     timeout_ms=max(1, int((deadline - time.monotonic()) * 1000)),
-                    max_records=s.batch_max_rows - rows,
+                    max_records=s.batch_max_rows - read,
                 )
                 for tp, records in got.items():
+                    family = self.family_of[tp.topic]
                     EVENTS_IN.labels(tp.topic).inc(len(records))
-                    batch = batches.setdefault(tp, PartitionBatch(tp.topic, tp.partition))
-                    before = len(batch.rows) + len(rejected)
-                    t = await asyncio.to_thread(validate_records, records, batch, rejected)
-                    rows += len(batch.rows) + len(rejected) - before
-                    if t is not None and (newest is None or t > newest):
-                        newest = t
-            if batches:
-                await self._flush(batches, rejected)
-                if newest is not None:
-                    EVENT_TIME_LAG.labels(self.topic).set((dt.datetime.now(dt.UTC) - newest).total_seconds())
+                    read += len(records)
+                    batch = self.pending.setdefault(tp, PartitionBatch(tp.topic, tp.partition, family))
+                    t = await asyncio.to_thread(validate_records, records, batch, self.rejected)
+                    if t is not None and (family not in newest or t > newest[family]):
+                        newest[family] = t
+            if self.pending:
+                t0 = time.perf_counter()
+                await self._flush()
+                FLUSH_SECONDS.observe(time.perf_counter() - t0)
+                now = dt.datetime.now(dt.UTC)
+                for family, t in newest.items():
+                    EVENT_TIME_LAG.labels(self.settings.topic(family)).set((now - t).total_seconds())
             await self._record_lag()
 
-    async def _flush(self, batches: dict[TopicPartition, PartitionBatch], rejected: list[Rejected]) -> None:
-        assert self._consumer is not None and self._writer is not None
-        for batch in batches.values():
-            await self._insert_until_done(batch)
-        await self._deadletter(rejected)
+    async def _flush(self) -> None:
+        assert self._consumer is not None
+        batches, rejected = self.pending, self.rejected
+        by_family: dict[str, list[PartitionBatch]] = {}
+        for b in batches.values():
+            by_family.setdefault(b.family, []).append(b)
+        failpoint("before_insert")
+        for i, (family, group) in enumerate(sorted(by_family.items())):
+            if i:
+                failpoint("between_tables")
+            await self._write_until_done(family, group)
+        failpoint("after_insert")
         offsets = {tp: b.last_offset + 1 for tp, b in batches.items()}
+        assert self._producer is not None
         try:
-            await self._consumer.commit(offsets)
-        except (CommitFailedError, KafkaError) as e:
-            # The group moved on (rebalance): the new owner re-reads from the last commit, and its
-            # repeated inserts carry the same tokens only if its batches line up; see the note in
-            # docs/guarantees.md on what the event-id deduplication adds.
-            log.warning("offset commit failed, batch will be re-read: %s", e)
+            async with self._producer.transaction():
+                await self._deadletter(rejected)
+                await self._producer.send_offsets_to_transaction(offsets, self.settings.consumer_group)
+            for r in rejected:
+                DEADLETTERED.labels(r.topic, r.reason).inc()
+        except KafkaError as e:
+            # The group moved on (a rebalance) or the broker went away: the transaction is aborted,
+            # the batch is read again from the last commit, and the lookups make the repeat a no-op.
+            log.warning("committing offsets and dead letters failed; the batch will be read again: %s", e)
+        self.pending, self.rejected = {}, []
         self.last_flush_monotonic = time.monotonic()
 
-    async def _insert_until_done(self, batch: PartitionBatch) -> None:
-        assert self._writer is not None
+    async def _write_until_done(self, family: str, group: list[PartitionBatch]) -> None:
+        writer = self._writers[family]
         delay = RETRY_FIRST_S
         while True:
             try:
-                await asyncio.to_thread(self._writer.insert, batch)
+                await asyncio.to_thread(writer.write, group)
                 if not self.clickhouse_ok:
                     log.info("ClickHouse is back; ingest resumed")
                 self.clickhouse_ok = True
                 PAUSED.set(0)
                 return
             except Exception as e:  # network, HTTP 5xx, server errors: all are held and retried
-                CLICKHOUSE_FAILURES.labels("violations").inc()
+                CLICKHOUSE_FAILURES.labels(writer.spec.table).inc()
                 if self.clickhouse_ok:
-                    log.error("ClickHouse insert failed, pausing ingest and retrying: %s", e)
+                    log.error(
+                        "ClickHouse write to %s failed; consumption paused, retrying with backoff: %s",
+                        writer.spec.table, e,
+                    )  # fmt: skip
                 self.clickhouse_ok = False
                 PAUSED.set(1)
                 if self.should_stop:
@@ -189,32 +249,32 @@ class IngestService(mode.Service):
                 delay = min(delay * 2, RETRY_MAX_S)
 
     async def _deadletter(self, rejected: list[Rejected]) -> None:
-        """Send rejected messages with the reason in headers; the value is the original bytes."""
+        """Send rejected messages with the reason in headers; the value is the original bytes.
+
+        Called inside the flush's transaction: nothing here is visible until the offsets commit.
+        """
         if not rejected:
             return
         assert self._producer is not None
         now = dt.datetime.now(dt.UTC).isoformat().encode()
         futures = []
         for r in rejected:
-            rec = r.record
             headers = [
                 ("dozor.reason", r.reason.encode()),
                 ("dozor.detail", r.detail[:1000].encode()),
-                ("dozor.source.topic", rec.topic.encode()),
-                ("dozor.source.partition", str(rec.partition).encode()),
-                ("dozor.source.offset", str(rec.offset).encode()),
+                ("dozor.source.topic", r.topic.encode()),
+                ("dozor.source.partition", str(r.partition).encode()),
+                ("dozor.source.offset", str(r.offset).encode()),
                 ("dozor.failed_at", now),
             ]
             futures.append(
                 await self._producer.send(
-                    self.settings.topic_deadletter, value=rec.value, key=rec.key, headers=headers
+                    self.settings.topic_deadletter, value=r.value, key=r.key, headers=headers
                 )
             )
-            DEADLETTERED.labels(rec.topic, r.reason).inc()
             log.warning(
-                "dead-lettered %s[%d]@%d: %s (%s)",
-                rec.topic, rec.partition, rec.offset, r.reason, r.detail[:200],
-            )  # fmt: skip
+                "dead-lettered %s[%d]@%d: %s (%s)", r.topic, r.partition, r.offset, r.reason, r.detail[:200]
+            )
         await asyncio.gather(*futures)
 
     async def _record_lag(self) -> None:

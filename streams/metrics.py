@@ -14,6 +14,8 @@ __all__ = [
     "EVENT_TIME_LAG",
     "CLICKHOUSE_FAILURES",
     "PAUSED",
+    "DUPLICATES",
+    "FLUSH_SECONDS",
 ]
 
 EVENTS_IN = Counter("dozor_events_in_total", "Messages read from input topics", ["topic"])
@@ -24,10 +26,17 @@ DEADLETTERED = Counter(
 INSERT_SECONDS = Histogram(
     "dozor_clickhouse_insert_seconds",
     "ClickHouse insert latency",
+    ["table"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 BATCH_ROWS = Histogram(
-    "dozor_batch_rows", "Rows per ClickHouse insert", buckets=(1, 10, 100, 1000, 5000, 10000, 50000)
+    "dozor_batch_rows",
+    "Rows per ClickHouse insert",
+    ["table"],
+    buckets=(1, 10, 100, 1000, 5000, 10000, 50000),
+)
+DUPLICATES = Counter(
+    "dozor_duplicates_total", "Events dropped because their event_id was already stored", ["table"]
 )
 CONSUMER_LAG = Gauge("dozor_consumer_lag", "Messages behind the log end", ["topic", "partition"])
 EVENT_TIME_LAG = Gauge(
@@ -37,3 +46,8 @@ CLICKHOUSE_FAILURES = Counter(
     "dozor_clickhouse_failures_total", "Failed insert attempts (each retried)", ["table"]
 )
 PAUSED = Gauge("dozor_ingest_paused", "1 while consumption waits for ClickHouse to come back")
+FLUSH_SECONDS = Histogram(
+    "dozor_flush_seconds",
+    "One flush: lookups, inserts, dead letters and the offset commit",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)

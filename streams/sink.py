@@ -1,47 +1,101 @@
-"""Turning accepted events into ClickHouse rows, and writing them idempotently.
+"""Accepted events into ClickHouse, exactly once.
 
-The order that makes "nothing lost, nothing counted twice" hold is fixed in :mod:`dozor.streams.ingest`:
-rows are inserted first, offsets committed after. An insert repeated after a crash or a timeout
-carries the same ``insert_deduplication_token`` (topic, partition and offset range), so ClickHouse
-discards the repeat instead of counting it twice.
+How "nothing counted twice" holds, whatever happened before (a producer's duplicate send, a replay
+of the same file, a worker killed between insert and commit, an insert whose reply was lost):
+
+1. Within a flush, a repeated ``event_id`` is kept once.
+2. Before inserting, :meth:`ClickHouseWriter.existing_ids` asks ClickHouse which of the batch's
+   event ids it already holds, reading only the batch's event-time ranges (the tables are ordered by
+   event time, so this touches a few granules, not the table). Those rows are dropped.
+3. Every insert carries an ``insert_deduplication_token`` derived from the batch's partitions and
+   offset ranges, so a retried insert after a timeout is discarded by ClickHouse itself.
+
+Why this mechanism and not another (docs/guarantees.md has the long form): a faust table of seen ids
+would need a changelog write per event and grows without bound (replays come days later); a
+ReplacingMergeTree would leave duplicates until merges and break the aggregating views that keep
+dashboards fast. The lookup stays correct for any delay between duplicates, with one read per flush.
+
+It relies on one writer per event id at a time: producers key every family so that all copies of an
+event land on one partition, and a partition has one owner in the consumer group.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
 import time
+import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from clickhouse_connect.driver.client import Client
 
-from dozor.schemas import Violation
-from dozor.streams.metrics import BATCH_ROWS, INSERT_SECONDS, ROWS_WRITTEN
+from dozor.schemas import Event
+from dozor.streams.metrics import BATCH_ROWS, DUPLICATES, INSERT_SECONDS, ROWS_WRITTEN
 
-__all__ = ["VIOLATION_COLUMNS", "violation_row", "PartitionBatch", "ClickHouseWriter"]
+__all__ = ["TableSpec", "TABLES", "Row", "PartitionBatch", "ClickHouseWriter", "time_ranges"]
 
-VIOLATION_COLUMNS = (
-    "event_id", "event_time", "city", "district", "camera_id", "violation_type", "lat", "lon",
-    "speed_kmh", "speed_limit_kmh", "plate_hash", "plate_masked", "src_partition", "src_offset",
-)  # fmt: skip
+#: Event times closer than this fall into one lookup range: fewer ranges, a little more read.
+RANGE_GAP = dt.timedelta(seconds=2)
+#: More ranges than this and the closest are merged: the query text stays small.
+MAX_RANGES = 64
 
 
-def violation_row(ev: Violation, partition: int, offset: int) -> list[object]:
-    """One ``violations`` row, in :data:`VIOLATION_COLUMNS` order."""
-    return [
-        ev.event_id, ev.event_time, ev.city, ev.district, ev.camera_id, ev.violation_type,
-        ev.lat, ev.lon, ev.speed_kmh, ev.speed_limit_kmh, ev.plate_hash, ev.plate_masked,
-        partition, offset,
-    ]  # fmt: skip
+@dataclass(frozen=True)
+class TableSpec:
+    """Where one family's events go: the table and the event fields stored, in column order."""
+
+    table: str
+    fields: tuple[str, ...]
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return (*self.fields, "src_partition", "src_offset")
+
+    def row(self, ev: Event, partition: int, offset: int) -> list[object]:
+        values = [getattr(ev, f) for f in self.fields]
+        return [*values, partition, offset]
+
+
+TABLES: dict[str, TableSpec] = {
+    "violations": TableSpec(
+        "violations",
+        ("event_id", "event_time", "city", "district", "camera_id", "violation_type", "lat", "lon",
+         "speed_kmh", "speed_limit_kmh", "plate_hash", "plate_masked"),
+    ),
+    "incidents": TableSpec(
+        "incident_events",
+        ("event_id", "event_time", "incident_id", "status", "channel", "category", "priority",
+         "city", "district", "lat", "lon", "opened_at"),
+    ),
+    "dispatches": TableSpec(
+        "dispatch_events",
+        ("event_id", "event_time", "dispatch_id", "incident_id", "unit_id", "crew_type", "status",
+         "city", "district"),
+    ),
+    "integrity": TableSpec("integrity_reports", ("event_id", "event_time", "region", "kind", "service")),
+}  # fmt: skip
+
+
+@dataclass(slots=True)
+class Row:
+    """One accepted event, ready for its table."""
+
+    event_id: uuid.UUID
+    event_time: dt.datetime
+    values: list[object]
 
 
 @dataclass
 class PartitionBatch:
-    """Rows read from one topic-partition, with the offset range they cover."""
+    """What was read from one topic-partition since the last flush."""
 
     topic: str
     partition: int
+    family: str
     first_offset: int = -1
     last_offset: int = -1
-    rows: list[list[object]] = field(default_factory=list)
+    rows: list[Row] = field(default_factory=list)
 
     def cover(self, offset: int) -> None:
         """Extend the range to ``offset`` (every message read counts, valid or dead-lettered)."""
@@ -50,41 +104,92 @@ class PartitionBatch:
         self.last_offset = offset
 
     @property
-    def dedup_token(self) -> str:
+    def span(self) -> str:
         return f"{self.topic}:{self.partition}:{self.first_offset}-{self.last_offset}"
 
 
-class ClickHouseWriter:
-    """Inserts batches into one table; column types are read once so inserts skip DESCRIBE."""
+def time_ranges(times: Iterable[dt.datetime]) -> list[tuple[dt.datetime, dt.datetime]]:
+    """Cover ``times`` with few closed ranges: merge neighbours closer than :data:`RANGE_GAP`."""
+    ts = sorted(times)
+    if not ts:
+        return []
+    ranges = [[ts[0], ts[0]]]
+    for t in ts[1:]:
+        if t - ranges[-1][1] <= RANGE_GAP:
+            ranges[-1][1] = t
+        else:
+            ranges.append([t, t])
+    while len(ranges) > MAX_RANGES:
+        gaps = [ranges[i + 1][0] - ranges[i][1] for i in range(len(ranges) - 1)]
+        i = gaps.index(min(gaps))
+        ranges[i][1] = ranges[i + 1][1]
+        del ranges[i + 1]
+    return [(a, b) for a, b in ranges]
 
-    def __init__(self, client: Client, table: str, columns: tuple[str, ...]) -> None:
+
+def _literal(t: dt.datetime) -> str:
+    return f"toDateTime64('{t.astimezone(dt.UTC):%Y-%m-%d %H:%M:%S.%f}', 6, 'UTC')"
+
+
+class ClickHouseWriter:
+    """Deduplicating inserts into one table; column types are read once so inserts skip DESCRIBE."""
+
+    def __init__(self, client: Client, spec: TableSpec) -> None:
         self.client = client
-        self.table = table
-        self.columns = columns
+        self.spec = spec
         self._types: list[str] | None = None
 
     def _column_types(self) -> list[str]:
         if self._types is None:
             desc = {
                 r[0]: r[1]
-                for r in self.client.query(f"DESCRIBE TABLE {self.table}").result_rows  # noqa: S608
+                for r in self.client.query(f"DESCRIBE TABLE {self.spec.table}").result_rows  # noqa: S608
             }
-            self._types = [desc[c] for c in self.columns]
+            self._types = [desc[c] for c in self.spec.columns]
         return self._types
 
-    def insert(self, batch: PartitionBatch) -> int:
-        """Insert ``batch.rows``; safe to call again with the same batch after any failure."""
-        if not batch.rows:
+    def existing_ids(self, rows: list[Row]) -> set[uuid.UUID]:
+        """Event ids among ``rows`` that the table already holds (read by event-time ranges)."""
+        if not rows:
+            return set()
+        ranges = time_ranges(r.event_time for r in rows)
+        # Stored times are rounded to milliseconds; a millisecond of slack on each side keeps a
+        # stored copy inside the range it was read for.
+        ms = dt.timedelta(milliseconds=1)
+        where = " OR ".join(
+            f"(event_time >= {_literal(a - ms)} AND event_time <= {_literal(b + ms)})" for a, b in ranges
+        )
+        # Literals are built from validated datetimes, never from user text.
+        sql = f"SELECT event_id FROM {self.spec.table} WHERE {where}"  # noqa: S608
+        wanted = {r.event_id for r in rows}
+        return {r[0] for r in self.client.query(sql).result_rows if r[0] in wanted}
+
+    def write(self, batches: list[PartitionBatch]) -> int:
+        """Insert the batches' rows that are new; safe to call again with the same batches."""
+        candidates: dict[uuid.UUID, Row] = {}
+        for b in batches:
+            for r in b.rows:
+                candidates.setdefault(r.event_id, r)  # the first copy wins; later ones are repeats
+        if not candidates:
             return 0
+        existing = self.existing_ids(list(candidates.values()))
+        fresh = [r.values for eid, r in candidates.items() if eid not in existing]
+        repeats = sum(len(b.rows) for b in batches) - len(fresh)
+        if repeats:
+            DUPLICATES.labels(self.spec.table).inc(repeats)
+        if not fresh:
+            return 0
+        spans = ",".join(sorted(b.span for b in batches))
+        token = f"{self.spec.table}:{hashlib.sha1(spans.encode()).hexdigest()}"
         t0 = time.perf_counter()
         self.client.insert(
-            self.table,
-            batch.rows,
-            column_names=list(self.columns),
+            self.spec.table,
+            fresh,
+            column_names=list(self.spec.columns),
             column_type_names=self._column_types(),
-            settings={"insert_deduplication_token": batch.dedup_token},
+            settings={"insert_deduplication_token": token},
         )
-        INSERT_SECONDS.observe(time.perf_counter() - t0)
-        BATCH_ROWS.observe(len(batch.rows))
-        ROWS_WRITTEN.labels(self.table).inc(len(batch.rows))
-        return len(batch.rows)
+        INSERT_SECONDS.labels(self.spec.table).observe(time.perf_counter() - t0)
+        BATCH_ROWS.labels(self.spec.table).observe(len(fresh))
+        ROWS_WRITTEN.labels(self.spec.table).inc(len(fresh))
+        return len(fresh)

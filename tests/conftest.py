@@ -116,12 +116,20 @@ def settings(settings_factory: Callable[..., Settings]) -> Settings:
 class Service:
     """A Dozor process started by a test; prints its log if the test fails."""
 
-    def __init__(self, args: list[str], settings: Settings, log_path: Path) -> None:
+    def __init__(
+        self, args: list[str], settings: Settings, log_path: Path, env: dict[str, str] | None = None
+    ) -> None:
         log_path.parent.mkdir(parents=True, exist_ok=True)
         self.log_path = log_path
-        env = {**os.environ, **settings.to_env()}
+        env = {**os.environ, **settings.to_env(), **(env or {})}
         with open(log_path, "ab") as log:
             self.proc = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT)
+
+    def kill(self) -> None:
+        """SIGKILL, as a crashed machine would."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -140,8 +148,8 @@ class Service:
 def start_service(request: pytest.FixtureRequest) -> Iterator[Callable[..., Service]]:
     started: list[Service] = []
 
-    def start(args: list[str], settings: Settings, name: str) -> Service:
-        svc = Service(args, settings, settings.state_dir / f"{name}.log")
+    def start(args: list[str], settings: Settings, name: str, env: dict[str, str] | None = None) -> Service:
+        svc = Service(args, settings, settings.state_dir / f"{name}.log", env)
         started.append(svc)
         return svc
 

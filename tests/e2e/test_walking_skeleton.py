@@ -30,6 +30,7 @@ def test_every_violation_lands_once_and_bad_input_is_dead_lettered(settings, sta
         bootstrap_servers=settings.kafka_bootstrap_servers,
         auto_offset_reset="earliest",
         consumer_timeout_ms=5000,
+        isolation_level="read_committed",
     )
     dead = [(m.value, dict(m.headers)) for m in dlq]
     dlq.close()

@@ -1,0 +1,61 @@
+"""Every raw count in ClickHouse equals the ground truth, whatever the feed and the failures."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.reliability_helpers import WORKER, Truth, assert_exact, clickhouse_counts, produce, simulated_feed
+
+pytestmark = pytest.mark.integration
+
+
+def test_duplicates_late_and_malformed_give_exact_totals(settings, start_service):
+    truth = Truth()
+    produce(settings, simulated_feed(seed=21, count=6000), truth)
+    start_service(WORKER, settings, "worker")
+    assert_exact(settings, truth)
+    assert truth.duplicates > 0 and sum(truth.malformed.values()) > 0
+
+
+def test_replaying_the_same_messages_changes_nothing(settings, start_service):
+    truth = Truth()
+    feed = simulated_feed(seed=22, count=3000)
+    produce(settings, feed, truth)
+    start_service(WORKER, settings, "worker")
+    assert_exact(settings, truth)
+    produce(settings, [m for m in feed if m.valid], Truth())  # the whole feed again, new offsets
+    time.sleep(4)
+    assert clickhouse_counts(settings) == truth.counts()
+
+
+@pytest.mark.parametrize("point", ["before_insert", "between_tables", "after_insert"])
+def test_kill_9_at_each_moment_of_a_flush_loses_and_doubles_nothing(settings_factory, start_service, point):
+    settings = settings_factory(batch_max_rows=700, batch_max_seconds=0.2)
+    truth = Truth()
+    produce(settings, simulated_feed(seed=30, count=5000), truth)
+    crashing = start_service(WORKER, settings, "worker-crash", env={"DOZOR_FAILPOINTS": f"{point}=3"})
+    assert crashing.proc.wait(120) == -9, crashing.log()
+    stored = sum(clickhouse_counts(settings).values())
+    assert stored < truth.rows, "the crash must come before the work is done"
+    start_service(WORKER, settings, "worker-restarted")
+    assert_exact(settings, truth)
+
+
+def test_kill_9_during_a_rebalance(settings_factory, start_service):
+    settings = settings_factory(batch_max_rows=300, batch_max_seconds=0.2)
+    truth = Truth()
+    feed = simulated_feed(seed=31, count=8000)
+    produce(settings, feed[:4000], truth)
+    # The first revocation callback runs at the initial join; the second is the rebalance.
+    a = start_service(WORKER, settings, "worker-a", env={"DOZOR_FAILPOINTS": "on_revoke=2"})
+    deadline = time.monotonic() + 60
+    while sum(clickhouse_counts(settings).values()) == 0 and time.monotonic() < deadline:
+        time.sleep(0.3)
+    start_service(
+        WORKER, settings, "worker-b", env={"DOZOR_WORKER_WEB_PORT": str(settings.worker_web_port + 1)}
+    )
+    produce(settings, feed[4000:], truth)
+    assert a.proc.wait(60) == -9, a.log()
+    assert_exact(settings, truth, timeout_s=180)

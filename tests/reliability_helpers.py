@@ -1,0 +1,129 @@
+"""Ground truth for the reliability tests: what was produced, and what ClickHouse and the DLQ hold."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+from kafka import KafkaConsumer
+
+from dozor.clickhouse import connect
+from dozor.infra.topics import ensure_topics
+from dozor.producers.kafka import Publisher, make_producer
+from dozor.producers.simulator import Message, SimConfig, Simulator
+from dozor.settings import Settings
+from dozor.streams.sink import TABLES
+
+WORKER = [sys.executable, "-m", "dozor", "worker"]
+
+
+@dataclass
+class Truth:
+    """Unique valid events per (family, place), and the malformed messages' reasons."""
+
+    events: dict[str, set] = field(default_factory=dict)  # event_id → (family, place)
+    malformed: Counter = field(default_factory=Counter)
+    sent: int = 0
+    duplicates: int = 0
+    late: int = 0
+
+    def add(self, m: Message) -> None:
+        self.sent += 1
+        if not m.valid:
+            self.malformed[m.bad_reason] += 1
+            return
+        if m.duplicate:
+            self.duplicates += 1
+        place = m.payload.get("city") or m.payload.get("region")
+        self.events[m.event_id] = (m.family, place)
+
+    def counts(self) -> Counter:
+        return Counter(self.events.values())
+
+    @property
+    def rows(self) -> int:
+        return len(self.events)
+
+
+def simulated_feed(seed: int, count: int, bad_rate: float = 0.03) -> list[Message]:
+    """A feed with every fault: duplicates, late (out of order) and malformed messages, all families.
+
+    Event times start six hours ago and every lifecycle is drained, so nothing is in the future.
+    """
+    cfg = SimConfig(
+        seed=seed, rate=3.0, incident_share=0.1, integrity_share=0.01, late_rate=0.05,
+        duplicate_rate=0.03, bad_rate=bad_rate, daily_profile=False,
+    )  # fmt: skip
+    start = dt.datetime.now(dt.UTC) - dt.timedelta(hours=6)
+    msgs = list(Simulator(cfg, "test-salt").messages(start, count=count, drain=True))
+    late = sum(
+        1 for a, b in zip(msgs, msgs[1:], strict=False)
+        if a.payload and b.payload and b.payload["event_time"] < a.payload["event_time"]
+    )  # fmt: skip
+    assert late and any(m.duplicate for m in msgs) and any(not m.valid for m in msgs)
+    return msgs
+
+
+def produce(settings: Settings, msgs: list[Message], truth: Truth) -> None:
+    ensure_topics(settings)
+    pub = Publisher(make_producer(settings))
+    for m in msgs:
+        pub.send(settings.topic(m.family), m.key, m.value)
+        truth.add(m)
+    pub.close()
+
+
+def clickhouse_counts(settings: Settings) -> Counter:
+    try:
+        client = connect(settings)
+    except Exception:
+        return Counter()  # the worker has not created the database yet
+    out: Counter = Counter()
+    for family, spec in TABLES.items():
+        place = "region" if family == "integrity" else "city"
+        try:
+            rows = client.query(f"SELECT {place}, count() FROM {spec.table} GROUP BY {place}").result_rows
+        except Exception:
+            return Counter()  # not migrated yet
+        for p, n in rows:
+            out[(family, p)] = n
+    return out
+
+
+def wait_for_truth(settings: Settings, truth: Truth, timeout_s: float = 120) -> Counter:
+    """Wait until ClickHouse holds as many rows as the truth, then a little longer: a late double
+    would show up then."""
+    deadline = time.monotonic() + timeout_s
+    counts: Counter = Counter()
+    while time.monotonic() < deadline:
+        counts = clickhouse_counts(settings)
+        if sum(counts.values()) >= truth.rows:
+            time.sleep(2)
+            return clickhouse_counts(settings)
+        time.sleep(0.5)
+    return counts
+
+
+def deadletters(settings: Settings) -> list:
+    c = KafkaConsumer(
+        settings.topic_deadletter,
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        auto_offset_reset="earliest",
+        consumer_timeout_ms=4000,
+        isolation_level="read_committed",  # aborted flushes' dead letters are not part of the topic
+    )
+    out = list(c)
+    c.close()
+    return out
+
+
+def assert_exact(settings: Settings, truth: Truth, timeout_s: float = 120) -> None:
+    counts = wait_for_truth(settings, truth, timeout_s)
+    expected = truth.counts()
+    assert sum(counts.values()) == truth.rows, f"{sum(counts.values())} rows stored, {truth.rows} true"
+    assert counts == expected
+    dead = deadletters(settings)
+    assert Counter(dict(m.headers)["dozor.reason"].decode() for m in dead) == truth.malformed
