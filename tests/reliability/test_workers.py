@@ -1,0 +1,93 @@
+"""Workers of one consumer group share the partitions; one leaving hands over without loss."""
+
+from __future__ import annotations
+
+import time
+import urllib.request
+
+import orjson
+import pytest
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hyp_settings
+from hypothesis import strategies as st
+
+from dozor.producers.kafka import Publisher, make_producer
+from dozor.schemas import REASONS
+from tests.reliability_helpers import (
+    WORKER,
+    Truth,
+    assert_exact,
+    clickhouse_counts,
+    deadletters,
+    produce,
+    simulated_feed,
+)
+
+pytestmark = pytest.mark.integration
+
+
+def _events_in(port: int) -> float:
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    return sum(
+        float(ln.rsplit(" ", 1)[1]) for ln in text.splitlines() if ln.startswith("dozor_events_in_total{")
+    )
+
+
+def test_two_workers_share_partitions_and_one_leaves_mid_run(settings_factory, start_service):
+    settings = settings_factory(topic_partitions=6, batch_max_rows=400)
+    truth = Truth()
+    feed = simulated_feed(seed=51, count=9000)
+    port_b = settings.worker_web_port + 1
+    a = start_service(WORKER, settings, "worker-a")
+    b = start_service(WORKER, settings, "worker-b", env={"DOZOR_WORKER_WEB_PORT": str(port_b)})
+    time.sleep(8)  # both joined: the group has settled
+    produce(settings, feed[:4500], truth)
+    deadline = time.monotonic() + 60
+    while sum(clickhouse_counts(settings).values()) < 1000 and time.monotonic() < deadline:
+        time.sleep(0.3)
+    assert _events_in(settings.worker_web_port) > 0 and _events_in(port_b) > 0, "both must get partitions"
+
+    a.stop()  # SIGTERM: a clean leave, mid-run
+    assert a.proc.returncode == 0, a.log()
+    produce(settings, feed[4500:], truth)
+    assert_exact(settings, truth, timeout_s=180)
+    assert b.proc.poll() is None
+
+
+malformed = st.one_of(
+    st.binary(max_size=300),
+    st.text(max_size=200).map(str.encode),
+    st.dictionaries(
+        st.sampled_from(["event_id", "event_time", "city", "lat", "lon", "camera_id", "violation_type",
+                         "plate_hash", "plate_masked", "schema_version"]),
+        st.one_of(st.none(), st.booleans(), st.integers(-(2**63), 2**63 - 1), st.floats(allow_nan=False),
+                  st.text(max_size=30)),
+    ).map(orjson.dumps),
+)  # fmt: skip
+
+
+def test_running_worker_survives_fuzzed_input(settings, start_service):
+    worker = start_service(WORKER, settings, "worker")
+    truth = Truth()
+    produce(settings, simulated_feed(seed=52, count=500, bad_rate=0.0), truth)  # valid traffic too
+    pub = Publisher(make_producer(settings))
+    sent: list[bytes] = []
+
+    @hyp_settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+    @given(malformed)
+    def send(payload: bytes) -> None:
+        pub.send(settings.topic("violations"), b"fuzz", payload)
+        sent.append(payload)
+
+    send()
+    pub.close()
+    deadline = time.monotonic() + 90
+    dead = []
+    while time.monotonic() < deadline:
+        dead = [m for m in deadletters(settings) if m.key == b"fuzz"]
+        if len(dead) >= len(sent):
+            break
+    assert worker.proc.poll() is None, worker.log()
+    assert sorted(m.value or b"" for m in dead) == sorted(sent)
+    assert all(dict(m.headers)["dozor.reason"].decode() in REASONS for m in dead)
+    assert wait_for_truth(settings, truth) == truth.counts()
