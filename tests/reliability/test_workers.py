@@ -21,6 +21,7 @@ from tests.reliability_helpers import (
     deadletters,
     produce,
     simulated_feed,
+    wait_for_truth,
 )
 
 pytestmark = pytest.mark.integration
