@@ -395,6 +395,22 @@ def _streamlit_cmd(port: int, address: str) -> list[str]:
     ]  # fmt: skip
 
 
+@cli.command()
+@click.pass_obj
+@_guard
+def status(settings: Settings) -> None:
+    """Lag, ingest rates, freshness and dead letters of a running stack.
+
+    Example: dozor status
+    """
+    from dozor.streams.status import collect
+
+    try:
+        click.echo(collect(settings).render())
+    except Exception as e:  # an unreachable broker or ClickHouse is the answer, not a crash
+        raise click.ClickException(f"cannot read the stack's status: {e}") from None
+
+
 # --- the whole stack -----------------------------------------------------------------------------
 
 

@@ -59,3 +59,24 @@ def test_kill_9_during_a_rebalance(settings_factory, start_service):
     produce(settings, feed[4000:], truth)
     assert a.proc.wait(60) == -9, a.log()
     assert_exact(settings, truth, timeout_s=180)
+
+
+def test_status_reports_lag_rows_and_dead_letters(settings, start_service):
+    from click.testing import CliRunner
+
+    from dozor.cli import cli
+    from dozor.streams.status import collect
+
+    truth = Truth()
+    produce(settings, simulated_feed(seed=23, count=2000), truth)
+    start_service(WORKER, settings, "worker")
+    assert_exact(settings, truth)
+    time.sleep(1)
+    st = collect(settings)
+    assert sum(t.end for t in st.topics) == truth.sent
+    assert [t.lag for t in st.topics] == [0, 0, 0, 0]
+    assert sum(t.rows for t in st.tables) == truth.rows
+    assert st.deadletters >= sum(truth.malformed.values())
+    r = CliRunner(env=settings.to_env()).invoke(cli, ["status"])
+    assert r.exit_code == 0, r.output
+    assert settings.topic("violations") in r.output and "dispatch_events" in r.output
