@@ -78,8 +78,8 @@ class Rejected:
         self.key, self.value, self.reason, self.detail = key, value, reason, detail
 
 
-def validate_records(records: list, batch: PartitionBatch, rejected: list[Rejected]) -> dt.datetime | None:
-    """Validate records into ``batch.rows`` and ``rejected``; return the newest event time seen.
+def validate_records(records: list, batch: PartitionBatch) -> dt.datetime | None:
+    """Validate records into ``batch.rows`` and ``batch.rejected``; return the newest event time.
 
     Runs in a thread: validating a 50k batch takes long enough to delay heartbeats on the loop.
     """
@@ -90,7 +90,7 @@ def validate_records(records: list, batch: PartitionBatch, rejected: list[Reject
         try:
             ev = parse_event(batch.family, rec.value if rec.value is not None else b"")
         except InvalidEvent as e:
-            rejected.append(
+            batch.rejected.append(
                 Rejected(rec.topic, rec.partition, rec.offset, rec.key, rec.value, e.reason, e.detail)
             )
             continue
@@ -105,13 +105,19 @@ class _Revocations(ConsumerRebalanceListener):
         self.service = service
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        """Finish any flush in flight, then forget what was read but not flushed.
+
+        aiokafka runs this in its coordinator task, concurrently with the ingest loop, and does not
+        hand the partitions to their next owner until it returns. Waiting for the flush here is what
+        keeps two workers from inserting the same rows: without it the next owner could look ids up
+        before this worker's insert landed, and both would insert.
+        """
         failpoint("on_revoke")
-        dropped = [tp for tp in revoked if tp in self.service.pending]
-        for tp in dropped:
-            del self.service.pending[tp]
-        self.service.rejected = [
-            r for r in self.service.rejected if TopicPartition(r.topic, r.partition) not in revoked
-        ]
+        svc = self.service
+        async with svc.flush_lock:
+            dropped = [tp for tp in revoked if tp in svc.pending]
+            for tp in dropped:
+                del svc.pending[tp]
         if revoked:
             log.info("partitions revoked: %s (unflushed dropped: %d)", sorted(revoked), len(dropped))
 
@@ -131,9 +137,9 @@ class IngestService(mode.Service):
         self._producer: AIOKafkaProducer | None = None
         self._writers: dict[str, ClickHouseWriter] = {}
         self.pending: dict[TopicPartition, PartitionBatch] = {}
-        self.rejected: list[Rejected] = []
         self.last_flush_monotonic: float | None = None
         self.clickhouse_ok = True
+        self.flush_lock = asyncio.Lock()
 
     async def on_start(self) -> None:
         s = self.settings
@@ -184,12 +190,13 @@ class IngestService(mode.Service):
                     EVENTS_IN.labels(tp.topic).inc(len(records))
                     read += len(records)
                     batch = self.pending.setdefault(tp, PartitionBatch(tp.topic, tp.partition, family))
-                    t = await asyncio.to_thread(validate_records, records, batch, self.rejected)
+                    t = await asyncio.to_thread(validate_records, records, batch)
                     if t is not None and (family not in newest or t > newest[family]):
                         newest[family] = t
             if self.pending:
                 t0 = time.perf_counter()
-                await self._flush()
+                async with self.flush_lock:
+                    await self._flush()
                 FLUSH_SECONDS.observe(time.perf_counter() - t0)
                 now = dt.datetime.now(dt.UTC)
                 for family, t in newest.items():
@@ -198,7 +205,8 @@ class IngestService(mode.Service):
 
     async def _flush(self) -> None:
         assert self._consumer is not None
-        batches, rejected = self.pending, self.rejected
+        batches = self.pending
+        rejected = [r for b in batches.values() for r in b.rejected]
         by_family: dict[str, list[PartitionBatch]] = {}
         for b in batches.values():
             by_family.setdefault(b.family, []).append(b)
@@ -220,7 +228,7 @@ class IngestService(mode.Service):
             # The group moved on (a rebalance) or the broker went away: the transaction is aborted,
             # the batch is read again from the last commit, and the lookups make the repeat a no-op.
             log.warning("committing offsets and dead letters failed; the batch will be read again: %s", e)
-        self.pending, self.rejected = {}, []
+        self.pending = {}
         self.last_flush_monotonic = time.monotonic()
 
     async def _write_until_done(self, family: str, group: list[PartitionBatch]) -> None:

@@ -92,3 +92,18 @@ def test_running_worker_survives_fuzzed_input(settings, start_service):
     assert sorted(m.value or b"" for m in dead) == sorted(sent)
     assert all(dict(m.headers)["dozor.reason"].decode() in REASONS for m in dead)
     assert wait_for_truth(settings, truth) == truth.counts()
+
+
+def test_two_workers_joining_while_flushes_are_in_flight(settings_factory, start_service):
+    """The join rebalance revokes partitions from a worker mid-flush; the revocation must wait for
+    the flush, or the next owner looks ids up before the insert lands and both insert (a double
+    count the pipeline benchmark once caught)."""
+    settings = settings_factory(topic_partitions=6, batch_max_rows=300, batch_max_seconds=0.1)
+    truth = Truth()
+    produce(settings, simulated_feed(seed=53, count=12000, bad_rate=0.01), truth)
+    start_service(WORKER, settings, "worker-a")
+    time.sleep(1.5)  # a is mid-stream when b joins
+    start_service(
+        WORKER, settings, "worker-b", env={"DOZOR_WORKER_WEB_PORT": str(settings.worker_web_port + 1)}
+    )
+    assert_exact(settings, truth, timeout_s=180)

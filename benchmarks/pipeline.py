@@ -1,0 +1,264 @@
+"""End-to-end ingest throughput: input topic → validation → deduplication → ClickHouse rows.
+
+Run:  .venv/bin/python benchmarks/pipeline.py [--count 300000]
+
+Starts its own broker and embedded ClickHouse endpoint, fills one 6-partition violations topic with
+``--count`` valid simulated events, then measures on that same topic and endpoint:
+
+- source ceiling: Kafka's ConsumerPerformance tool (pinned kafka-tools jar) reading the topic;
+- sink ceiling: clickhouse-connect bulk inserts of the same rows (batches of 50k) into the endpoint;
+- Dozor with 1 and with 2 worker processes (``dozor worker``), from worker start to the last row
+  and from the first row to the last (steady state), with each worker's peak RSS;
+- the peer: the same validate → deduplicate → insert written with quixstreams.
+
+Results go to benchmarks/results/pipeline.txt.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from dozor.clickhouse import connect
+from dozor.infra.kafka import KafkaBroker, default_jar_dir, java_binary, kafka_version
+from dozor.infra.migrate import migrate
+from dozor.infra.procs import port_open, wait_until
+from dozor.infra.topics import ensure_topics
+from dozor.producers.kafka import Publisher, make_producer
+from dozor.producers.simulator import SimConfig, Simulator
+from dozor.schemas import parse_event
+from dozor.settings import Settings
+from dozor.streams.sink import TABLES
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results" / "pipeline.txt"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def peak_rss_mb(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
+
+
+def count_rows(settings: Settings) -> int:
+    try:
+        return int(connect(settings).command("SELECT count() FROM violations"))
+    except Exception:
+        return 0
+
+
+def run_consumers(
+    settings: Settings, cmds: list[list[str]], n: int, logs: Path, profile: Path | None = None
+) -> tuple[float, float, list[float]]:
+    """Start the consumer processes, wait for ``n`` rows; return (from start, steady, peak RSS per process)."""
+    env = {**os.environ, **settings.to_env()}
+    procs = []
+    t0 = time.perf_counter()
+    for i, cmd in enumerate(cmds):
+        e = {**env, "DOZOR_WORKER_WEB_PORT": str(free_port())}
+        procs.append(
+            subprocess.Popen(cmd, env=e, stdout=open(logs / f"c{i}.log", "wb"), stderr=subprocess.STDOUT)
+        )
+    first = None
+    spy: subprocess.Popen | None = None
+    rss: list[float] = []
+    try:
+        deadline = time.perf_counter() + 900
+        while time.perf_counter() < deadline:
+            c = count_rows(settings)
+            now = time.perf_counter()
+            if c and first is None:
+                first = now
+                if profile is not None and shutil.which("py-spy"):
+                    spy = subprocess.Popen(
+                        ["py-spy", "record", "--pid", str(procs[0].pid), "--duration", "4", "-r", "200",
+                         "-f", "raw", "-o", str(profile), "--threads"],
+                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                    )  # fmt: skip
+            if c >= n:
+                break
+            time.sleep(0.1)
+        done = time.perf_counter()
+        rss = [peak_rss_mb(p.pid) for p in procs]
+        if spy is not None:
+            spy.wait(30)
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            try:
+                p.wait(30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+    if count_rows(settings) != n:
+        raise SystemExit(f"expected {n} rows, found {count_rows(settings)}; see {logs}")
+    return done - t0, done - (first or t0), rss
+
+
+def top_frames(raw: Path, k: int = 25) -> list[str]:
+    from collections import Counter
+
+    own: Counter = Counter()
+    total = 0
+    for line in raw.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        total += int(count)
+        own[stack.split(";")[-1]] += int(count)
+    return [f"  {100 * c / total:5.1f}%  {frame}" for frame, c in own.most_common(k)]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--count", type=int, default=300_000)
+    ap.add_argument("--skip-peer", action="store_true")
+    ap.add_argument("--profile", action="store_true", help="py-spy the 1-worker run for 4 s")
+    args = ap.parse_args()
+    n = args.count
+    state = Path(tempfile.mkdtemp(prefix="dozor-pipe-"))
+    ch_port = free_port()
+    base = Settings(
+        state_dir=state,
+        kafka_bootstrap_servers=f"127.0.0.1:{free_port()}",
+        kafka_controller_port=free_port(),
+        clickhouse_url=f"http://127.0.0.1:{ch_port}",
+        topic_prefix="pipe",
+        topic_partitions=6,
+    )
+    broker = KafkaBroker(base)
+    broker.start()
+    ch = subprocess.Popen(
+        [sys.executable, "-m", "dozor", "clickhouse", "serve"],
+        env={**os.environ, **base.to_env()},
+        stdout=open(state / "ch.log", "wb"),
+        stderr=subprocess.STDOUT,
+    )
+    lines: list[str] = []
+
+    def out(line: str) -> None:
+        print(line, flush=True)
+        lines.append(line)
+
+    try:
+        wait_until("ClickHouse endpoint", lambda: port_open("127.0.0.1", ch_port), 60, ch)
+        ensure_topics(base)
+        topic = base.topic("violations")
+        cfg = SimConfig(seed=5, rate=2000, incident_share=0, integrity_share=0, late_rate=0, duplicate_rate=0)
+        start = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=n / cfg.rate * 1.2)
+        values: list[bytes] = []
+        pub = Publisher(make_producer(base))
+        t = time.perf_counter()
+        for m in Simulator(cfg, "bench").messages(start, count=n):
+            pub.send(topic, m.key, m.value)
+            values.append(m.value)
+        pub.close()
+        print(f"(filled {topic} with {n:,} events in {time.perf_counter() - t:.1f} s)", flush=True)
+
+        # Source ceiling
+        perf = subprocess.run(
+            [java_binary(), "-Xmx512m", "-cp", f"{default_jar_dir(base)}/*",
+             "org.apache.kafka.tools.ConsumerPerformance", "--bootstrap-server",
+             base.kafka_bootstrap_servers, "--topic", topic, "--messages", str(n), "--timeout", "60000"],
+            capture_output=True, text=True, check=False,
+        ).stdout.strip().splitlines()  # fmt: skip
+        # header: start.time, end.time, data.consumed.in.MB, MB.sec, data.consumed.in.nMsg, nMsg.sec, ...
+        try:
+            source = float(perf[-1].split(",")[5])
+        except (IndexError, ValueError):
+            source = float("nan")
+
+        # Sink ceiling
+        sink_settings = base.model_copy(update={"clickhouse_database": "sink_ceiling"})
+        migrate(sink_settings)
+        spec = TABLES["violations"]
+        rows = []
+        for v in values:
+            ev = parse_event("violations", v)
+            rows.append(spec.row(ev, 0, 0))
+        client = connect(sink_settings)
+        t = time.perf_counter()
+        for i in range(0, n, 50_000):
+            client.insert("violations", rows[i : i + 50_000], column_names=list(spec.columns))
+        sink = n / (time.perf_counter() - t)
+        del rows, values
+
+        results = {}
+        for workers in (1, 2):
+            s = base.model_copy(
+                update={"clickhouse_database": f"dozor_w{workers}", "consumer_group": f"w{workers}"}
+            )
+            migrate(s)
+            prof = state / "worker.prof" if args.profile and workers == 1 else None
+            total, steady, rss = run_consumers(
+                s, [[sys.executable, "-m", "dozor", "worker"]] * workers, n, state, prof
+            )
+            if prof is not None:
+                time.sleep(5)
+                profile_lines = top_frames(prof) if prof.exists() else ["(py-spy wrote nothing)"]
+            results[workers] = (n / total, n / steady, rss)
+
+        peer = None
+        if not args.skip_peer:
+            s = base.model_copy(update={"clickhouse_database": "quix_peer", "consumer_group": "quix"})
+            migrate(s)
+            cmd = [sys.executable, str(HERE / "quix_peer.py"), s.kafka_bootstrap_servers, topic, "quix",
+                   s.clickhouse_url, "quix_peer"]  # fmt: skip
+            total, steady, rss = run_consumers(s, [cmd], n, state)
+            peer = (n / total, n / steady, rss)
+    finally:
+        ch.terminate()
+        ch.wait(30)
+        broker.stop()
+
+    dozor1 = results[1][1]
+    out(
+        f"# End-to-end ingest, {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores, Kafka {kafka_version()}"
+    )
+    out(f"# command: .venv/bin/python benchmarks/pipeline.py --count {n}")
+    out(
+        f"# {n:,} valid violation events (~375 B JSON) in one 6-partition topic; ClickHouse: embedded chdb endpoint"
+    )
+    out("")
+    out(f"{'':<52} {'events/s':>10} {'ratio to Dozor (1 worker)':>26}")
+    out(f"{'source ceiling: Kafka ConsumerPerformance':<52} {source:>10,.0f} {source / dozor1:>25.1f}x")
+    out(f"{'sink ceiling: clickhouse-connect bulk insert':<52} {sink:>10,.0f} {sink / dozor1:>25.1f}x")
+    for w, (total, steady, rss) in results.items():
+        rss_s = ", ".join(f"{r:.0f}" for r in rss)
+        out(
+            f"{f'Dozor, {w} worker(s), steady (first→last row)':<52} {steady:>10,.0f} {steady / dozor1:>25.2f}x   RSS MB: {rss_s}"
+        )
+        out(f"{f'Dozor, {w} worker(s), including start-up':<52} {total:>10,.0f} {total / dozor1:>25.2f}x")
+    if peer:
+        out(
+            f"{'peer: quixstreams, same work, steady':<52} {peer[1]:>10,.0f} {peer[1] / dozor1:>25.2f}x   RSS MB: {peer[2][0]:.0f}"
+        )
+        out(f"{'peer: quixstreams, including start-up':<52} {peer[0]:>10,.0f} {peer[0] / dozor1:>25.2f}x")
+    if args.profile:
+        out("")
+        out("py-spy, 1 worker, 4 s of steady ingest: share of samples by function (own time; all threads)")
+        for line in profile_lines:
+            out(line)
+    RESULTS.parent.mkdir(exist_ok=True)
+    RESULTS.write_text("\n".join(lines) + "\n")
+    shutil.rmtree(state, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
