@@ -18,8 +18,8 @@ repeated inserts change nothing, and the aborted transaction's dead letters are 
 ``read_committed`` consumer, so the dead-letter topic holds each rejected message exactly once.
 ClickHouse unavailable: the batch is held (nothing committed) and retried with backoff; no new
 messages are read meanwhile, so consumption pauses instead of buffering without bound.
-Partitions revoked by a rebalance lose their unflushed rows here (never inserted, never committed):
-their new owner reads them again from the last commit.
+When a rebalance revokes partitions, everything read so far is flushed and committed first
+(commit on revoke), so the next owner starts exactly where this worker stopped.
 """
 
 from __future__ import annotations
@@ -105,21 +105,23 @@ class _Revocations(ConsumerRebalanceListener):
         self.service = service
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
-        """Finish any flush in flight, then forget what was read but not flushed.
+        """Flush everything read so far (insert, then commit), while this worker still owns it.
 
-        aiokafka runs this in its coordinator task, concurrently with the ingest loop, and does not
-        hand the partitions to their next owner until it returns. Waiting for the flush here is what
-        keeps two workers from inserting the same rows: without it the next owner could look ids up
-        before this worker's insert landed, and both would insert.
+        aiokafka runs this in its coordinator task, concurrently with the ingest loop, and hands the
+        partitions to their next owner only when it returns. Flushing here (commit on revoke, as
+        Kafka's own consumers do) leaves committed offsets equal to what was stored, so the next
+        owner neither re-inserts rows this worker wrote nor skips rows it read. Two designs that
+        looked simpler failed the tests: dropping unflushed rows lost some (a fetch in flight
+        returned later offsets, whose commit skipped the dropped ones), and not waiting for a flush
+        in flight let the next owner insert the same rows.
         """
         failpoint("on_revoke")
         svc = self.service
         async with svc.flush_lock:
-            dropped = [tp for tp in revoked if tp in svc.pending]
-            for tp in dropped:
-                del svc.pending[tp]
+            if svc.pending:
+                await svc._flush()
         if revoked:
-            log.info("partitions revoked: %s (unflushed dropped: %d)", sorted(revoked), len(dropped))
+            log.info("partitions revoked: %s", sorted(revoked))
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         if assigned:
@@ -185,26 +187,32 @@ class IngestService(mode.Service):
                     timeout_ms=max(1, int((deadline - time.monotonic()) * 1000)),
                     max_records=s.batch_max_rows - read,
                 )
-                for tp, records in got.items():
-                    family = self.family_of[tp.topic]
-                    EVENTS_IN.labels(tp.topic).inc(len(records))
-                    read += len(records)
-                    batch = self.pending.setdefault(tp, PartitionBatch(tp.topic, tp.partition, family))
-                    t = await asyncio.to_thread(validate_records, records, batch)
-                    if t is not None and (family not in newest or t > newest[family]):
-                        newest[family] = t
-            if self.pending:
-                t0 = time.perf_counter()
                 async with self.flush_lock:
+                    # A rebalance may have run while fetching: records of partitions no longer
+                    # ours belong to their new owner, who reads them from the committed offset.
+                    assigned = self._consumer.assignment()
+                    for tp, records in got.items():
+                        if tp not in assigned:
+                            continue
+                        family = self.family_of[tp.topic]
+                        EVENTS_IN.labels(tp.topic).inc(len(records))
+                        read += len(records)
+                        batch = self.pending.setdefault(tp, PartitionBatch(tp.topic, tp.partition, family))
+                        t = await asyncio.to_thread(validate_records, records, batch)
+                        if t is not None and (family not in newest or t > newest[family]):
+                            newest[family] = t
+            async with self.flush_lock:
+                if self.pending:
                     await self._flush()
-                FLUSH_SECONDS.observe(time.perf_counter() - t0)
                 now = dt.datetime.now(dt.UTC)
                 for family, t in newest.items():
                     EVENT_TIME_LAG.labels(self.settings.topic(family)).set((now - t).total_seconds())
             await self._record_lag()
 
     async def _flush(self) -> None:
+        """Write and commit :attr:`pending`. Callers hold :attr:`flush_lock`."""
         assert self._consumer is not None
+        t0 = time.perf_counter()
         batches = self.pending
         rejected = [r for b in batches.values() for r in b.rejected]
         by_family: dict[str, list[PartitionBatch]] = {}
@@ -230,6 +238,7 @@ class IngestService(mode.Service):
             log.warning("committing offsets and dead letters failed; the batch will be read again: %s", e)
         self.pending = {}
         self.last_flush_monotonic = time.monotonic()
+        FLUSH_SECONDS.observe(time.perf_counter() - t0)
 
     async def _write_until_done(self, family: str, group: list[PartitionBatch]) -> None:
         writer = self._writers[family]

@@ -51,13 +51,14 @@ class Truth:
 def simulated_feed(seed: int, count: int, bad_rate: float = 0.03) -> list[Message]:
     """A feed with every fault: duplicates, late (out of order) and malformed messages, all families.
 
-    Event times start six hours ago and every lifecycle is drained, so nothing is in the future.
+    Event times start early enough that the feed, and every drained lifecycle after it (a few
+    hours at most), ends in the past: an event in the future would rightly be dead-lettered.
     """
     cfg = SimConfig(
         seed=seed, rate=3.0, incident_share=0.1, integrity_share=0.01, late_rate=0.05,
         duplicate_rate=0.03, bad_rate=bad_rate, daily_profile=False,
     )  # fmt: skip
-    start = dt.datetime.now(dt.UTC) - dt.timedelta(hours=6)
+    start = dt.datetime.now(dt.UTC) - dt.timedelta(hours=8, seconds=count / cfg.rate)
     msgs = list(Simulator(cfg, "test-salt").messages(start, count=count, drain=True))
     late = sum(
         1 for a, b in zip(msgs, msgs[1:], strict=False)

@@ -98,11 +98,13 @@ def test_two_workers_joining_while_flushes_are_in_flight(settings_factory, start
     """The join rebalance revokes partitions from a worker mid-flush; the revocation must wait for
     the flush, or the next owner looks ids up before the insert lands and both insert (a double
     count the pipeline benchmark once caught)."""
-    settings = settings_factory(topic_partitions=6, batch_max_rows=300, batch_max_seconds=0.1)
+    settings = settings_factory(topic_partitions=6, batch_max_rows=20000, batch_max_seconds=1.0)
     truth = Truth()
-    produce(settings, simulated_feed(seed=53, count=12000, bad_rate=0.01), truth)
+    produce(settings, simulated_feed(seed=53, count=40000, bad_rate=0.01), truth)
     start_service(WORKER, settings, "worker-a")
-    time.sleep(1.5)  # a is mid-stream when b joins
+    deadline = time.monotonic() + 60
+    while sum(clickhouse_counts(settings).values()) == 0 and time.monotonic() < deadline:
+        time.sleep(0.1)  # a has flushed once: its next flush is in flight when b joins
     start_service(
         WORKER, settings, "worker-b", env={"DOZOR_WORKER_WEB_PORT": str(settings.worker_web_port + 1)}
     )
