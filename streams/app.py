@@ -40,9 +40,14 @@ def create_app(settings: Settings) -> faust.App:
             if ingest.last_flush_monotonic is None
             else round(time.monotonic() - ingest.last_flush_monotonic, 3)
         )
-        ok = ingest.clickhouse_ok
+        ok = ingest.clickhouse_ok and ingest.fetch_ok
         return web.json(  # type: ignore[attr-defined]
-            {"status": "ok" if ok else "degraded", "clickhouse": ok, "last_flush_age_s": age},
+            {
+                "status": "ok" if ok else "degraded",
+                "clickhouse": ingest.clickhouse_ok,
+                "kafka_fetch": ingest.fetch_ok,
+                "last_flush_age_s": age,
+            },
             status=200 if ok else 503,
         )
 

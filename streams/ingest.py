@@ -44,6 +44,7 @@ from dozor.streams.metrics import (
     DEADLETTERED,
     EVENT_TIME_LAG,
     EVENTS_IN,
+    FETCH_ERRORS,
     FLUSH_SECONDS,
     PAUSED,
 )
@@ -141,6 +142,7 @@ class IngestService(mode.Service):
         self.pending: dict[TopicPartition, PartitionBatch] = {}
         self.last_flush_monotonic: float | None = None
         self.clickhouse_ok = True
+        self.fetch_ok = True
         self.flush_lock = asyncio.Lock()
 
     async def on_start(self) -> None:
@@ -183,10 +185,21 @@ class IngestService(mode.Service):
             deadline = time.monotonic() + s.batch_max_seconds
             read = 0
             while read < s.batch_max_rows and time.monotonic() < deadline and not self.should_stop:
-                got = await self._consumer.getmany(
-                    timeout_ms=max(1, int((deadline - time.monotonic()) * 1000)),
-                    max_records=s.batch_max_rows - read,
-                )
+                try:
+                    got = await self._consumer.getmany(
+                        timeout_ms=max(1, int((deadline - time.monotonic()) * 1000)),
+                        max_records=s.batch_max_rows - read,
+                    )
+                except KafkaError as e:
+                    # aiokafka decodes batches lazily and raises here (corrupt CRC, a codec it
+                    # cannot undo) without handing over the bytes. Stay up, say so, retry; the
+                    # worker reports itself degraded until the fetch succeeds.
+                    FETCH_ERRORS.labels(type(e).__name__).inc()
+                    self.fetch_ok = False
+                    log.error("fetching from Kafka failed, retrying in 1 s: %s: %s", type(e).__name__, e)
+                    await asyncio.sleep(1.0)
+                    continue
+                self.fetch_ok = True
                 async with self.flush_lock:
                     # A rebalance may have run while fetching: records of partitions no longer
                     # ours belong to their new owner, who reads them from the committed offset.

@@ -16,6 +16,7 @@ __all__ = [
     "PAUSED",
     "DUPLICATES",
     "FLUSH_SECONDS",
+    "FETCH_ERRORS",
 ]
 
 EVENTS_IN = Counter("dozor_events_in_total", "Messages read from input topics", ["topic"])
@@ -50,4 +51,9 @@ FLUSH_SECONDS = Histogram(
     "dozor_flush_seconds",
     "One flush: lookups, inserts, dead letters and the offset commit",
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+FETCH_ERRORS = Counter(
+    "dozor_fetch_errors_total",
+    "Fetches that failed in the Kafka client (e.g. a batch it could not decode); retried",
+    ["error"],
 )
