@@ -20,12 +20,13 @@ import argparse
 import datetime as dt
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from common import free_port, top_frames
 
 from dozor.clickhouse import connect
 from dozor.infra.kafka import KafkaBroker, default_jar_dir, java_binary, kafka_version
@@ -40,12 +41,6 @@ from dozor.streams.sink import TABLES
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results" / "pipeline.txt"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -111,18 +106,6 @@ def run_consumers(
     if count_rows(settings) != n:
         raise SystemExit(f"expected {n} rows, found {count_rows(settings)}; see {logs}")
     return done - t0, done - (first or t0), rss
-
-
-def top_frames(raw: Path, k: int = 25) -> list[str]:
-    from collections import Counter
-
-    own: Counter = Counter()
-    total = 0
-    for line in raw.read_text().splitlines():
-        stack, _, count = line.rpartition(" ")
-        total += int(count)
-        own[stack.split(";")[-1]] += int(count)
-    return [f"  {100 * c / total:5.1f}%  {frame}" for frame, c in own.most_common(k)]
 
 
 def main() -> None:

@@ -23,13 +23,13 @@ import datetime as dt
 import multiprocessing as mp
 import resource
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-from collections import Counter
 from pathlib import Path
+
+from common import free_port, top_frames
 
 from dozor.infra.kafka import KafkaBroker, kafka_version
 from dozor.infra.topics import ensure_topics
@@ -40,12 +40,6 @@ from dozor.producers.simulator import SimConfig, Simulator
 from dozor.settings import Settings
 
 RESULTS = Path(__file__).with_name("results") / "producers.txt"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def rss_mb() -> float:
@@ -217,16 +211,6 @@ def settings_env(settings: Settings) -> dict[str, str]:
     import os
 
     return {**os.environ, **settings.to_env()}
-
-
-def top_frames(raw: Path, k: int = 15) -> list[str]:
-    own: Counter = Counter()
-    total = 0
-    for line in raw.read_text().splitlines():
-        stack, _, count = line.rpartition(" ")
-        total += int(count)
-        own[stack.split(";")[-1]] += int(count)
-    return [f"  {100 * c / total:5.1f}%  {frame}" for frame, c in own.most_common(k)]
 
 
 if __name__ == "__main__":
