@@ -86,10 +86,13 @@ def validate_records(records: list, batch: PartitionBatch) -> dt.datetime | None
     """
     spec = TABLES[batch.family]
     newest: dt.datetime | None = None
+    # One clock reading per batch, not per event: the batch spans under a second, the future-time
+    # limit is ten minutes, and reading the clock per event halved validation throughput.
+    now = dt.datetime.now(dt.UTC)
     for rec in records:
         batch.cover(rec.offset)
         try:
-            ev = parse_event(batch.family, rec.value if rec.value is not None else b"")
+            ev = parse_event(batch.family, rec.value if rec.value is not None else b"", now)
         except InvalidEvent as e:
             batch.rejected.append(
                 Rejected(rec.topic, rec.partition, rec.offset, rec.key, rec.value, e.reason, e.detail)
