@@ -442,24 +442,20 @@ def up(settings: Settings, rate: float | None, no_simulator: bool) -> None:
         click.echo("starting Kafka …")
         procs.append(("kafka", broker.start()))
         click.echo("starting ClickHouse endpoint …")
-        ch = _spawn(["clickhouse", "serve"], logs / "clickhouse.log")
+        ch = _spawn(_dozor("clickhouse", "serve"), logs / "clickhouse.log")
         procs.append(("clickhouse", ch))
         wait_until(
             "ClickHouse endpoint", lambda: port_open(ch_host, ch_port), 60, ch, logs / "clickhouse.log"
         )
         ensure_topics(settings)
         run_migrations(settings)
-        procs.append(("worker", _spawn(["worker"], logs / "worker.log")))
+        procs.append(("worker", _spawn(_dozor("worker"), logs / "worker.log")))
         if not no_simulator:
             sim_rate = str(rate or settings.simulate_rate)
-            procs.append(("simulator", _spawn(["simulate", "--rate", sim_rate], logs / "simulator.log")))
-        dash = subprocess.Popen(
-            _streamlit_cmd(settings.dashboard_port, "127.0.0.1"),
-            stdout=open(logs / "dashboard.log", "ab"),  # noqa: SIM115 - owned by the child
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
+            procs.append(
+                ("simulator", _spawn(_dozor("simulate", "--rate", sim_rate), logs / "simulator.log"))
+            )
+        dash = _spawn(_streamlit_cmd(settings.dashboard_port, "127.0.0.1"), logs / "dashboard.log")
         procs.append(("dashboard", dash))
         url = f"http://127.0.0.1:{settings.dashboard_port}"
         wait_until("Dashboard", lambda: port_open("127.0.0.1", settings.dashboard_port), 60, dash)
@@ -484,9 +480,14 @@ def up(settings: Settings, rate: float | None, no_simulator: bool) -> None:
         click.echo("stopped")
 
 
-def _spawn(args: list[str], log_path: Path) -> subprocess.Popen:
+def _dozor(*args: str) -> list[str]:
+    return [sys.executable, "-m", "dozor", *args]
+
+
+def _spawn(cmd: list[str], log_path: Path) -> subprocess.Popen:
+    """Start one service of `dozor up`, its output in ``log_path``."""
     return subprocess.Popen(
-        [sys.executable, "-m", "dozor", *args],
+        cmd,
         stdout=open(log_path, "ab"),  # noqa: SIM115 - owned by the child
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,

@@ -35,7 +35,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListen
 from aiokafka.errors import KafkaError
 
 from dozor.clickhouse import connect
-from dozor.schemas import InvalidEvent, parse_event
+from dozor.schemas import FAMILIES, InvalidEvent, parse_event
 from dozor.settings import Settings
 from dozor.streams.faults import failpoint
 from dozor.streams.metrics import (
@@ -54,8 +54,8 @@ __all__ = ["IngestService", "Rejected", "validate_records", "INGESTED_FAMILIES"]
 
 log = logging.getLogger("dozor.ingest")
 
-#: The families this service stores raw. Each has a table in TABLES.
-INGESTED_FAMILIES = ("violations", "incidents", "dispatches", "integrity")
+#: The families this service stores raw: all of them, each in its table in TABLES.
+INGESTED_FAMILIES = tuple(FAMILIES)
 
 #: Backoff while ClickHouse is away: start fast (a restart takes seconds), cap so recovery is quick.
 RETRY_FIRST_S = 0.5

@@ -56,31 +56,57 @@ def kafka_bootstrap(state_dir: Path) -> Iterator[str]:
         broker.stop()
 
 
+class ClickHouseEndpoint:
+    """The embedded ClickHouse endpoint as a separate process, exactly as `dozor up` runs it.
+
+    Tests that take ClickHouse away (tests/reliability) make their own and kill and restart it.
+    """
+
+    def __init__(self, state: Path) -> None:
+        self.state = state
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = state / "clickhouse.log"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        env = {**os.environ, "DOZOR_STATE_DIR": str(self.state), "DOZOR_CLICKHOUSE_URL": self.url}
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "dozor", "clickhouse", "serve"],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        wait_until(
+            "ClickHouse endpoint", lambda: port_open("127.0.0.1", self.port), 60, self.proc, self.log_path
+        )
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash would."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+            if self.proc.returncode not in (0, -15):
+                print(tail(self.log_path))
+
+
 @pytest.fixture(scope="session")
 def clickhouse_url(state_dir: Path) -> Iterator[str]:
-    """The embedded ClickHouse endpoint as a separate process, exactly as `dozor up` runs it."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    log_path = state_dir / "clickhouse.log"
-    env = {**os.environ, "DOZOR_STATE_DIR": str(state_dir), "DOZOR_CLICKHOUSE_URL": url}
-    with open(log_path, "ab") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "dozor", "clickhouse", "serve"],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+    endpoint = ClickHouseEndpoint(state_dir)
+    endpoint.start()
     try:
-        wait_until("ClickHouse endpoint", lambda: port_open("127.0.0.1", port), 60, proc, log_path)
-        yield url
+        yield endpoint.url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        if proc.returncode not in (0, -15):
-            print(tail(log_path))
+        endpoint.stop()
 
 
 @pytest.fixture

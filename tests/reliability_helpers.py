@@ -95,6 +95,13 @@ def clickhouse_counts(settings: Settings) -> Counter:
     return out
 
 
+def wait_rows(settings: Settings, minimum: int, timeout_s: float = 60, interval_s: float = 0.3) -> None:
+    """Wait until ClickHouse holds at least ``minimum`` rows in all tables (or the timeout)."""
+    deadline = time.monotonic() + timeout_s
+    while sum(clickhouse_counts(settings).values()) < minimum and time.monotonic() < deadline:
+        time.sleep(interval_s)
+
+
 def wait_for_truth(settings: Settings, truth: Truth, timeout_s: float = 120) -> Counter:
     """Wait until ClickHouse holds as many rows as the truth, then a little longer: a late double
     would show up then."""

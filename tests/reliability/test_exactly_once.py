@@ -6,7 +6,15 @@ import time
 
 import pytest
 
-from tests.reliability_helpers import WORKER, Truth, assert_exact, clickhouse_counts, produce, simulated_feed
+from tests.reliability_helpers import (
+    WORKER,
+    Truth,
+    assert_exact,
+    clickhouse_counts,
+    produce,
+    simulated_feed,
+    wait_rows,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -50,9 +58,7 @@ def test_kill_9_during_a_rebalance(settings_factory, start_service):
     produce(settings, feed[:4000], truth)
     # The first revocation callback runs at the initial join; the second is the rebalance.
     a = start_service(WORKER, settings, "worker-a", env={"DOZOR_FAILPOINTS": "on_revoke=2"})
-    deadline = time.monotonic() + 60
-    while sum(clickhouse_counts(settings).values()) == 0 and time.monotonic() < deadline:
-        time.sleep(0.3)
+    wait_rows(settings, 1)
     start_service(
         WORKER, settings, "worker-b", env={"DOZOR_WORKER_WEB_PORT": str(settings.worker_web_port + 1)}
     )

@@ -8,15 +8,16 @@ import urllib.request
 
 import pytest
 
-from tests.reliability_helpers import WORKER, Truth, assert_exact, clickhouse_counts, produce, simulated_feed
+from tests.reliability_helpers import (
+    WORKER,
+    Truth,
+    assert_exact,
+    produce,
+    simulated_feed,
+    wait_rows,
+)
 
 pytestmark = pytest.mark.integration
-
-
-def _wait_rows(settings, minimum: int, timeout_s: float = 60) -> None:
-    deadline = time.monotonic() + timeout_s
-    while sum(clickhouse_counts(settings).values()) < minimum and time.monotonic() < deadline:
-        time.sleep(0.3)
 
 
 def _health(settings) -> int:
@@ -32,7 +33,7 @@ def test_clickhouse_down_for_30_seconds(settings_factory, start_service, own_cli
     feed = simulated_feed(seed=41, count=6000)
     produce(settings, feed[:3000], truth)
     worker = start_service(WORKER, settings, "worker")
-    _wait_rows(settings, 1)
+    wait_rows(settings, 1)
 
     own_clickhouse.kill()
     produce(settings, feed[3000:], truth)
@@ -56,7 +57,7 @@ def test_broker_restarted_mid_run(settings_factory, start_service, own_broker):
     feed = simulated_feed(seed=42, count=6000)
     produce(settings, feed[:3000], truth)
     worker = start_service(WORKER, settings, "worker")
-    _wait_rows(settings, 1)
+    wait_rows(settings, 1)
 
     own_broker.stop()
     time.sleep(5)

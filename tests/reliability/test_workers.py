@@ -17,11 +17,11 @@ from tests.reliability_helpers import (
     WORKER,
     Truth,
     assert_exact,
-    clickhouse_counts,
     deadletters,
     produce,
     simulated_feed,
     wait_for_truth,
+    wait_rows,
 )
 
 pytestmark = pytest.mark.integration
@@ -43,9 +43,7 @@ def test_two_workers_share_partitions_and_one_leaves_mid_run(settings_factory, s
     b = start_service(WORKER, settings, "worker-b", env={"DOZOR_WORKER_WEB_PORT": str(port_b)})
     time.sleep(8)  # both joined: the group has settled
     produce(settings, feed[:4500], truth)
-    deadline = time.monotonic() + 60
-    while sum(clickhouse_counts(settings).values()) < 1000 and time.monotonic() < deadline:
-        time.sleep(0.3)
+    wait_rows(settings, 1000)
     assert _events_in(settings.worker_web_port) > 0 and _events_in(port_b) > 0, "both must get partitions"
 
     a.stop()  # SIGTERM: a clean leave, mid-run
@@ -102,9 +100,7 @@ def test_two_workers_joining_while_flushes_are_in_flight(settings_factory, start
     truth = Truth()
     produce(settings, simulated_feed(seed=53, count=40000, bad_rate=0.01), truth)
     start_service(WORKER, settings, "worker-a")
-    deadline = time.monotonic() + 60
-    while sum(clickhouse_counts(settings).values()) == 0 and time.monotonic() < deadline:
-        time.sleep(0.1)  # a has flushed once: its next flush is in flight when b joins
+    wait_rows(settings, 1, interval_s=0.1)  # a has flushed once: its next flush is in flight when b joins
     start_service(
         WORKER, settings, "worker-b", env={"DOZOR_WORKER_WEB_PORT": str(settings.worker_web_port + 1)}
     )
