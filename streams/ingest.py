@@ -35,6 +35,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListen
 from aiokafka.errors import KafkaError
 
 from dozor.clickhouse import connect
+from dozor.enrich import Enricher
 from dozor.schemas import FAMILIES, InvalidEvent, parse_event
 from dozor.settings import Settings
 from dozor.streams.faults import failpoint
@@ -65,6 +66,9 @@ RETRY_MAX_S = 10.0
 #: through a long ClickHouse outage must not cost the partitions (faust notes §5).
 MAX_POLL_INTERVAL_MS = 30 * 60 * 1000
 
+#: On shutdown, how long to wait for the batch in hand to be flushed and committed.
+SHUTDOWN_DRAIN_S = 30.0
+
 
 class Rejected:
     """A message refused by validation, on its way to the dead-letter topic."""
@@ -79,8 +83,8 @@ class Rejected:
         self.key, self.value, self.reason, self.detail = key, value, reason, detail
 
 
-def validate_records(records: list, batch: PartitionBatch) -> dt.datetime | None:
-    """Validate records into ``batch.rows`` and ``batch.rejected``; return the newest event time.
+def validate_records(records: list, batch: PartitionBatch, enricher: Enricher) -> dt.datetime | None:
+    """Validate and enrich records into ``batch.rows`` and ``batch.rejected``; return the newest event time.
 
     Runs in a thread: validating a 50k batch takes long enough to delay heartbeats on the loop.
     """
@@ -98,7 +102,11 @@ def validate_records(records: list, batch: PartitionBatch) -> dt.datetime | None
                 Rejected(rec.topic, rec.partition, rec.offset, rec.key, rec.value, e.reason, e.detail)
             )
             continue
-        batch.rows.append(Row(ev.event_id, ev.event_time, spec.row(ev, rec.partition, rec.offset)))
+        district = enricher.district(ev)
+        if district != ev.__dict__.get("district", district):
+            ev = ev.model_copy(update={"district": district})
+        row = spec.row(ev, enricher.extras(ev), rec.partition, rec.offset)
+        batch.rows.append(Row(ev.event_id, ev.event_time, row))
         if newest is None or ev.event_time > newest:
             newest = ev.event_time
     return newest
@@ -142,11 +150,14 @@ class IngestService(mode.Service):
         self._consumer: AIOKafkaConsumer | None = None
         self._producer: AIOKafkaProducer | None = None
         self._writers: dict[str, ClickHouseWriter] = {}
+        self._enricher = Enricher(settings.mci_kzt)
         self.pending: dict[TopicPartition, PartitionBatch] = {}
         self.last_flush_monotonic: float | None = None
         self.clickhouse_ok = True
         self.fetch_ok = True
         self.flush_lock = asyncio.Lock()
+        self._loop_running = False
+        self._loop_done = asyncio.Event()
 
     async def on_start(self) -> None:
         s = self.settings
@@ -174,6 +185,15 @@ class IngestService(mode.Service):
         log.info("ingest consuming %s as group %s", ", ".join(self.family_of), s.consumer_group)
 
     async def on_stop(self) -> None:
+        # mode calls on_stop *before* cancelling the service's tasks. Stopping the producer while
+        # the loop is inside a flush left a transaction open; a read_committed consumer of the
+        # dead-letter topic then stalled at it until the transaction timed out. So let the loop
+        # see should_stop, make its last flush and commit, and only then close the clients.
+        if self._loop_running:
+            try:
+                await asyncio.wait_for(self._loop_done.wait(), timeout=SHUTDOWN_DRAIN_S)
+            except TimeoutError:
+                log.warning("ingest loop did not finish within %.0f s; stopping anyway", SHUTDOWN_DRAIN_S)
         if self._consumer is not None:
             await self._consumer.stop()
         if self._producer is not None:
@@ -181,6 +201,14 @@ class IngestService(mode.Service):
 
     @mode.Service.task
     async def _run(self) -> None:
+        assert self._consumer is not None
+        self._loop_running = True
+        try:
+            await self._consume()
+        finally:
+            self._loop_done.set()
+
+    async def _consume(self) -> None:
         assert self._consumer is not None
         s = self.settings
         while not self.should_stop:
@@ -214,7 +242,7 @@ class IngestService(mode.Service):
                         EVENTS_IN.labels(tp.topic).inc(len(records))
                         read += len(records)
                         batch = self.pending.setdefault(tp, PartitionBatch(tp.topic, tp.partition, family))
-                        t = await asyncio.to_thread(validate_records, records, batch)
+                        t = await asyncio.to_thread(validate_records, records, batch, self._enricher)
                         if t is not None and (family not in newest or t > newest[family]):
                             newest[family] = t
             async with self.flush_lock:
