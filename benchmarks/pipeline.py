@@ -29,6 +29,7 @@ from pathlib import Path
 from common import free_port, top_frames
 
 from dozor.clickhouse import connect
+from dozor.enrich import Enricher
 from dozor.infra.kafka import KafkaBroker, default_jar_dir, java_binary, kafka_version
 from dozor.infra.migrate import migrate
 from dozor.infra.procs import port_open, wait_until
@@ -171,10 +172,11 @@ def main() -> None:
         sink_settings = base.model_copy(update={"clickhouse_database": "sink_ceiling"})
         migrate(sink_settings)
         spec = TABLES["violations"]
+        enricher = Enricher(base.mci_kzt)
         rows = []
         for v in values:
             ev = parse_event("violations", v)
-            rows.append(spec.row(ev, 0, 0))
+            rows.append(spec.row(ev, enricher.extras(ev), 0, 0))
         client = connect(sink_settings)
         t = time.perf_counter()
         for i in range(0, n, 50_000):

@@ -25,8 +25,10 @@ class DozorClickHouseSink(BatchingSink):
     def __init__(self, settings: Settings) -> None:
         super().__init__()
         from dozor.clickhouse import connect
+        from dozor.enrich import Enricher
 
         self.writer = ClickHouseWriter(connect(settings), TABLES["violations"])
+        self.enricher = Enricher(settings.mci_kzt)
 
     def write(self, batch: SinkBatch) -> None:
         pb = PartitionBatch(batch.topic, batch.partition, "violations")
@@ -34,7 +36,8 @@ class DozorClickHouseSink(BatchingSink):
         for item in batch:
             ev = item.value
             pb.cover(item.offset)
-            pb.rows.append(Row(ev.event_id, ev.event_time, spec.row(ev, batch.partition, item.offset)))
+            row = spec.row(ev, self.enricher.extras(ev), batch.partition, item.offset)
+            pb.rows.append(Row(ev.event_id, ev.event_time, row))
         self.writer.write([pb])
 
 

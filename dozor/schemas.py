@@ -32,7 +32,7 @@ from typing import Annotated, ClassVar, Literal
 import orjson
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from dozor.cities import CITY_IDS, REGIONS, city
+from dozor.cities import CITY_IDS, REGIONS, city, resolve_city
 
 __all__ = [
     "ViolationType",
@@ -353,7 +353,13 @@ def parse_event(family: str, raw: bytes, now: dt.datetime | None = None) -> Even
     d = ev.__dict__  # field values; getattr on a missing field is slow in pydantic
     place = d.get("city")
     if place is not None and place not in CITY_IDS:
-        raise InvalidEvent("unknown_city", f"city={place!r}")
+        # Source systems spell cities their own way (Russian, Kazakh, former names): a known
+        # spelling is mapped to its id (rare, so the copy is cheap); anything else is refused.
+        resolved = resolve_city(place)
+        if resolved is None:
+            raise InvalidEvent("unknown_city", f"city={place!r}")
+        ev = ev.model_copy(update={"city": resolved})
+        place = resolved
     region = d.get("region")
     if region is not None and region not in REGIONS:
         raise InvalidEvent("unknown_city", f"region={region!r}")

@@ -11,6 +11,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
+import orjson
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -61,6 +62,12 @@ class Settings(BaseSettings):
     consumer_group: str = "dozor-ingest"
     batch_max_rows: int = 50_000
     batch_max_seconds: float = 0.5
+    mci_kzt: dict[int, int] = Field(
+        default={2024: 3692, 2025: 3932, 2026: 4325},
+        description="The monthly calculation index (MCI) in tenge per year; fines are set in MCI. "
+        "JSON in the environment, e.g. DOZOR_MCI_KZT='{\"2027\": 4600}' (a year missing uses the "
+        "latest earlier year).",
+    )
     worker_web_port: int = 6066
 
     # Dashboard
@@ -121,6 +128,8 @@ class Settings(BaseSettings):
                 continue
             if isinstance(value, SecretStr):
                 value = value.get_secret_value()
+            elif isinstance(value, dict | list):
+                value = orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()  # complex: JSON
             out[f"DOZOR_{name.upper()}"] = str(value)
         return out
 

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 import orjson
 
 from dozor.cities import CITIES, REGIONS, City
+from dozor.geo import district_map
 from dozor.privacy import hash_plate, mask_plate
 from dozor.schemas import (
     CrewType,
@@ -155,6 +156,8 @@ class Camera:
     lat: float
     lon: float
     speed_limit: int
+    #: What the camera sends as its district: the id, a spelling of it, or "" (not configured).
+    district_label: str = ""
 
 
 def _iso(t: dt.datetime) -> str:
@@ -183,20 +186,20 @@ class Simulator:
         self.rng = random.Random(config.seed)
         r = self.rng
         self.cameras: dict[str, list[Camera]] = {}
+        self._map = district_map()
         for c in CITIES:
             n = max(3, round(c.population / 100_000 * config.cameras_per_100k))
-            spread = 0.02 + 0.06 * math.sqrt(c.population / 2_230_000)
-            self.cameras[c.id] = [
-                Camera(
-                    f"{c.id}-cam-{i:03d}",
-                    c,
-                    c.districts[i % len(c.districts)],
-                    round(c.lat + r.uniform(-spread, spread), 5),
-                    round(c.lon + r.uniform(-spread, spread) * 1.5, 5),
-                    r.choice((40, 60, 60, 60, 80, 90)),
-                )  # fmt: skip
-                for i in range(n)
-            ]
+            cams = []
+            for i in range(n):
+                d = c.districts[i % len(c.districts)]
+                lat, lon = self._map.random_point(c.id, d.id, r)
+                # Source systems are not uniform: one camera in eight reports its district by its
+                # Russian name, one in ten none at all; the worker maps the first and locates the
+                # second (dozor/enrich.py). The true district stays on the camera for the tests.
+                label = d.ru if i % 8 == 3 else "" if i % 10 == 7 else d.id
+                limit = r.choice((40, 60, 60, 60, 80, 90))
+                cams.append(Camera(f"{c.id}-cam-{i:03d}", c, d.id, lat, lon, limit, label))
+            self.cameras[c.id] = cams
         self._city = _Weighted(CITIES, [c.population for c in CITIES])
         self._vtype = _Weighted(VIOLATION_WEIGHTS, list(VIOLATION_WEIGHTS.values()))
         self._channel = _Weighted(CHANNEL_WEIGHTS, list(CHANNEL_WEIGHTS.values()))
@@ -320,7 +323,7 @@ class Simulator:
             speed = limit + 11 + int(r.expovariate(1 / 18))
         payload = {
             "schema_version": 1, "event_id": self._uuid(), "event_time": _iso(t),
-            "camera_id": cam.id, "city": city.id, "district": cam.district,
+            "camera_id": cam.id, "city": city.id, "district": cam.district_label,
             "lat": cam.lat, "lon": cam.lon, "violation_type": vtype.value,
             "speed_kmh": speed, "speed_limit_kmh": limit,
             "plate_hash": plate_hash, "plate_masked": plate_masked,
@@ -333,10 +336,10 @@ class Simulator:
         cat = self._category.pick(r)
         priority = self._priority[cat].pick(r)
         channel = self._channel.pick(r)
-        district = r.choice(city.districts)
-        spread = 0.02 + 0.06 * math.sqrt(city.population / 2_230_000)
-        lat = round(city.lat + r.uniform(-spread, spread), 5)
-        lon = round(city.lon + r.uniform(-spread, spread) * 1.5, 5)
+        true_district = r.choice(city.districts).id
+        lat, lon = self._map.random_point(city.id, true_district, r)
+        # The 102 app and SOS buttons send a GPS fix, not a district: the worker locates them.
+        district = "" if channel in (IncidentChannel.app_102, IncidentChannel.sos_button) else true_district
         incident_id = f"INC-{r.getrandbits(48):012x}"
         base = {
             "schema_version": 1, "incident_id": incident_id, "channel": channel.value,
@@ -395,7 +398,7 @@ class Simulator:
                         "crew_type": crew.value,
                         "status": st.value,
                         "city": city.id,
-                        "district": district,
+                        "district": true_district,  # the dispatcher has located the call by now
                     },  # fmt: skip
                     at,
                 )

@@ -47,14 +47,16 @@ class TableSpec:
 
     table: str
     fields: tuple[str, ...]
+    #: Columns the worker derives (:meth:`dozor.enrich.Enricher.extras`), after the event's own.
+    extra: tuple[str, ...] = ()
 
     @property
     def columns(self) -> tuple[str, ...]:
-        return (*self.fields, "src_partition", "src_offset")
+        return (*self.fields, *self.extra, "src_partition", "src_offset")
 
-    def row(self, ev: Event, partition: int, offset: int) -> list[object]:
+    def row(self, ev: Event, extras: list[object], partition: int, offset: int) -> list[object]:
         values = [getattr(ev, f) for f in self.fields]
-        return [*values, partition, offset]
+        return [*values, *extras, partition, offset]
 
 
 TABLES: dict[str, TableSpec] = {
@@ -62,6 +64,7 @@ TABLES: dict[str, TableSpec] = {
         "violations",
         ("event_id", "event_time", "city", "district", "camera_id", "violation_type", "lat", "lon",
          "speed_kmh", "speed_limit_kmh", "plate_hash", "plate_masked"),
+        ("fine_mci", "fine_kzt"),
     ),
     "incidents": TableSpec(
         "incident_events",

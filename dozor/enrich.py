@@ -1,0 +1,92 @@
+"""What the worker adds to a valid event before storing it: a district id and, for violations, the fine.
+
+- **District.** Source systems send district names in Russian, Kazakh or Latin spelling, or none at
+  all (the 102 app and SOS buttons send a GPS fix only). A known spelling becomes the district id
+  (:func:`dozor.cities.resolve_district`); otherwise the district is found from the coordinates in
+  the shipped boundaries (:mod:`dozor.geo`). An event with neither keeps "" (counted as unknown).
+  City spellings are resolved earlier, by the validator, since an unknown city is a rejection.
+- **Fine.** Each violation type carries a fine in MCI (the monthly calculation index) under the Code
+  of Administrative Offences; speeding is graded by the excess. The tenge amount is the MCI of the
+  event's year (``Settings.mci_kzt``) times that count, so a fine from December stays at December's
+  rate after the index changes in January.
+
+The amounts in :data:`FINE_MCI` are the defaults for the simulator and the dashboards; the legal
+department owns the real schedule, which changes by law, so treat them as configuration to verify.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Mapping
+
+from dozor.cities import city, resolve_district
+from dozor.geo import DistrictMap, district_map
+from dozor.schemas import Event, Violation, ViolationType
+
+__all__ = ["FINE_MCI", "SPEEDING_MCI", "Enricher", "fine_mci"]
+
+#: Fine in MCI per violation type (speeding: see :data:`SPEEDING_MCI`).
+FINE_MCI: dict[str, int] = {
+    ViolationType.red_light: 10,
+    ViolationType.wrong_lane: 5,
+    ViolationType.bus_lane: 5,
+    ViolationType.stop_line: 3,
+    ViolationType.no_seat_belt: 3,
+    ViolationType.phone_use: 5,
+    ViolationType.pedestrian_crossing: 10,
+    ViolationType.parking: 5,
+}
+#: Speeding by excess over the limit in km/h: (lowest excess, MCI), ascending.
+SPEEDING_MCI: tuple[tuple[int, int], ...] = ((10, 5), (20, 10), (40, 20))
+
+
+def fine_mci(violation_type: str, speed_kmh: int | None, limit_kmh: int | None) -> int:
+    """The fine in MCI; 0 for speeding within the tolerance (10 km/h) or without a measurement."""
+    if violation_type != ViolationType.speeding:
+        return FINE_MCI.get(violation_type, 0)
+    if speed_kmh is None or limit_kmh is None:
+        return 0
+    excess = speed_kmh - limit_kmh
+    fine = 0
+    for lowest, mci in SPEEDING_MCI:
+        if excess > lowest:
+            fine = mci
+    return fine
+
+
+class Enricher:
+    """Normalises districts and prices violations; one per worker, shared by its batches."""
+
+    def __init__(self, mci_kzt: Mapping[int, int], districts: DistrictMap | None = None) -> None:
+        if not mci_kzt:
+            raise ValueError("mci_kzt needs at least one year")
+        self._years = sorted(mci_kzt)
+        self._mci = dict(mci_kzt)
+        self._districts = districts or district_map()
+
+    def mci_for(self, year: int) -> int:
+        """The MCI of ``year``; the latest earlier year when the table has no entry for it yet."""
+        i = bisect.bisect_right(self._years, year) - 1
+        return self._mci[self._years[max(i, 0)]]
+
+    def district(self, ev: Event) -> str:
+        """The event's district id, "" when neither its name nor its position says."""
+        d = ev.__dict__
+        city_id, given = d.get("city"), d.get("district", "")
+        if city_id is None:
+            return ""
+        if given and given in city(city_id).district_ids:
+            return given  # the common case: a source that already sends ids
+        if given and (found := resolve_district(city_id, given)):
+            return found
+        lat = d.get("lat")
+        if lat is not None:
+            return self._districts.district_at(city_id, lat, d["lon"])
+        return ""
+
+    def extras(self, ev: Event) -> list[object]:
+        """Derived column values stored after the event's own fields (see ``TableSpec.extra``)."""
+        if isinstance(ev, Violation):
+            mci = fine_mci(ev.violation_type, ev.speed_kmh, ev.speed_limit_kmh)
+            return [mci, mci * self.mci_for(ev.event_time.year)]
+        return []

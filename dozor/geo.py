@@ -1,0 +1,78 @@
+"""District boundaries and the point-in-polygon lookup that fills a missing district.
+
+The boundaries are data (``dozor/data/districts.geojson``, one GeoJSON feature per district with
+``city`` and ``district`` properties), loaded once with shapely. The shipped file is an
+approximation made by ``infra/geo/make_districts.py`` (Voronoi cells around each district's centre,
+clipped to the city's radius), not the akimats' cadastral boundaries: swap in the official file and
+nothing else changes. The simulator places cameras and incidents with the same map, so a simulated
+event's district label and its coordinates agree.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import shapely
+from shapely.geometry import shape
+from shapely.geometry.base import BaseGeometry
+
+__all__ = ["DISTRICTS_FILE", "DistrictMap", "district_map"]
+
+DISTRICTS_FILE = Path(__file__).resolve().parent / "data" / "districts.geojson"
+
+
+@dataclass(frozen=True)
+class _Area:
+    district: str
+    geom: BaseGeometry
+
+
+class DistrictMap:
+    """Which district of a city a point lies in."""
+
+    def __init__(self, geojson: dict) -> None:
+        self._areas: dict[str, list[_Area]] = {}
+        for f in geojson["features"]:
+            geom = shape(f["geometry"])
+            shapely.prepare(geom)  # repeated contains tests: build the index once
+            p = f["properties"]
+            self._areas.setdefault(p["city"], []).append(_Area(p["district"], geom))
+
+    @classmethod
+    def load(cls, path: Path = DISTRICTS_FILE) -> DistrictMap:
+        return cls(json.loads(path.read_text(encoding="utf-8")))
+
+    def district_at(self, city_id: str, lat: float, lon: float) -> str:
+        """The district containing (lat, lon), or "" when the point is outside the city's map."""
+        for a in self._areas.get(city_id, ()):
+            if shapely.contains_xy(a.geom, lon, lat):
+                return a.district
+        return ""
+
+    def geometry(self, city_id: str, district: str) -> BaseGeometry:
+        for a in self._areas[city_id]:
+            if a.district == district:
+                return a.geom
+        raise KeyError(f"{city_id}/{district}")
+
+    def random_point(self, city_id: str, district: str, rng: random.Random) -> tuple[float, float]:
+        """A uniformly random (lat, lon) inside a district, rounded like a GPS fix (5 decimals).
+
+        Rejection sampling in the bounding box: districts are compact, so few draws are wasted.
+        """
+        geom = self.geometry(city_id, district)
+        x0, y0, x1, y1 = geom.bounds
+        while True:
+            lon, lat = round(rng.uniform(x0, x1), 5), round(rng.uniform(y0, y1), 5)
+            if shapely.contains_xy(geom, lon, lat):
+                return lat, lon
+
+
+@cache
+def district_map() -> DistrictMap:
+    """The shipped map, loaded once per process."""
+    return DistrictMap.load()
