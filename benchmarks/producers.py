@@ -37,7 +37,7 @@ from dozor.producers.kafka import Publisher, make_producer
 from dozor.producers.publish import run_simulation
 from dozor.producers.replay import Mapping, replay
 from dozor.producers.simulator import SimConfig, Simulator
-from dozor.schemas import FAMILIES
+from dozor.schemas import INPUT_FAMILIES
 from dozor.settings import Settings
 
 RESULTS = Path(__file__).with_name("results") / "producers.txt"
@@ -88,7 +88,7 @@ def main() -> None:
         msgs = list(Simulator(cfg, "bench-salt").messages(start, count=n))
         report("1. simulator, generation only", len(msgs), time.perf_counter() - t, rss_mb())
 
-        topics = {f: settings.topic(f) for f in FAMILIES}
+        topics = {f: settings.topic(f) for f in INPUT_FAMILIES}
         producer = make_producer(settings)
         t = time.perf_counter()
         for m in msgs:

@@ -50,6 +50,10 @@ __all__ = [
     "IntegrityReport",
     "Family",
     "FAMILIES",
+    "INPUT_FAMILIES",
+    "ResponseTime",
+    "Alert",
+    "AlertKind",
     "InvalidEvent",
     "parse_event",
     "parse_violation",
@@ -297,14 +301,74 @@ class IntegrityReport(Event):
     service: PoliceService
 
 
+class AlertKind(StrEnum):
+    """Why an alert was raised."""
+
+    incident_waiting = "incident_waiting"
+
+
+class ResponseTime(Event):
+    """One incident's response times, version 1 (topic ``<prefix>.response_times.v1``, key: incident id).
+
+    Derived by the join of incidents and dispatches (``dozor.streams.responses``) when the incident
+    closes. A dispatch step arriving after that (late) revises the figures: the message is sent
+    again with ``revision`` + 1 and a new ``event_id``; a consumer keeps the highest revision per
+    incident. A re-send after a worker restart repeats ``event_id`` and content exactly.
+    """
+
+    family: ClassVar[str] = "response_times"
+    schema_version: Literal[1] = 1
+    incident_id: IncidentId
+    revision: Annotated[int, Field(ge=1, description="1, then +1 for each correction.")]
+    status: Literal["closed", "cancelled"]
+    city: CityId
+    district: District = ""
+    priority: Annotated[int, Field(ge=1, le=4)]
+    category: IncidentCategory
+    channel: IncidentChannel
+    opened_at: AwareDatetime
+    first_assigned_at: AwareDatetime | None = Field(description="First unit assigned; null if none was.")
+    first_on_scene_at: AwareDatetime | None = Field(description="First unit on scene; null if none came.")
+    closed_at: AwareDatetime
+    time_to_assignment_s: float | None
+    time_to_arrival_s: float | None = Field(description="first_on_scene_at − opened_at, seconds.")
+    time_to_closure_s: float
+    arrival_target_s: int = Field(description="The arrival target of the incident's priority, seconds.")
+    arrived_within_target: bool | None
+
+
+class Alert(Event):
+    """Something a duty officer must look at now, version 1 (topic ``<prefix>.alerts.v1``, key: city).
+
+    ``incident_waiting``: no unit on scene although the incident's priority target has passed in
+    event time; raised once per incident. ``event_time`` is the moment the target passed.
+    """
+
+    family: ClassVar[str] = "alerts"
+    schema_version: Literal[1] = 1
+    kind: AlertKind
+    city: CityId
+    district: District = ""
+    incident_id: IncidentId | None = None
+    priority: Annotated[int, Field(ge=1, le=4)] | None = None
+    waited_s: float | None = Field(default=None, description="How long the incident had waited.")
+    target_s: int | None = None
+    detail: Annotated[str, Field(max_length=500)] = ""
+
+
 @dataclass(frozen=True)
 class Family:
-    """One event family: its model, its topic suffix and which field keys its messages."""
+    """One event family: its model, its topic suffix and which field keys its messages.
+
+    ``derived`` families are computed by Dozor's workers (output topics for downstream consumers)
+    rather than sent by source systems; the worker stores them like the others.
+    """
 
     name: str
     model: type[Event]
     version: int
     key_field: str
+    derived: bool = False
 
     def topic(self, prefix: str) -> str:
         return f"{prefix}.{self.name}.v{self.version}"
@@ -320,7 +384,11 @@ FAMILIES: dict[str, Family] = {
     "incidents": Family("incidents", IncidentEvent, 1, "incident_id"),
     "dispatches": Family("dispatches", DispatchEvent, 1, "incident_id"),
     "integrity": Family("integrity", IntegrityReport, 1, "region"),
+    "response_times": Family("response_times", ResponseTime, 1, "incident_id", derived=True),
+    "alerts": Family("alerts", Alert, 1, "city", derived=True),
 }
+#: Families sent by source systems (and the simulator), as opposed to derived ones.
+INPUT_FAMILIES: tuple[str, ...] = tuple(n for n, f in FAMILIES.items() if not f.derived)
 
 
 def _first_error(e: ValidationError) -> str:

@@ -69,6 +69,11 @@ class Settings(BaseSettings):
         "latest earlier year).",
     )
     worker_web_port: int = 6066
+    arrival_target_minutes: dict[int, int] = Field(
+        default={1: 10, 2: 20, 3: 40, 4: 60},
+        description="Minutes from an incident's opening to the first unit on scene, per priority; "
+        "past it, the incident is flagged (alerts topic) and counted as late. JSON in the environment.",
+    )
 
     # Dashboard
     dashboard_port: int = 8501

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from dozor.infra.topics import ensure_topics
 from dozor.producers.kafka import Publisher, make_producer
 from dozor.producers.simulator import SimConfig, Simulator
-from dozor.schemas import FAMILIES
+from dozor.schemas import INPUT_FAMILIES
 from dozor.settings import Settings
 
 __all__ = ["SimStats", "run_simulation", "fast_start"]
@@ -51,7 +51,7 @@ def run_simulation(
     as possible, with event times from the past up to now. Ctrl-C stops it after a flush."""
     ensure_topics(settings)
     sim = Simulator(cfg, settings.plate_salt.get_secret_value())
-    topics = {name: settings.topic(name) for name in FAMILIES}
+    topics = {name: settings.topic(name) for name in INPUT_FAMILIES}
     pub = Publisher(make_producer(settings))
     stats = SimStats()
     now = dt.datetime.now(dt.UTC)

@@ -43,7 +43,7 @@ import orjson
 
 from dozor.errors import DozorError
 from dozor.privacy import hash_plate, mask_plate
-from dozor.schemas import FAMILIES, InvalidEvent, parse_event
+from dozor.schemas import FAMILIES, INPUT_FAMILIES, InvalidEvent, parse_event
 
 __all__ = ["Mapping", "MappingError", "ReplayReport", "read_rows", "map_rows", "replay"]
 
@@ -77,8 +77,8 @@ class Mapping:
         except (OSError, tomllib.TOMLDecodeError) as e:
             raise MappingError(f"cannot read mapping {path}: {e}") from None
         family = raw.get("family")
-        if family not in FAMILIES:
-            raise MappingError(f"{path}: family must be one of {', '.join(FAMILIES)}, not {family!r}")
+        if family not in INPUT_FAMILIES:
+            raise MappingError(f"{path}: family must be one of {', '.join(INPUT_FAMILIES)}, not {family!r}")
         columns = raw.get("columns")
         if not isinstance(columns, dict) or not columns:
             raise MappingError(f"{path}: a [columns] table (canonical field = source column) is required")

@@ -1,4 +1,4 @@
-"""The faust App of a Dozor worker: the ingest service, health and metrics on the web port.
+"""The faust App of a Dozor worker: the ingest service, the incident join, health and metrics.
 
 ``dozor worker`` runs it. Several workers with the same ``DOZOR_CONSUMER_GROUP`` share the input
 partitions.
@@ -11,8 +11,10 @@ import time
 import faust
 from prometheus_client import generate_latest
 
+from dozor.enrich import Enricher
 from dozor.settings import Settings
 from dozor.streams.ingest import IngestService
+from dozor.streams.responses import install_join
 
 __all__ = ["create_app"]
 
@@ -20,7 +22,9 @@ __all__ = ["create_app"]
 def create_app(settings: Settings) -> faust.App:
     """Build the App; nothing connects until the worker starts it."""
     app = faust.App(
-        "dozor-worker",
+        # The faust app id is its consumer group (and the prefix of its changelog topics); the
+        # ingest service's own group is consumer_group itself, so the two never share offsets.
+        f"{settings.consumer_group}-streams",
         broker=[f"kafka://{h.strip()}" for h in settings.kafka_bootstrap_servers.split(",")],
         store="memory://",
         web_host="127.0.0.1",
@@ -32,6 +36,7 @@ def create_app(settings: Settings) -> faust.App:
     )
     ingest = IngestService(settings, loop=app.loop, beacon=app.beacon)
     app.add_dependency(ingest)
+    install_join(app, settings, Enricher(settings.mci_kzt))
 
     @app.page("/health")
     async def health(web: object, request: object) -> object:

@@ -57,3 +57,7 @@ FETCH_ERRORS = Counter(
     "Fetches that failed in the Kafka client (e.g. a batch it could not decode); retried",
     ["error"],
 )
+JOIN_EVENTS = Counter(
+    "dozor_join_events_total", "Incident and dispatch events merged by the join", ["family"]
+)
+JOIN_OUTPUTS = Counter("dozor_join_outputs_total", "Messages the join published", ["topic"])

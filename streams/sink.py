@@ -77,6 +77,18 @@ TABLES: dict[str, TableSpec] = {
          "city", "district"),
     ),
     "integrity": TableSpec("integrity_reports", ("event_id", "event_time", "region", "kind", "service")),
+    "response_times": TableSpec(
+        "incident_responses",
+        ("event_id", "event_time", "incident_id", "revision", "status", "city", "district", "priority",
+         "category", "channel", "opened_at", "first_assigned_at", "first_on_scene_at", "closed_at",
+         "time_to_assignment_s", "time_to_arrival_s", "time_to_closure_s", "arrival_target_s",
+         "arrived_within_target"),
+    ),
+    "alerts": TableSpec(
+        "alerts",
+        ("event_id", "event_time", "kind", "city", "district", "incident_id", "priority", "waited_s",
+         "target_s", "detail"),
+    ),
 }  # fmt: skip
 
 

@@ -12,7 +12,7 @@ from kafka import KafkaConsumer
 from dozor.cli import cli
 from dozor.errors import DozorError
 from dozor.producers import kafka as producer_mod
-from dozor.schemas import FAMILIES
+from dozor.schemas import INPUT_FAMILIES
 from tests.conftest import free_port
 from tests.unit.test_replay import MAPPING, SAMPLE
 
@@ -38,7 +38,7 @@ def test_simulate_fast_sends_every_family_keyed_for_joins(settings, monkeypatch)
         cli, ["simulate", "--fast", "--count", "3000", "--bad-rate", "0.02", "--incident-share", "0.1"]
     )
     assert r.exit_code == 0, r.output
-    per_topic = {name: _consume(settings, settings.topic(name)) for name in FAMILIES}
+    per_topic = {name: _consume(settings, settings.topic(name)) for name in INPUT_FAMILIES}
     total = sum(len(v) for v in per_topic.values())
     reported = int(r.output.split("sent ")[1].split(" ")[0])
     assert total == reported

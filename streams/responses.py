@@ -1,0 +1,239 @@
+"""The join of incidents and dispatches: response times per incident, and incidents left waiting.
+
+A faust agent reads both topics. They share the key (incident id) and the partition count, so
+an incident's events and its units' dispatch steps arrive on the same partition number and faust's
+assignor gives that partition of both topics to one worker (co-partitioning). The join state is a
+faust Table keyed by incident id, backed by a changelog topic: a worker killed mid-join rebuilds
+the state from the changelog before it reads on.
+
+Per incident the state keeps the opening time and attributes, the first assignment and the first
+arrival on scene (earliest event time, so out-of-order steps change nothing), the closure, and the
+ids of the events merged. Every merge is idempotent (min, max, set union), which is what makes
+at-least-once processing safe: a batch read again after a crash changes nothing.
+
+Outputs (faust publishes them before it commits the offsets of the event that caused them):
+
+- ``response_times.v1`` when the incident is closed or cancelled; a later step that changes the
+  figures publishes ``revision`` + 1. An event merged before (a replay after a crash) publishes the
+  current revision again, with the same ``event_id``: a message whose state reached the changelog
+  but not the topic is never lost, and a repeat is recognisable.
+- ``alerts.v1`` (``incident_waiting``) once the incident's priority target for the first arrival
+  passes in *event time* with no unit on scene. The partition's event time is the newest event
+  time read from both of its topics (the lesser of the two). Event time, not the wall clock, so a
+  replayed day raises the alerts it raised live; a partition whose dispatches topic is silent
+  raises none until it speaks (a known limit, noted in docs/topics.md).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import heapq
+import logging
+import uuid
+from typing import Any
+
+import faust
+import orjson
+
+from dozor.enrich import Enricher
+from dozor.schemas import Alert, DispatchEvent, IncidentEvent, InvalidEvent, ResponseTime, parse_event
+from dozor.settings import Settings
+from dozor.streams.metrics import JOIN_EVENTS, JOIN_OUTPUTS
+
+__all__ = ["install_join", "response_record", "NAMESPACE"]
+
+log = logging.getLogger("dozor.join")
+
+#: uuid5 namespace of derived event ids: the same incident and revision always get the same id.
+NAMESPACE = uuid.UUID("6f1d3c8e-5a0b-4f0e-9d3e-0b7c2f1a9e44")
+
+_TERMINAL = ("closed", "cancelled")
+
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+def _ms(t: dt.datetime) -> int:
+    """Milliseconds since the epoch, truncated: ClickHouse's precision, and exact in JSON."""
+    return (t - _EPOCH) // dt.timedelta(milliseconds=1)
+
+
+def _iso(ms: int | None) -> str | None:
+    if ms is None:
+        return None
+    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).isoformat(timespec="milliseconds")
+
+
+def _secs(a: int | None, b: int | None) -> float | None:
+    return None if a is None or b is None else (b - a) / 1000
+
+
+def _min(a: int | None, b: int) -> int:
+    return b if a is None else min(a, b)
+
+
+def merge(state: dict[str, Any] | None, ev: IncidentEvent | DispatchEvent, district: str) -> dict[str, Any]:
+    """Fold one event into an incident's state; idempotent and independent of arrival order."""
+    s: dict[str, Any] = dict(state) if state else {"seen": [], "rev": 0, "digest": None}
+    t = _ms(ev.event_time)
+    if isinstance(ev, IncidentEvent):
+        s.update(city=ev.city, district=district or s.get("district", ""), priority=ev.priority,
+                 category=ev.category, channel=ev.channel)  # fmt: skip
+        s["opened"] = _min(s.get("opened"), _ms(ev.opened_at))
+        if ev.status in _TERMINAL and (s.get("end") is None or t < s["end"]):
+            s["end"], s["end_status"] = t, ev.status
+    else:
+        s.setdefault("city", ev.city)
+        if not s.get("district"):
+            s["district"] = district
+        if ev.status == "assigned":
+            s["assigned"] = _min(s.get("assigned"), t)
+        elif ev.status == "on_scene":
+            s["on_scene"] = _min(s.get("on_scene"), t)
+    eid = str(ev.event_id)
+    if eid not in s["seen"]:
+        s["seen"] = [*s["seen"], eid]
+    return s
+
+
+def response_record(incident_id: str, s: dict[str, Any], revision: int, targets_s: dict[int, int]) -> dict:
+    """The response_times.v1 message of a closed incident (without event_id)."""
+    target = targets_s[s["priority"]]
+    arrival = _secs(s["opened"], s.get("on_scene"))
+    return {
+        "schema_version": 1,
+        "event_time": _iso(s["end"]),
+        "incident_id": incident_id,
+        "revision": revision,
+        "status": s["end_status"],
+        "city": s["city"],
+        "district": s.get("district", ""),
+        "priority": s["priority"],
+        "category": s["category"],
+        "channel": s["channel"],
+        "opened_at": _iso(s["opened"]),
+        "first_assigned_at": _iso(s.get("assigned")),
+        "first_on_scene_at": _iso(s.get("on_scene")),
+        "closed_at": _iso(s["end"]),
+        "time_to_assignment_s": _secs(s["opened"], s.get("assigned")),
+        "time_to_arrival_s": arrival,
+        "time_to_closure_s": _secs(s["opened"], s["end"]),
+        "arrival_target_s": target,
+        "arrived_within_target": None if arrival is None else arrival <= target,
+    }
+
+
+def _complete(s: dict[str, Any]) -> bool:
+    return s.get("opened") is not None and s.get("end") is not None and s.get("priority") is not None
+
+
+def install_join(app: faust.App, settings: Settings, enricher: Enricher) -> faust.Table:
+    """Add the join agent and its table to ``app``; returns the table (tests and status read it)."""
+    targets_s = {int(p): m * 60 for p, m in settings.arrival_target_minutes.items()}
+    family_of = {settings.topic("incidents"): "incidents", settings.topic("dispatches"): "dispatches"}
+    table = app.Table(
+        "incident-join",
+        default=None,
+        partitions=settings.topic_partitions,
+        key_type=str,
+        help="Join state per incident id: opening, first assignment, first arrival, closure.",
+    )
+    source = app.topic(*family_of, key_serializer="raw", value_serializer="raw")
+    responses = app.topic(settings.topic("response_times"), key_serializer="raw", value_serializer="raw")
+    alerts = app.topic(settings.topic("alerts"), key_serializer="raw", value_serializer="raw")
+    # Incidents waiting for a first arrival, per partition: (deadline ms, incident id).
+    waiting: dict[int, list[tuple[int, str]]] = {}
+    progress: dict[tuple[str, int], int] = {}  # newest event time read per (topic, partition)
+    # Alerts raised by this process. Not in the table on purpose: after a crash the waiting checks
+    # are re-armed and an alert is raised again (same event_id) rather than risk one recorded as
+    # raised in the changelog but never published.
+    alerted: set[str] = set()
+
+    @table.on_recover
+    async def _rebuild_waiting() -> None:
+        """After recovery from the changelog, re-arm the waiting checks of incidents still open."""
+        waiting.clear()
+        alerted.clear()
+        n = 0
+        for key, s in table.items():
+            if s and s.get("on_scene") is None and s.get("end") is None and s.get("opened") is not None:
+                deadline = s["opened"] + targets_s[s["priority"]] * 1000
+                heapq.heappush(waiting.setdefault(s["p"], []), (deadline, key))
+                n += 1
+        log.info("join state recovered: %d incidents, %d waiting for a unit", len(table), n)
+
+    async def publish_response(iid: str, s: dict[str, Any]) -> None:
+        rec = response_record(iid, s, s["rev"], targets_s)
+        rec["event_id"] = str(uuid.uuid5(NAMESPACE, f"response:{iid}:{s['rev']}"))
+        await responses.send(key=iid.encode(), value=ResponseTime.model_validate(rec).to_json())
+        JOIN_OUTPUTS.labels("response_times").inc()
+
+    async def check_waiting(partition: int, now_ms: int) -> None:
+        heap = waiting.get(partition)
+        while heap and heap[0][0] <= now_ms:
+            deadline, iid = heapq.heappop(heap)
+            s = table.get(iid)
+            if not s or iid in alerted:
+                continue
+            on_scene, end = s.get("on_scene"), s.get("end")
+            if (on_scene is not None and on_scene <= deadline) or (end is not None and end <= deadline):
+                continue  # a unit arrived, or the case closed, in time
+            target = targets_s[s["priority"]]
+            alert = Alert(
+                event_id=uuid.uuid5(NAMESPACE, f"waiting:{iid}"),
+                event_time=dt.datetime.fromtimestamp(deadline / 1000, dt.UTC),
+                kind="incident_waiting", city=s["city"], district=s.get("district", ""), incident_id=iid,
+                priority=s["priority"], waited_s=float(target), target_s=target,
+                detail=f"priority {s['priority']} incident without a unit on scene after {target // 60} min",
+            )  # fmt: skip
+            await alerts.send(key=s["city"].encode(), value=alert.to_json())
+            JOIN_OUTPUTS.labels("alerts").inc()
+            alerted.add(iid)
+
+    @app.agent(source)
+    async def join(stream: faust.StreamT) -> None:
+        async for event in stream.events():
+            msg = event.message
+            family = family_of[msg.topic]
+            try:
+                ev = parse_event(family, event.value or b"", dt.datetime.now(dt.UTC))
+            except InvalidEvent:
+                continue  # the ingest service dead-letters it
+            JOIN_EVENTS.labels(family).inc()
+            assert isinstance(ev, IncidentEvent | DispatchEvent)
+            iid = key = ev.incident_id
+            before = table.get(key)
+            replay = before is not None and str(ev.event_id) in before["seen"]
+            s = merge(before, ev, enricher.district(ev))
+            s["p"] = msg.partition
+            newly_open = before is None or before.get("opened") is None
+            if newly_open and s.get("opened") is not None and s.get("priority") is not None:
+                # Armed even if a unit is already on scene: whether it came in time is decided
+                # when the deadline passes (an incident learnt of late may have waited too long).
+                deadline = s["opened"] + targets_s[s["priority"]] * 1000
+                heapq.heappush(waiting.setdefault(msg.partition, []), (deadline, iid))
+            if _complete(s):
+                digest = hashlib.sha1(
+                    orjson.dumps(response_record(iid, s, 0, targets_s), option=orjson.OPT_SORT_KEYS)
+                ).hexdigest()
+                if digest != s["digest"]:
+                    s["rev"], s["digest"] = s["rev"] + 1, digest
+                    table[key] = s
+                    await publish_response(iid, s)
+                else:
+                    table[key] = s
+                    if replay:
+                        await publish_response(iid, s)  # it may have reached the changelog only
+            else:
+                table[key] = s
+            t = _ms(ev.event_time)
+            if t > progress.get((msg.topic, msg.partition), 0):
+                progress[(msg.topic, msg.partition)] = t
+            # The partition's event time is the lesser of the two topics' progress: faust reads
+            # the incidents and the dispatches of a partition as separate fetches, so one topic
+            # can run ahead, and a unit's arrival must not be judged missing before it is read.
+            watermark = min(progress.get((topic, msg.partition), 0) for topic in family_of)
+            await check_waiting(msg.partition, watermark)
+
+    return table

@@ -1,0 +1,171 @@
+"""The join of incidents and dispatches: response times and waiting alerts equal the truth computed
+here from what was produced, on the output topics and in ClickHouse, also across a kill -9."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import time
+
+import pytest
+from kafka.partitioner.default import murmur2
+
+from dozor.clickhouse import connect
+from dozor.producers.simulator import Message, SimConfig, Simulator
+from tests.reliability_helpers import WORKER, Truth, produce
+from tests.schema_consumer import read_topic
+
+pytestmark = pytest.mark.integration
+
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+def _ms(iso: str) -> int:
+    return (dt.datetime.fromisoformat(iso) - EPOCH) // dt.timedelta(milliseconds=1)
+
+
+def _feed(seed: int, hours: float, late_rate: float) -> list[Message]:
+    cfg = SimConfig(
+        seed=seed, rate=0.5, incident_share=1.0, integrity_share=0.0, late_rate=late_rate,
+        duplicate_rate=0.03, bad_rate=0.01, daily_profile=False,
+    )  # fmt: skip
+    start = dt.datetime.now(dt.UTC) - dt.timedelta(hours=hours + 4)
+    return list(
+        Simulator(cfg, "test-salt").messages(start, until=start + dt.timedelta(hours=hours), drain=True)
+    )
+
+
+def _truth(msgs: list[Message]) -> dict[str, tuple]:
+    """Per closed incident: (status, opened, first assigned, first on scene, closed), in ms."""
+    inc = _incidents(msgs)
+    return {
+        iid: (s["end"][1], s["opened"], s.get("assigned"), s.get("on_scene"), s["end"][0])
+        for iid, s in inc.items() if "end" in s and "opened" in s
+    }  # fmt: skip
+
+
+def _incidents(msgs: list[Message]) -> dict[str, dict]:
+    """Per incident, closed or not: opened, assigned, on_scene and end ((ms, status)), as known."""
+    seen: set[str] = set()
+    inc: dict[str, dict] = {}
+    for m in msgs:
+        if not m.valid or m.event_id in seen or m.family not in ("incidents", "dispatches"):
+            continue
+        seen.add(m.event_id)
+        p = m.payload
+        s = inc.setdefault(p["incident_id"], {})
+        t = _ms(p["event_time"])
+        if m.family == "incidents":
+            s["opened"] = min(s.get("opened", t), _ms(p["opened_at"]))
+            if p["status"] in ("closed", "cancelled") and t < s.get("end", (t + 1,))[0]:
+                s["end"] = (t, p["status"])
+        elif p["status"] in ("assigned", "on_scene"):
+            s[p["status"]] = min(s.get(p["status"], t), t)
+    return inc
+
+
+def _from_topic(bootstrap: str, topic: str) -> dict[str, tuple]:
+    latest: dict[str, dict] = {}
+    for doc in read_topic(bootstrap, topic, "response_times.v1.json"):
+        if doc["incident_id"] not in latest or doc["revision"] > latest[doc["incident_id"]]["revision"]:
+            latest[doc["incident_id"]] = doc
+
+    def ms(v: str | None) -> int | None:
+        return None if v is None else _ms(v)
+
+    return {
+        iid: (d["status"], ms(d["opened_at"]), ms(d["first_assigned_at"]), ms(d["first_on_scene_at"]),
+              ms(d["closed_at"]))
+        for iid, d in latest.items()
+    }  # fmt: skip
+
+
+def _from_clickhouse(settings) -> dict[str, tuple]:  # noqa: ANN001
+    rows = (
+        connect(settings)
+        .query(
+            "SELECT incident_id, status, toUnixTimestamp64Milli(opened_at), "
+            "toUnixTimestamp64Milli(first_assigned_at), toUnixTimestamp64Milli(first_on_scene_at), "
+            "toUnixTimestamp64Milli(closed_at) FROM incident_responses "
+            "ORDER BY revision DESC LIMIT 1 BY incident_id"
+        )
+        .result_rows
+    )
+    return {r[0]: tuple(r[1:]) for r in rows}
+
+
+def _wait_for(fetch, expected: dict, timeout_s: float = 180) -> dict:  # noqa: ANN001
+    deadline = time.monotonic() + timeout_s
+    got: dict = {}
+    while time.monotonic() < deadline:
+        got = fetch()
+        if len(got) >= len(expected):
+            time.sleep(2)
+            return fetch()
+        time.sleep(1)
+    return got
+
+
+def _check(settings, msgs: list[Message]) -> None:  # noqa: ANN001
+    expected = _truth(msgs)
+    assert len(expected) > 300
+    topic = settings.topic("response_times")
+    on_topic = _wait_for(lambda: _from_topic(settings.kafka_bootstrap_servers, topic), expected)
+    assert on_topic == expected
+    assert _wait_for(lambda: _from_clickhouse(settings), expected) == expected
+
+
+def test_response_times_and_waiting_alerts_equal_the_truth(settings_factory, start_service):
+    settings = settings_factory(topic_partitions=3)
+    # In event-time order (no late sends): which incidents wait past their target is then defined
+    # by the feed alone. Late sends are covered by the kill test below.
+    msgs = _feed(seed=91, hours=3, late_rate=0.0)
+    start_service(WORKER, settings, "worker")
+    produce(settings, msgs, Truth())
+    _check(settings, msgs)
+
+    # Waiting alerts: no unit on scene and not closed by opened + target, and both topics of the
+    # incident's partition got past that deadline in event time.
+    targets = {int(p): m * 60_000 for p, m in settings.arrival_target_minutes.items()}
+    parts = settings.topic_partitions
+    progress: dict[tuple[str, int], int] = {}
+    info: dict[str, tuple] = {}
+    for m in msgs:
+        if not m.valid or m.family not in ("incidents", "dispatches"):
+            continue
+        p = m.payload
+        part = (murmur2(m.key) & 0x7FFFFFFF) % parts
+        progress[(m.family, part)] = max(progress.get((m.family, part), 0), _ms(p["event_time"]))
+        if m.family == "incidents":  # every incident event repeats opened_at and the priority
+            info[p["incident_id"]] = (part, _ms(p["opened_at"]) + targets[p["priority"]], p["city"])
+    inc = _incidents(msgs)
+    should = {
+        iid for iid, (part, deadline, _) in info.items()
+        if deadline <= min(progress[("incidents", part)], progress[("dispatches", part)])
+        and not inc[iid].get("on_scene", deadline + 1) <= deadline
+        and not inc[iid].get("end", (deadline + 1,))[0] <= deadline
+    }  # fmt: skip
+    assert should, "the feed must leave some incidents waiting past their target"
+    alerts = read_topic(settings.kafka_bootstrap_servers, settings.topic("alerts"), "alerts.v1.json")
+    raised = {a["incident_id"] for a in alerts if a["kind"] == "incident_waiting"}
+    assert raised == should
+    for a in alerts:
+        part, deadline, city = info[a["incident_id"]]
+        assert (_ms(a["event_time"]), a["city"]) == (deadline, city)  # raised at the deadline itself
+
+
+def test_join_state_recovers_from_its_changelog_after_kill_9(settings_factory, start_service):
+    settings = settings_factory(topic_partitions=3)
+    msgs = _feed(seed=92, hours=3, late_rate=0.05)
+    half = len(msgs) // 2
+    worker = start_service(WORKER, settings, "worker-1")
+    produce(settings, msgs[:half], Truth())
+    first = _truth(msgs[:half])
+    _wait_for(lambda: _from_topic(settings.kafka_bootstrap_servers, settings.topic("response_times")),
+              {k: v for k, v in list(first.items())[: len(first) // 2]}, timeout_s=120)  # fmt: skip
+    worker.kill()  # mid-join: incidents of the first half are open in the table
+    second = start_service(WORKER, settings, "worker-2")
+    produce(settings, msgs[half:], Truth())
+    _check(settings, msgs)
+    recovered = re.search(r"join state recovered: (\d+) incidents", second.log_path.read_text())
+    assert recovered and int(recovered.group(1)) > 0, "the state must come back from the changelog"
