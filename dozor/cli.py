@@ -222,6 +222,42 @@ def schemas_export(out: Path | None, check: bool) -> None:
 # --- application ---------------------------------------------------------------------------------
 
 
+@cli.command("tail")
+@click.argument("topic")
+@click.option("--from-beginning", is_flag=True, help="Start at the oldest retained message, not the newest.")
+@click.option("-n", "--max", "max_messages", type=click.IntRange(min=1), default=None, help="Stop after N.")
+@click.option(
+    "--idle",
+    type=click.FloatRange(min=0.1),
+    default=None,
+    help="Stop after this many seconds without a message.",
+)
+@click.pass_obj
+@_guard
+def tail_cmd(
+    settings: Settings, topic: str, from_beginning: bool, max_messages: int | None, idle: float | None
+) -> None:
+    """Pretty-print a topic's messages, checking each against its published JSON Schema.
+
+    TOPIC is a family (violations, incidents, dispatches, integrity, response_times, alerts) or
+    its full topic name. Exits 1 if any message broke the schema.
+
+    Example: dozor tail alerts --from-beginning --idle 5
+    """
+    from dozor.tail import resolve_family, tail
+
+    family = resolve_family(settings, topic)
+    try:
+        stats = tail(
+            settings, family, from_beginning=from_beginning, max_messages=max_messages, idle_seconds=idle
+        )
+    except KeyboardInterrupt:
+        return
+    click.echo(f"{stats.read} messages read, {stats.invalid} breaking the {family} schema", err=True)
+    if stats.invalid:
+        sys.exit(1)
+
+
 @cli.command()
 @click.pass_obj
 @_guard

@@ -22,8 +22,14 @@ def dozor_topics(settings: Settings) -> dict[str, dict[str, str]]:
     topics = {
         settings.topic(name): {"retention.ms": week_ms, "compression.type": "producer"} for name in FAMILIES
     }
+    month_ms = str(30 * 24 * 3600 * 1000)
+    # Derived streams are what downstream teams build on: a month, so a consumer can be rebuilt.
+    # Response times are keyed by incident and revised in place, so compaction keeps the latest
+    # revision of every incident as well (docs/topics.md).
+    topics[settings.topic("response_times")] = {"retention.ms": month_ms, "cleanup.policy": "compact,delete"}
+    topics[settings.topic("alerts")] = {"retention.ms": month_ms}
     # Rejected input is evidence: keep it a month so it can be inspected and replayed.
-    topics[settings.topic_deadletter] = {"retention.ms": str(30 * 24 * 3600 * 1000)}
+    topics[settings.topic_deadletter] = {"retention.ms": month_ms}
     return topics
 
 
