@@ -259,12 +259,19 @@ def tail_cmd(
 
 
 @cli.command()
+@click.option(
+    "--role",
+    type=click.Choice(["ingest", "join", "all"]),
+    default="ingest",
+    show_default=True,
+    help="ingest: Kafka → ClickHouse; join: incidents ⋈ dispatches → response times and alerts.",
+)
 @click.pass_obj
 @_guard
-def worker(settings: Settings) -> None:
-    """Run a stream worker (faust): Kafka → validation → ClickHouse.
+def worker(settings: Settings, role: str) -> None:
+    """Run a stream worker (faust): ingest into ClickHouse, or the incident join.
 
-    Example: dozor worker
+    Example: dozor worker && dozor worker --role join
     """
     from faust.worker import Worker
 
@@ -274,7 +281,7 @@ def worker(settings: Settings) -> None:
 
     ensure_topics(settings)
     run_migrations(settings)
-    app = create_app(settings)
+    app = create_app(settings, role)
     Worker(app, loglevel=settings.log_level, quiet=True, redirect_stdouts=False).execute_from_commandline()
 
 
@@ -486,6 +493,8 @@ def up(settings: Settings, rate: float | None, no_simulator: bool) -> None:
         ensure_topics(settings)
         run_migrations(settings)
         procs.append(("worker", _spawn(_dozor("worker"), logs / "worker.log")))
+        join_env = {"DOZOR_WORKER_WEB_PORT": str(settings.worker_web_port + 1)}
+        procs.append(("join", _spawn(_dozor("worker", "--role", "join"), logs / "join.log", join_env)))
         if not no_simulator:
             sim_rate = str(rate or settings.simulate_rate)
             procs.append(
@@ -520,10 +529,11 @@ def _dozor(*args: str) -> list[str]:
     return [sys.executable, "-m", "dozor", *args]
 
 
-def _spawn(cmd: list[str], log_path: Path) -> subprocess.Popen:
+def _spawn(cmd: list[str], log_path: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
     """Start one service of `dozor up`, its output in ``log_path``."""
     return subprocess.Popen(
         cmd,
+        env={**os.environ, **env} if env else None,
         stdout=open(log_path, "ab"),  # noqa: SIM115 - owned by the child
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,

@@ -28,6 +28,10 @@ def dozor_topics(settings: Settings) -> dict[str, dict[str, str]]:
     # revision of every incident as well (docs/topics.md).
     topics[settings.topic("response_times")] = {"retention.ms": month_ms, "cleanup.policy": "compact,delete"}
     topics[settings.topic("alerts")] = {"retention.ms": month_ms}
+    # The join's changelog, created here rather than by faust: a join worker starting beside the
+    # ingest worker otherwise raced faust's own creation and crashed on PartitionsMismatch. Same
+    # partition count as its source topics (co-partitioning); compacted, it is the state itself.
+    topics[f"{settings.consumer_group}-join-incident-join-changelog"] = {"cleanup.policy": "compact"}
     # Rejected input is evidence: keep it a month so it can be inspected and replayed.
     topics[settings.topic_deadletter] = {"retention.ms": month_ms}
     return topics

@@ -19,12 +19,19 @@ from dozor.streams.responses import install_join
 __all__ = ["create_app"]
 
 
-def create_app(settings: Settings) -> faust.App:
-    """Build the App; nothing connects until the worker starts it."""
+def create_app(settings: Settings, role: str = "ingest") -> faust.App:
+    """Build the App; nothing connects until the worker starts it.
+
+    ``role`` is ``ingest`` (Kafka → ClickHouse), ``join`` (the incident join and its outputs) or
+    ``all``. They run as separate processes by default (``dozor up`` starts one of each): the
+    join's faust consumer, table recovery and rebalances then cannot stall or stop the ingest.
+    """
     app = faust.App(
-        # The faust app id is its consumer group (and the prefix of its changelog topics); the
-        # ingest service's own group is consumer_group itself, so the two never share offsets.
-        f"{settings.consumer_group}-streams",
+        # The faust app id is its consumer group (and the prefix of its changelog topics). One per
+        # role: faust joins its group even with no agent, and an ingest worker in the join's group
+        # would be handed join partitions it never reads. The ingest service's own aiokafka group
+        # is consumer_group itself.
+        f"{settings.consumer_group}-{role}",
         broker=[f"kafka://{h.strip()}" for h in settings.kafka_bootstrap_servers.split(",")],
         store="memory://",
         web_host="127.0.0.1",
@@ -34,9 +41,18 @@ def create_app(settings: Settings) -> faust.App:
         autodiscover=False,
         datadir=str(settings.state_dir / "faust"),
     )
+    if role in ("join", "all"):
+        install_join(app, settings, Enricher(settings.mci_kzt))
+    if role == "join":
+        _add_metrics_page(app)
+
+        @app.page("/health")
+        async def join_health(web: object, request: object) -> object:
+            return web.json({"status": "ok", "role": "join"})  # type: ignore[attr-defined]
+
+        return app
     ingest = IngestService(settings, loop=app.loop, beacon=app.beacon)
     app.add_dependency(ingest)
-    install_join(app, settings, Enricher(settings.mci_kzt))
 
     @app.page("/health")
     async def health(web: object, request: object) -> object:
@@ -56,10 +72,13 @@ def create_app(settings: Settings) -> faust.App:
             status=200 if ok else 503,
         )
 
+    _add_metrics_page(app)
+    return app
+
+
+def _add_metrics_page(app: faust.App) -> None:
     @app.page("/metrics")
     async def metrics(web: object, request: object) -> object:
         # aiohttp refuses a charset inside content_type, so the exposition format's version goes
         # without it; Prometheus reads text/plain as the 0.0.4 text format.
         return web.bytes(generate_latest(), content_type="text/plain")  # type: ignore[attr-defined]
-
-    return app

@@ -19,6 +19,7 @@ from dozor.settings import Settings
 from dozor.streams.sink import TABLES
 
 WORKER = [sys.executable, "-m", "dozor", "worker"]
+JOIN = [sys.executable, "-m", "dozor", "worker", "--role", "join"]
 
 
 @dataclass

@@ -12,7 +12,7 @@ from kafka.partitioner.default import murmur2
 
 from dozor.clickhouse import connect
 from dozor.producers.simulator import Message, SimConfig, Simulator
-from tests.reliability_helpers import WORKER, Truth, produce
+from tests.reliability_helpers import JOIN, WORKER, Truth, produce
 from tests.schema_consumer import read_topic
 
 pytestmark = pytest.mark.integration
@@ -94,6 +94,10 @@ def _from_clickhouse(settings) -> dict[str, tuple]:  # noqa: ANN001
     return {r[0]: tuple(r[1:]) for r in rows}
 
 
+def _join_port(settings) -> dict[str, str]:  # noqa: ANN001
+    return {"DOZOR_WORKER_WEB_PORT": str(settings.worker_web_port + 1)}
+
+
 def _wait_for(fetch, expected: dict, timeout_s: float = 180) -> dict:  # noqa: ANN001
     deadline = time.monotonic() + timeout_s
     got: dict = {}
@@ -121,6 +125,7 @@ def test_response_times_and_waiting_alerts_equal_the_truth(settings_factory, sta
     # by the feed alone. Late sends are covered by the kill test below.
     msgs = _feed(seed=91, hours=3, late_rate=0.0)
     start_service(WORKER, settings, "worker")
+    start_service(JOIN, settings, "join", env=_join_port(settings))
     produce(settings, msgs, Truth())
     _check(settings, msgs)
 
@@ -158,13 +163,14 @@ def test_join_state_recovers_from_its_changelog_after_kill_9(settings_factory, s
     settings = settings_factory(topic_partitions=3)
     msgs = _feed(seed=92, hours=3, late_rate=0.05)
     half = len(msgs) // 2
-    worker = start_service(WORKER, settings, "worker-1")
+    start_service(WORKER, settings, "worker")
+    join = start_service(JOIN, settings, "join-1", env=_join_port(settings))
     produce(settings, msgs[:half], Truth())
     first = _truth(msgs[:half])
     _wait_for(lambda: _from_topic(settings.kafka_bootstrap_servers, settings.topic("response_times")),
               {k: v for k, v in list(first.items())[: len(first) // 2]}, timeout_s=120)  # fmt: skip
-    worker.kill()  # mid-join: incidents of the first half are open in the table
-    second = start_service(WORKER, settings, "worker-2")
+    join.kill()  # mid-join: incidents of the first half are open in the table
+    second = start_service(JOIN, settings, "join-2", env=_join_port(settings))
     produce(settings, msgs[half:], Truth())
     _check(settings, msgs)
     recovered = re.search(r"join state recovered: (\d+) incidents", second.log_path.read_text())
