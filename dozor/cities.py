@@ -7,7 +7,7 @@ centre coordinates anchor simulated cameras.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 __all__ = [
     "City", "District", "CITIES", "CITY_IDS", "REGIONS", "city", "resolve_city", "resolve_district",
@@ -16,22 +16,29 @@ __all__ = [
 
 
 @dataclass(frozen=True)
-class District:
-    """A city district: ``id`` is the stable Latin key; the centre seeds its boundary (dozor/geo.py)."""
+class _Place:
+    """A place with a stable Latin ``id`` and its names in Russian, Kazakh and English."""
 
     id: str
     ru: str
     kk: str
     en: str
-    lat: float
-    lon: float
 
     def name(self, lang: str) -> str:
+        """The name in ``lang`` (ru, kk or en), Russian when the language is unknown."""
         return {"ru": self.ru, "kk": self.kk, "en": self.en}.get(lang, self.ru)
 
 
 @dataclass(frozen=True)
-class City:
+class District(_Place):
+    """A city district: ``id`` is the stable Latin key; the centre seeds its boundary (dozor/geo.py)."""
+
+    lat: float
+    lon: float
+
+
+@dataclass(frozen=True)
+class City(_Place):
     """One city: ``id`` is the stable Latin key stored in ClickHouse and used in Kafka keys.
 
     ``aliases`` are other spellings met in source systems (former names, transliterations); the
@@ -39,24 +46,17 @@ class City:
     ``radius_km`` bounds the city's district map.
     """
 
-    id: str
-    ru: str
-    kk: str
-    en: str
     population: int
     lat: float
     lon: float
     districts: tuple[District, ...] = ()
     aliases: tuple[str, ...] = ()
     radius_km: float = 20.0
+    #: The districts' ids, for the per-event "is this already an id" test of the worker.
+    district_ids: frozenset[str] = field(init=False, repr=False, compare=False)
 
-    def name(self, lang: str) -> str:
-        """The city's name in ``lang`` (ru, kk or en), Russian when the language is unknown."""
-        return {"ru": self.ru, "kk": self.kk, "en": self.en}.get(lang, self.ru)
-
-    @property
-    def district_ids(self) -> tuple[str, ...]:
-        return tuple(d.id for d in self.districts)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "district_ids", frozenset(d.id for d in self.districts))
 
 
 def _central(lat: float, lon: float) -> tuple[District, ...]:

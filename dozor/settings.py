@@ -17,12 +17,14 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from dozor.errors import ConfigError
 
-__all__ = ["Settings", "DEV_PLATE_SALT"]
+__all__ = ["Settings", "DEV_PLATE_SALT", "JOIN_TABLE"]
 
 #: The salt used when none is configured. Good enough to hash simulated plates on a laptop; a
 #: production deployment that still uses it would make plate hashes reversible by dictionary, so
 #: :class:`Settings` refuses it there.
 DEV_PLATE_SALT = "dozor-development-salt-change-me"
+#: The join's faust table (streams/responses.py); its changelog topic is named after it.
+JOIN_TABLE = "incident-join"
 
 
 class Settings(BaseSettings):
@@ -109,6 +111,15 @@ class Settings(BaseSettings):
     def topic_deadletter(self) -> str:
         """Where rejected input goes, with its reason."""
         return f"{self.topic_prefix}.deadletter.v1"
+
+    def streams_app_id(self, role: str) -> str:
+        """The faust app id of a worker role: its consumer group and its changelog topics' prefix."""
+        return f"{self.consumer_group}-{role}"
+
+    @property
+    def topic_join_changelog(self) -> str:
+        """The join table's changelog, named as faust names it: ``<app id>-<table>-changelog``."""
+        return f"{self.streams_app_id('join')}-{JOIN_TABLE}-changelog"
 
     @cached_property
     def clickhouse_host_port(self) -> tuple[str, int]:

@@ -31,7 +31,7 @@ def dozor_topics(settings: Settings) -> dict[str, dict[str, str]]:
     # The join's changelog, created here rather than by faust: a join worker starting beside the
     # ingest worker otherwise raced faust's own creation and crashed on PartitionsMismatch. Same
     # partition count as its source topics (co-partitioning); compacted, it is the state itself.
-    topics[f"{settings.consumer_group}-join-incident-join-changelog"] = {"cleanup.policy": "compact"}
+    topics[settings.topic_join_changelog] = {"cleanup.policy": "compact"}
     # Rejected input is evidence: keep it a month so it can be inspected and replayed.
     topics[settings.topic_deadletter] = {"retention.ms": month_ms}
     return topics

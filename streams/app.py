@@ -31,7 +31,7 @@ def create_app(settings: Settings, role: str = "ingest") -> faust.App:
         # role: faust joins its group even with no agent, and an ingest worker in the join's group
         # would be handed join partitions it never reads. The ingest service's own aiokafka group
         # is consumer_group itself.
-        f"{settings.consumer_group}-{role}",
+        settings.streams_app_id(role),
         broker=[f"kafka://{h.strip()}" for h in settings.kafka_bootstrap_servers.split(",")],
         store="memory://",
         web_host="127.0.0.1",

@@ -38,7 +38,7 @@ import orjson
 
 from dozor.enrich import Enricher
 from dozor.schemas import Alert, DispatchEvent, IncidentEvent, InvalidEvent, ResponseTime, parse_event
-from dozor.settings import Settings
+from dozor.settings import JOIN_TABLE, Settings
 from dozor.streams.metrics import JOIN_EVENTS, JOIN_OUTPUTS
 
 __all__ = ["install_join", "response_record", "NAMESPACE"]
@@ -133,7 +133,7 @@ def install_join(app: faust.App, settings: Settings, enricher: Enricher) -> faus
     targets_s = {int(p): m * 60 for p, m in settings.arrival_target_minutes.items()}
     family_of = {settings.topic("incidents"): "incidents", settings.topic("dispatches"): "dispatches"}
     table = app.Table(
-        "incident-join",
+        JOIN_TABLE,
         default=None,
         partitions=settings.topic_partitions,
         key_type=str,
@@ -202,8 +202,8 @@ def install_join(app: faust.App, settings: Settings, enricher: Enricher) -> faus
                 continue  # the ingest service dead-letters it
             JOIN_EVENTS.labels(family).inc()
             assert isinstance(ev, IncidentEvent | DispatchEvent)
-            iid = key = ev.incident_id
-            before = table.get(key)
+            iid = ev.incident_id
+            before = table.get(iid)
             replay = before is not None and str(ev.event_id) in before["seen"]
             s = merge(before, ev, enricher.district(ev))
             s["p"] = msg.partition
@@ -213,20 +213,19 @@ def install_join(app: faust.App, settings: Settings, enricher: Enricher) -> faus
                 # when the deadline passes (an incident learnt of late may have waited too long).
                 deadline = s["opened"] + targets_s[s["priority"]] * 1000
                 heapq.heappush(waiting.setdefault(msg.partition, []), (deadline, iid))
+            publish = False
             if _complete(s):
                 digest = hashlib.sha1(
                     orjson.dumps(response_record(iid, s, 0, targets_s), option=orjson.OPT_SORT_KEYS)
                 ).hexdigest()
                 if digest != s["digest"]:
                     s["rev"], s["digest"] = s["rev"] + 1, digest
-                    table[key] = s
-                    await publish_response(iid, s)
+                    publish = True
                 else:
-                    table[key] = s
-                    if replay:
-                        await publish_response(iid, s)  # it may have reached the changelog only
-            else:
-                table[key] = s
+                    publish = replay  # the current revision may have reached the changelog only
+            table[iid] = s
+            if publish:
+                await publish_response(iid, s)
             t = _ms(ev.event_time)
             if t > progress.get((msg.topic, msg.partition), 0):
                 progress[(msg.topic, msg.partition)] = t
