@@ -216,7 +216,9 @@ def main() -> None:
     out(
         f"# End-to-end ingest, {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores, Kafka {kafka_version()}"
     )
-    out(f"# command: .venv/bin/python benchmarks/pipeline.py --count {n}")
+    out(
+        f"# command: .venv/bin/python benchmarks/pipeline.py --count {n}{' --profile' if args.profile else ''}"
+    )
     out(
         f"# {n:,} valid violation events (~375 B JSON) in one 6-partition topic; ClickHouse: embedded chdb endpoint"
     )
