@@ -87,7 +87,7 @@ TABLES: dict[str, TableSpec] = {
     "alerts": TableSpec(
         "alerts",
         ("event_id", "event_time", "kind", "city", "district", "incident_id", "priority", "waited_s",
-         "target_s", "detail"),
+         "target_s", "observed", "baseline", "detail"),
     ),
 }  # fmt: skip
 
@@ -136,11 +136,16 @@ def time_ranges(times: Iterable[dt.datetime]) -> list[tuple[dt.datetime, dt.date
             ranges[-1][1] = t
         else:
             ranges.append([t, t])
-    while len(ranges) > MAX_RANGES:
-        gaps = [ranges[i + 1][0] - ranges[i][1] for i in range(len(ranges) - 1)]
-        i = gaps.index(min(gaps))
-        ranges[i][1] = ranges[i + 1][1]
-        del ranges[i + 1]
+    if len(ranges) > MAX_RANGES:
+        # Keep the widest gaps as the boundaries and close the rest: one sort, not a rescan per
+        # merge (a replayed day spreads one batch over thousands of sparse ranges).
+        gaps = sorted(range(len(ranges) - 1), key=lambda i: ranges[i + 1][0] - ranges[i][1])
+        cuts = sorted(gaps[-(MAX_RANGES - 1) :])
+        merged, start = [], 0
+        for i in [*cuts, len(ranges) - 1]:
+            merged.append([ranges[start][0], ranges[i][1]])
+            start = i + 1
+        ranges = merged
     return [(a, b) for a, b in ranges]
 
 
