@@ -54,6 +54,8 @@ __all__ = [
     "ResponseTime",
     "Alert",
     "AlertKind",
+    "AreaFigures",
+    "CityFigures",
     "InvalidEvent",
     "parse_event",
     "parse_violation",
@@ -305,6 +307,8 @@ class AlertKind(StrEnum):
     """Why an alert was raised."""
 
     incident_waiting = "incident_waiting"
+    violations_spike = "violations_spike"
+    incidents_spike = "incidents_spike"
 
 
 class ResponseTime(Event):
@@ -342,6 +346,11 @@ class Alert(Event):
 
     ``incident_waiting``: no unit on scene although the incident's priority target has passed in
     event time; raised once per incident. ``event_time`` is the moment the target passed.
+
+    ``violations_spike`` / ``incidents_spike``: a city's count in one minute is far above its
+    baseline for that hour and weekday (``observed`` against ``baseline``, events per minute);
+    raised once per spike, as soon as the running count of the minute crosses the threshold.
+    ``event_time`` is the event time at which it crossed.
     """
 
     family: ClassVar[str] = "alerts"
@@ -353,7 +362,57 @@ class Alert(Event):
     priority: Annotated[int, Field(ge=1, le=4)] | None = None
     waited_s: float | None = Field(default=None, description="How long the incident had waited.")
     target_s: int | None = None
+    observed: int | None = Field(default=None, description="Spikes: events counted in the minute.")
+    baseline: float | None = Field(default=None, description="Spikes: expected events per minute.")
     detail: Annotated[str, Field(max_length=500)] = ""
+
+
+class AreaFigures(BaseModel):
+    """One city's or district's figures for one minute."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, json_schema_serialization_defaults_required=True)
+
+    violations: int = Field(ge=0)
+    incidents_opened: int = Field(ge=0)
+    responses_closed: int = Field(ge=0, description="Incidents closed or cancelled in the minute.")
+    response_p50_s: float | None = Field(
+        description="Median time to arrival of the incidents closed in the minute with a unit on "
+        "scene (quantileExactInclusive: linear interpolation, numpy's 'linear'); null if none."
+    )
+    response_p90_s: float | None = Field(description="90th percentile, same definition.")
+
+
+class CityFigures(Event):
+    """One city's figures for one minute of event time, version 1 (topic ``<prefix>.city_figures.v1``,
+    key: city).
+
+    Published once the minute is final: the event time read has passed the minute's end by the
+    allowed lateness (``DOZOR_FIGURES_ALLOWED_LATENESS_S``), or the feed has been idle. An event
+    arriving later still counts: the minute is published again with ``revision`` + 1 and
+    ``late_events`` says how many arrived after the first publication. A consumer keeps the
+    highest revision per (city, minute). A minute without any event in the city has no message.
+    ``event_time`` is the minute's end.
+    """
+
+    family: ClassVar[str] = "city_figures"
+    schema_version: Literal[1] = 1
+    city: CityId
+    minute: AwareDatetime = Field(description="Start of the minute (UTC).")
+    revision: Annotated[int, Field(ge=1)]
+    late_events: int = Field(ge=0, description="Events counted after revision 1 was published.")
+    violations: int = Field(ge=0)
+    violations_by_type: dict[str, int]
+    fines_kzt: int = Field(ge=0, description="Sum of the violations' fines, tenge.")
+    incidents_opened: int = Field(ge=0)
+    incidents_by_category: dict[str, int]
+    incidents_by_channel: dict[str, int]
+    incidents_by_priority: dict[str, int] = Field(description="Keyed by priority, '1' (highest) to '4'.")
+    responses_closed: int = Field(ge=0)
+    response_p50_s: float | None
+    response_p90_s: float | None
+    districts: dict[str, AreaFigures] = Field(
+        description="Per district id; '' holds events with no district."
+    )
 
 
 @dataclass(frozen=True)
@@ -386,6 +445,7 @@ FAMILIES: dict[str, Family] = {
     "integrity": Family("integrity", IntegrityReport, 1, "region"),
     "response_times": Family("response_times", ResponseTime, 1, "incident_id", derived=True),
     "alerts": Family("alerts", Alert, 1, "city", derived=True),
+    "city_figures": Family("city_figures", CityFigures, 1, "city", derived=True),
 }
 #: Families sent by source systems (and the simulator), as opposed to derived ones.
 INPUT_FAMILIES: tuple[str, ...] = tuple(n for n, f in FAMILIES.items() if not f.derived)

@@ -77,6 +77,30 @@ class Settings(BaseSettings):
         "past it, the incident is flagged (alerts topic) and counted as late. JSON in the environment.",
     )
 
+    # City figures and spike alerts (streams/figures.py)
+    figures_allowed_lateness_s: float = Field(
+        default=120.0,
+        description="A minute is published once the event time read passes its end by this much; "
+        "events later than that revise it (revision + 1) and count as late.",
+    )
+    figures_tick_seconds: float = Field(default=2.0, description="How often the figures are checked.")
+    figures_idle_flush_seconds: float = Field(
+        default=60.0,
+        description="Wall-clock seconds without newer events after which every minute read so far "
+        "is published (the feed has stopped; nothing later is coming to push the watermark).",
+    )
+    figures_horizon_hours: float = Field(
+        default=6.0,
+        description="How far behind the newest event a minute is still revised; older late events "
+        "are stored and counted in ClickHouse but not published again.",
+    )
+    spike_ratio: float = Field(default=3.0, description="A spike is at least this many times the baseline.")
+    spike_min_violations: int = Field(default=30, description="…and at least this many violations a minute,")
+    spike_min_incidents: int = Field(default=10, description="…or incidents opened a minute,")
+    spike_p_value: float = Field(
+        default=1e-6, description="…and this unlikely under a Poisson count with the baseline's mean."
+    )
+
     # Dashboard
     dashboard_port: int = 8501
     refresh_seconds: float = 2.0

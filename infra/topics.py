@@ -28,6 +28,7 @@ def dozor_topics(settings: Settings) -> dict[str, dict[str, str]]:
     # revision of every incident as well (docs/topics.md).
     topics[settings.topic("response_times")] = {"retention.ms": month_ms, "cleanup.policy": "compact,delete"}
     topics[settings.topic("alerts")] = {"retention.ms": month_ms}
+    topics[settings.topic("city_figures")] = {"retention.ms": month_ms}
     # The join's changelog, created here rather than by faust: a join worker starting beside the
     # ingest worker otherwise raced faust's own creation and crashed on PartitionsMismatch. Same
     # partition count as its source topics (co-partitioning); compacted, it is the state itself.

@@ -13,6 +13,7 @@ from prometheus_client import generate_latest
 
 from dozor.enrich import Enricher
 from dozor.settings import Settings
+from dozor.streams.figures import install_figures
 from dozor.streams.ingest import IngestService
 from dozor.streams.responses import install_join
 
@@ -22,8 +23,9 @@ __all__ = ["create_app"]
 def create_app(settings: Settings, role: str = "ingest") -> faust.App:
     """Build the App; nothing connects until the worker starts it.
 
-    ``role`` is ``ingest`` (Kafka → ClickHouse), ``join`` (the incident join and its outputs) or
-    ``all``. They run as separate processes by default (``dozor up`` starts one of each): the
+    ``role`` is ``ingest`` (Kafka → ClickHouse), ``join`` (the derived streams: the incident join,
+    and on the group's leader the per-minute city figures and spike alerts) or ``all``. They run
+    as separate processes by default (``dozor up`` starts one of each): the
     join's faust consumer, table recovery and rebalances then cannot stall or stop the ingest.
     """
     app = faust.App(
@@ -43,6 +45,7 @@ def create_app(settings: Settings, role: str = "ingest") -> faust.App:
     )
     if role in ("join", "all"):
         install_join(app, settings, Enricher(settings.mci_kzt))
+        install_figures(app, settings)
     if role == "join":
         _add_metrics_page(app)
 

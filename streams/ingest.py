@@ -55,8 +55,9 @@ __all__ = ["IngestService", "Rejected", "validate_records", "INGESTED_FAMILIES"]
 
 log = logging.getLogger("dozor.ingest")
 
-#: The families this service stores raw: all of them, each in its table in TABLES.
-INGESTED_FAMILIES = tuple(FAMILIES)
+#: The families this service stores, each in its table in TABLES: all but city figures, which the
+#: figures publisher writes itself (its table is also its memory of what it published).
+INGESTED_FAMILIES = tuple(f for f in FAMILIES if f in TABLES)
 
 #: Backoff while ClickHouse is away: start fast (a restart takes seconds), cap so recovery is quick.
 RETRY_FIRST_S = 0.5

@@ -17,6 +17,10 @@ __all__ = [
     "DUPLICATES",
     "FLUSH_SECONDS",
     "FETCH_ERRORS",
+    "JOIN_EVENTS",
+    "JOIN_OUTPUTS",
+    "LATE_EVENTS",
+    "FIGURES_FAILURES",
 ]
 
 EVENTS_IN = Counter("dozor_events_in_total", "Messages read from input topics", ["topic"])
@@ -61,3 +65,11 @@ JOIN_EVENTS = Counter(
     "dozor_join_events_total", "Incident and dispatch events merged by the join", ["family"]
 )
 JOIN_OUTPUTS = Counter("dozor_join_outputs_total", "Messages the join published", ["topic"])
+LATE_EVENTS = Counter(
+    "dozor_late_events_total",
+    "Events that arrived after their minute's city figures were published (each revises the minute)",
+    ["family"],
+)
+FIGURES_FAILURES = Counter(
+    "dozor_figures_failures_total", "Figures ticks that could not read or record ClickHouse (retried)"
+)

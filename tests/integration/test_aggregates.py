@@ -8,18 +8,15 @@ shipped boundary file, latest states by sorting each incident's and unit's event
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections import Counter
 
 import pytest
-from shapely import contains_xy
-from shapely.geometry import shape
 
 from dozor.clickhouse import connect
 from dozor.enrich import fine_mci
-from dozor.geo import DISTRICTS_FILE
 from dozor.producers.simulator import Message, SimConfig, Simulator
 from tests.reliability_helpers import WORKER, Truth, assert_exact, produce
+from tests.truth import district_of, minute_of, to_ms_precision
 
 pytestmark = pytest.mark.integration
 
@@ -27,29 +24,9 @@ INCIDENT_RANK = {"opened": 1, "in_progress": 2, "closed": 3, "cancelled": 4}
 DISPATCH_RANK = {"assigned": 1, "en_route": 2, "on_scene": 3, "cleared": 4}
 
 
-def _areas() -> dict[str, list[tuple[str, object]]]:
-    out: dict[str, list[tuple[str, object]]] = {}
-    for f in json.loads(DISTRICTS_FILE.read_text())["features"]:
-        props = f["properties"]
-        out.setdefault(props["city"], []).append((props["district"], shape(f["geometry"])))
-    return out
-
-
-def _ms(iso: str) -> dt.datetime:
-    t = dt.datetime.fromisoformat(iso)
-    return t.replace(microsecond=t.microsecond // 1000 * 1000)
-
-
-def _minute(iso: str) -> str:
-    return _ms(iso).strftime("%Y-%m-%d %H:%M:00")
-
-
 def _truth(msgs: list[Message], mci: dict[int, int]) -> dict[str, Counter]:
-    areas = _areas()
-
-    def district(p: dict) -> str:
-        return next((d for d, g in areas[p["city"]] if contains_xy(g, p["lon"], p["lat"])), "")
-
+    district = district_of
+    _ms, _minute = to_ms_precision, minute_of
     seen: set[str] = set()
     violations: Counter = Counter()
     fines: Counter = Counter()

@@ -14,14 +14,11 @@ from dozor.clickhouse import connect
 from dozor.producers.simulator import Message, SimConfig, Simulator
 from tests.reliability_helpers import JOIN, WORKER, Truth, produce
 from tests.schema_consumer import read_topic
+from tests.truth import epoch_ms, incidents
 
 pytestmark = pytest.mark.integration
 
-EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-
-
-def _ms(iso: str) -> int:
-    return (dt.datetime.fromisoformat(iso) - EPOCH) // dt.timedelta(milliseconds=1)
+_ms = epoch_ms
 
 
 def _feed(seed: int, hours: float, late_rate: float) -> list[Message]:
@@ -37,31 +34,11 @@ def _feed(seed: int, hours: float, late_rate: float) -> list[Message]:
 
 def _truth(msgs: list[Message]) -> dict[str, tuple]:
     """Per closed incident: (status, opened, first assigned, first on scene, closed), in ms."""
-    inc = _incidents(msgs)
+    inc = incidents(msgs)
     return {
         iid: (s["end"][1], s["opened"], s.get("assigned"), s.get("on_scene"), s["end"][0])
         for iid, s in inc.items() if "end" in s and "opened" in s
     }  # fmt: skip
-
-
-def _incidents(msgs: list[Message]) -> dict[str, dict]:
-    """Per incident, closed or not: opened, assigned, on_scene and end ((ms, status)), as known."""
-    seen: set[str] = set()
-    inc: dict[str, dict] = {}
-    for m in msgs:
-        if not m.valid or m.event_id in seen or m.family not in ("incidents", "dispatches"):
-            continue
-        seen.add(m.event_id)
-        p = m.payload
-        s = inc.setdefault(p["incident_id"], {})
-        t = _ms(p["event_time"])
-        if m.family == "incidents":
-            s["opened"] = min(s.get("opened", t), _ms(p["opened_at"]))
-            if p["status"] in ("closed", "cancelled") and t < s.get("end", (t + 1,))[0]:
-                s["end"] = (t, p["status"])
-        elif p["status"] in ("assigned", "on_scene"):
-            s[p["status"]] = min(s.get(p["status"], t), t)
-    return inc
 
 
 def _from_topic(bootstrap: str, topic: str) -> dict[str, tuple]:
@@ -143,7 +120,7 @@ def test_response_times_and_waiting_alerts_equal_the_truth(settings_factory, sta
         progress[(m.family, part)] = max(progress.get((m.family, part), 0), _ms(p["event_time"]))
         if m.family == "incidents":  # every incident event repeats opened_at and the priority
             info[p["incident_id"]] = (part, _ms(p["opened_at"]) + targets[p["priority"]], p["city"])
-    inc = _incidents(msgs)
+    inc = incidents(msgs)
     should = {
         iid for iid, (part, deadline, _) in info.items()
         if deadline <= min(progress[("incidents", part)], progress[("dispatches", part)])
