@@ -6,6 +6,9 @@ results are cached for about one refresh interval, so ten wall screens cost one 
 
 from __future__ import annotations
 
+import datetime as dt
+from dataclasses import dataclass
+
 import streamlit as st
 from clickhouse_connect.driver.client import Client
 
@@ -13,7 +16,7 @@ from dozor.clickhouse import connect
 from dozor.dashboard import queries
 from dozor.settings import Settings
 
-__all__ = ["settings", "client", "city_figures"]
+__all__ = ["settings", "client", "Snapshot", "snapshot"]
 
 
 @st.cache_resource
@@ -27,6 +30,26 @@ def client() -> Client:
     return connect(settings(), connect_timeout=3, send_receive_timeout=10)
 
 
-@st.cache_data(ttl=1.0, max_entries=16, show_spinner=False)
-def city_figures(tz: str) -> dict[str, queries.CityFigures]:
-    return queries.city_figures(client(), tz)
+@dataclass(frozen=True)
+class Snapshot:
+    """Everything one wall screen shows for one focused city, read at one moment."""
+
+    overview: dict[str, queries.CityRow]
+    districts: list[queries.DistrictRow]
+    alerts: list[queries.AlertRow]
+    points: list[queries.MapPoint]
+    newest: dt.datetime | None
+    read_at: dt.datetime
+
+
+@st.cache_data(ttl=1.0, max_entries=64, show_spinner=False)
+def snapshot(city: str, tz: str) -> Snapshot:
+    c = client()
+    return Snapshot(
+        overview=queries.overview(c, tz),
+        districts=queries.districts(c, city, tz),
+        alerts=queries.alerts(c),
+        points=queries.map_points(c, city),
+        newest=queries.newest_event_time(c),
+        read_at=dt.datetime.now(dt.UTC),
+    )

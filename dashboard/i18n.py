@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 from babel.numbers import format_decimal, format_percent
 
-__all__ = ["LANGS", "t", "fmt_int", "fmt_pct", "fmt_local_time"]
+__all__ = ["LANGS", "t", "fmt_int", "fmt_pct", "fmt_local_time", "fmt_age", "fmt_minutes", "fmt_change"]
 
 LANGS = ("ru", "kk", "en")
 
@@ -38,6 +38,40 @@ _TEXT: dict[str, dict[str, str]] = {
         "kk": "ClickHouse қоймасымен байланыс жоқ; деректер әлі жоқ.",
         "en": "ClickHouse is unreachable; no figures yet.",
     },
+    "last_hour": {"ru": "за час", "kk": "соңғы сағатта", "en": "last hour"},
+    "incidents_open": {"ru": "открытые происшествия", "kk": "ашық оқиғалар", "en": "open incidents"},
+    "units": {
+        "ru": "наряды: в пути · на месте · свободны",
+        "kk": "жасақтар: жолда · орнында · бос",
+        "en": "units: en route · on scene · free",
+    },  # fmt: skip
+    "units_short": {"ru": "Наряды", "kk": "Жасақтар", "en": "Units"},
+    "response": {"ru": "прибытие: медиана / 90%", "kk": "келу: медиана / 90%", "en": "arrival: median / p90"},
+    "within_target": {"ru": "в нормативе", "kk": "нормативте", "en": "within target"},
+    "district": {"ru": "Район", "kk": "Аудан", "en": "District"},
+    "no_district": {"ru": "без района", "kk": "ауданы жоқ", "en": "no district"},
+    "incidents_today": {"ru": "происшествий сегодня", "kk": "бүгінгі оқиғалар", "en": "incidents today"},
+    "open_now": {"ru": "открыто", "kk": "ашық", "en": "open"},
+    "alerts": {"ru": "Тревоги", "kk": "Дабылдар", "en": "Alerts"},
+    "no_alerts": {"ru": "Тревог нет", "kk": "Дабыл жоқ", "en": "No alerts"},
+    "map": {"ru": "Последние 15 минут", "kk": "Соңғы 15 минут", "en": "Last 15 minutes"},
+    "alert_violations_spike": {
+        "ru": "Всплеск нарушений: {observed} за минуту (обычно {baseline})",
+        "kk": "Бұзушылықтар күрт өсті: минутына {observed} (әдетте {baseline})",
+        "en": "Violations spike: {observed} in a minute (usually {baseline})",
+    },
+    "alert_incidents_spike": {
+        "ru": "Всплеск происшествий: {observed} за минуту (обычно {baseline})",
+        "kk": "Оқиғалар күрт өсті: минутына {observed} (әдетте {baseline})",
+        "en": "Incidents spike: {observed} in a minute (usually {baseline})",
+    },
+    "alert_incident_waiting": {
+        "ru": "Происшествие ждёт наряд: приоритет {priority}, более {minutes} мин",
+        "kk": "Оқиға жасақты күтуде: басымдық {priority}, {minutes} минуттан астам",
+        "en": "Incident waiting for a unit: priority {priority}, over {minutes} min",
+    },
+    "minutes": {"ru": "мин", "kk": "мин", "en": "min"},
+    "ch_failed_at": {"ru": "данные на {at}", "kk": "деректер уақыты {at}", "en": "figures as of {at}"},
 }
 
 
@@ -74,3 +108,18 @@ def fmt_age(seconds: float, lang: str) -> str:
     if seconds < 7200:
         return f"{int(seconds // 60)} {units[1]}"
     return f"{int(seconds // 3600)} {units[2]}"
+
+
+def fmt_minutes(seconds: float | None, lang: str) -> str:
+    """Seconds as minutes with one decimal, in the language's notation ('11,5' in Russian)."""
+    if seconds is None:
+        return "—"
+    return format_decimal(round(seconds / 60, 1), format="#,##0.0", locale=_locale(lang))
+
+
+def fmt_change(now: int, before: int, lang: str) -> str | None:
+    """'+12%' against the same time yesterday; None when yesterday had nothing to compare with."""
+    if not before:
+        return None
+    change = (now - before) / before
+    return "±0%" if abs(change) < 0.005 else fmt_pct(change, lang)

@@ -1,68 +1,302 @@
-"""Every SQL query the dashboard runs, in one place, parameterised, over clickhouse-connect.
+"""Every SQL query the dashboards run, in one place, parameterised, over clickhouse-connect.
 
-Values from users (city ids, time zone) are bound by clickhouse-connect (``%(name)s``), never
-formatted into SQL. Each function returns plain Python data so pages and tests share it.
+Values from users (city ids, time zone, limits) are bound by clickhouse-connect (``%(name)s``),
+never formatted into SQL. Each function returns plain Python data so pages, tests and the
+benchmark share it (``benchmarks/wall_queries.py`` times every function listed in
+:data:`WALL_QUERIES`).
+
+What the figures mean, so that every screen and every test says the same thing:
+
+- **last minute**: events in the 60 seconds up to now (raw table, a 60-second range of its key);
+  *yesterday*: the same 60 seconds one day earlier;
+- **last hour**: the 60 minutes up to now, current minute included (per-minute table);
+- **today**: since local midnight in the display zone (Kazakhstan: UTC+5); *yesterday*: from
+  yesterday's midnight to the same minute yesterday;
+- **open incidents**: opened in the last three days (by opening day, UTC) with no closed or
+  cancelled event yet (the join's rule too; an incident open longer is a records problem, not a
+  live one);
+- **units**: latest status of each unit heard from in the last 12 hours: ``en_route``
+  (assigned or en route), ``on_scene``, ``free`` (cleared);
+- **response times**: incidents closed in the last hour with a unit on scene, latest revision of
+  each: median and 90th percentile of time to arrival (``quantileExactInclusive``), and the share
+  that arrived within their priority's target.
+
+Events stamped in the future (a camera with a fast clock; the validator lets ten minutes through)
+are counted once their time comes. Only aggregates leave this module: never a plate or an officer.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from clickhouse_connect.driver.client import Client
 
-__all__ = ["CityFigures", "city_figures", "newest_event_time"]
+__all__ = [
+    "CityRow",
+    "DistrictRow",
+    "AlertRow",
+    "MapPoint",
+    "overview",
+    "districts",
+    "alerts",
+    "map_points",
+    "newest_event_time",
+    "WALL_QUERIES",
+    "OPEN_INCIDENT_DAYS",
+    "UNIT_HEARD_HOURS",
+]
+
+OPEN_INCIDENT_DAYS = 3
+UNIT_HEARD_HOURS = 12
+
+
+@dataclass
+class CityRow:
+    """One city on the wall: violations by window (with yesterday's), incidents, units, response."""
+
+    city: str
+    minute: int = 0
+    minute_yesterday: int = 0
+    hour: int = 0
+    hour_yesterday: int = 0
+    today: int = 0
+    today_yesterday: int = 0
+    incidents_open: int = 0
+    units: dict[str, int] = field(default_factory=dict)
+    responses: int = 0
+    response_p50_s: float | None = None
+    response_p90_s: float | None = None
+    within_target: float | None = None
+
+
+@dataclass
+class DistrictRow:
+    """One district of the focused city."""
+
+    district: str
+    hour: int = 0
+    today: int = 0
+    incidents_today: int = 0
+    incidents_open: int = 0
+    response_p50_s: float | None = None
 
 
 @dataclass(frozen=True)
-class CityFigures:
-    """Violations for one city: this minute (last 60 s), today (local day), yesterday by this time."""
-
+class AlertRow:
+    event_time: dt.datetime
+    kind: str
     city: str
-    last_minute: int
-    today: int
-    yesterday_same_time: int
-    newest: dt.datetime
+    district: str
+    priority: int | None
+    observed: int | None
+    baseline: float | None
+    waited_s: float | None
 
 
-_CITY_FIGURES = """
-WITH toStartOfDay(now(%(tz)s)) AS today_start, now64(3) AS t_now
-SELECT
-    city,
-    countIf(event_time >= t_now - INTERVAL 60 SECOND AND event_time >= today_start) AS last_minute,
-    countIf(event_time >= today_start) AS today,
-    countIf(event_time < today_start AND event_time <= t_now - INTERVAL 1 DAY) AS yesterday,
-    max(event_time) AS newest
-FROM violations
-WHERE event_time >= today_start - INTERVAL 1 DAY
-  AND event_time <= t_now + INTERVAL 10 MINUTE
-GROUP BY city
-"""
+@dataclass(frozen=True)
+class MapPoint:
+    kind: str  # "violation" or "incident"
+    lat: float
+    lon: float
+    detail: str  # violation type, or incident category
 
 
 def _utc(t: dt.datetime) -> dt.datetime:
     return t.replace(tzinfo=dt.UTC) if t.tzinfo is None else t.astimezone(dt.UTC)
 
 
-def city_figures(client: Client, tz: str) -> dict[str, CityFigures]:
-    """Figures for every city with data since yesterday's local midnight, keyed by city id.
+_VIOLATION_WINDOWS = """
+WITH toStartOfDay(now(%(tz)s)) AS d0, toStartOfMinute(now()) AS m0
+SELECT city,
+    sumIf(violations, minute >= m0 - INTERVAL 59 MINUTE AND minute <= m0) AS hour,
+    sumIf(violations, minute >= m0 - INTERVAL 1 DAY - INTERVAL 59 MINUTE
+                      AND minute <= m0 - INTERVAL 1 DAY) AS hour_y,
+    sumIf(violations, minute >= d0 AND minute <= m0) AS today,
+    sumIf(violations, minute >= d0 - INTERVAL 1 DAY AND minute <= m0 - INTERVAL 1 DAY) AS today_y
+FROM violations_by_minute
+WHERE minute >= least(d0 - INTERVAL 1 DAY, m0 - INTERVAL 1 DAY - INTERVAL 59 MINUTE) AND minute <= m0
+GROUP BY city
+"""
 
-    "Today" is the local calendar day in ``tz`` (Kazakhstan: UTC+5), so the count resets at local
-    midnight, which is what the duty officers mean by today. Events stamped more than ten minutes
-    ahead of now (a camera with a wrong clock) are left out until their time comes.
-    """
-    rows = client.query(_CITY_FIGURES, parameters={"tz": tz}).result_rows
-    return {
-        city: CityFigures(city, int(minute), int(today), int(yesterday), _utc(newest))
-        for city, minute, today, yesterday, newest in rows
-    }
+_VIOLATIONS_LAST_MINUTE = """
+WITH now64(3) AS t
+SELECT city,
+    countIf(event_time > t - INTERVAL 60 SECOND) AS m,
+    countIf(event_time <= t - INTERVAL 1 DAY) AS m_y
+FROM violations
+WHERE (event_time > t - INTERVAL 60 SECOND AND event_time <= t)
+   OR (event_time > t - INTERVAL 1 DAY - INTERVAL 60 SECOND AND event_time <= t - INTERVAL 1 DAY)
+GROUP BY city
+"""
+
+_OPEN_INCIDENTS = """
+SELECT city, district, count() FROM incident_status FINAL
+WHERE opened_day >= today() - %(open_days)s AND ended = 0
+GROUP BY city, district
+"""
+
+_UNITS = """
+SELECT city, multiIf(s = 'on_scene', 'on_scene', s = 'cleared', 'free', 'en_route') AS state, count()
+FROM (
+    SELECT city, unit_id, argMaxMerge(status) AS s, max(last_change) AS heard
+    FROM unit_state GROUP BY city, unit_id
+)
+WHERE heard >= now() - INTERVAL %(heard_hours)s HOUR
+GROUP BY city, state
+"""
+
+_WINDOWS = {"open_days": OPEN_INCIDENT_DAYS, "heard_hours": UNIT_HEARD_HOURS}
+
+_RESPONSES = """
+SELECT {by}, count(), quantileExactInclusive(0.5)(time_to_arrival_s),
+       quantileExactInclusive(0.9)(time_to_arrival_s), avg(arrived_within_target)
+FROM (
+    SELECT city, district, incident_id, time_to_arrival_s, arrived_within_target
+    FROM incident_responses
+    WHERE event_time >= now64(3) - INTERVAL 1 HOUR AND event_time <= now64(3) {city_filter}
+    ORDER BY revision DESC LIMIT 1 BY incident_id
+)
+WHERE time_to_arrival_s IS NOT NULL
+GROUP BY {by}
+"""
+
+
+def overview(client: Client, tz: str) -> dict[str, CityRow]:
+    """Every city with any figure, keyed by city id."""
+    rows: dict[str, CityRow] = {}
+
+    def row(city: str) -> CityRow:
+        return rows.setdefault(city, CityRow(city))
+
+    for city, *counts in client.query(_VIOLATION_WINDOWS, parameters={"tz": tz}).result_rows:
+        r = row(city)
+        r.hour, r.hour_yesterday, r.today, r.today_yesterday = map(int, counts)
+    for city, m, m_y in client.query(_VIOLATIONS_LAST_MINUTE).result_rows:
+        r = row(city)
+        r.minute, r.minute_yesterday = int(m), int(m_y)
+    for city, _district, n in client.query(_OPEN_INCIDENTS, parameters=_WINDOWS).result_rows:
+        row(city).incidents_open += int(n)
+    for city, state, n in client.query(_UNITS, parameters=_WINDOWS).result_rows:
+        row(city).units[state] = int(n)
+    sql = _RESPONSES.format(by="city", city_filter="")
+    for city, n, p50, p90, within in client.query(sql).result_rows:
+        r = row(city)
+        r.responses, r.response_p50_s, r.response_p90_s, r.within_target = int(n), p50, p90, within
+    return rows
+
+
+_DISTRICT_VIOLATIONS = """
+WITH toStartOfDay(now(%(tz)s)) AS d0, toStartOfMinute(now()) AS m0
+SELECT district,
+    sumIf(violations, minute >= m0 - INTERVAL 59 MINUTE) AS hour,
+    sumIf(violations, minute >= d0) AS today
+FROM violations_by_minute
+WHERE city = %(city)s AND minute >= least(d0, m0 - INTERVAL 59 MINUTE) AND minute <= m0
+GROUP BY district
+"""
+
+_DISTRICT_INCIDENTS = """
+SELECT district, sum(opened) FROM incidents_by_minute
+WHERE city = %(city)s AND minute >= toStartOfDay(now(%(tz)s)) AND minute <= now()
+GROUP BY district
+"""
+
+
+def districts(client: Client, city: str, tz: str) -> list[DistrictRow]:
+    """The focused city's districts, busiest today first; '' collects events without a district."""
+    p = {"city": city, "tz": tz}
+    rows: dict[str, DistrictRow] = {}
+
+    def row(d: str) -> DistrictRow:
+        return rows.setdefault(d, DistrictRow(d))
+
+    for d, hour, today in client.query(_DISTRICT_VIOLATIONS, parameters=p).result_rows:
+        row(d).hour, row(d).today = int(hour), int(today)
+    for d, n in client.query(_DISTRICT_INCIDENTS, parameters=p).result_rows:
+        row(d).incidents_today = int(n)
+    for c, d, n in client.query(_OPEN_INCIDENTS, parameters=_WINDOWS).result_rows:
+        if c == city:
+            row(d).incidents_open += int(n)
+    sql = _RESPONSES.format(by="district", city_filter="AND city = %(city)s")
+    for d, _n, p50, _p90, _within in client.query(sql, parameters=p).result_rows:
+        row(d).response_p50_s = p50
+    return sorted(rows.values(), key=lambda r: (-r.today, r.district))
+
+
+_ALERTS = """
+SELECT event_time, kind, city, district, priority, observed, baseline, waited_s FROM alerts
+WHERE event_time >= now64(3) - INTERVAL %(hours)s HOUR AND event_time <= now64(3)
+  AND (%(all)s OR city = %(city)s)
+ORDER BY event_time DESC LIMIT 1 BY event_id LIMIT %(limit)s
+"""
+
+
+def alerts(client: Client, city: str | None = None, hours: int = 6, limit: int = 12) -> list[AlertRow]:
+    """The newest alerts (of one city, or all), newest first."""
+    rows = client.query(
+        _ALERTS, parameters={"city": city or "", "all": city is None, "hours": hours, "limit": limit}
+    ).result_rows
+    return [AlertRow(_utc(t), *rest) for t, *rest in rows]
+
+
+_MAP_POINTS = """
+SELECT * FROM (
+    SELECT 'violation' AS kind, lat, lon, toString(violation_type) AS detail, event_time FROM violations
+    WHERE city = %(city)s AND event_time >= now64(3) - INTERVAL %(minutes)s MINUTE AND event_time <= now64(3)
+    UNION ALL
+    SELECT 'incident', lat, lon, toString(category), event_time FROM incident_events
+    WHERE city = %(city)s AND status = 'opened'
+      AND event_time >= now64(3) - INTERVAL %(minutes)s MINUTE AND event_time <= now64(3)
+) ORDER BY event_time DESC LIMIT %(limit)s
+"""
+
+
+def map_points(client: Client, city: str, minutes: int = 15, limit: int = 4000) -> list[MapPoint]:
+    """Violations and incidents opened in the last ``minutes`` in one city, newest first."""
+    rows = client.query(
+        _MAP_POINTS, parameters={"city": city, "minutes": minutes, "limit": limit}
+    ).result_rows
+    return [MapPoint(kind, float(lat), float(lon), detail) for kind, lat, lon, detail, _ in rows]
+
+
+_NEWEST_RAW = """
+SELECT max(t), count() FROM (
+    SELECT max(event_time) AS t FROM violations
+    WHERE event_time >= now64(3) - INTERVAL 1 HOUR AND event_time <= now64(3)
+    UNION ALL
+    SELECT max(event_time) FROM incident_events
+    WHERE event_time >= now64(3) - INTERVAL 1 HOUR AND event_time <= now64(3)
+) WHERE t > toDateTime64(0, 3)
+"""
+
+_NEWEST_MINUTE = """
+SELECT max(m), count() FROM (
+    SELECT max(minute) AS m FROM violations_by_minute
+    WHERE minute >= now() - INTERVAL 7 DAY AND minute <= now()
+    UNION ALL
+    SELECT max(minute) FROM incidents_by_minute
+    WHERE minute >= now() - INTERVAL 7 DAY AND minute <= now()
+) WHERE m > toDateTime(0)
+"""
 
 
 def newest_event_time(client: Client) -> dt.datetime | None:
-    """The newest event time stored, or None on an empty table; drives the staleness banner."""
-    rows = client.query(
-        "SELECT max(event_time), count() FROM violations "
-        "WHERE event_time >= now64(3) - INTERVAL 1 DAY AND event_time <= now64(3) + INTERVAL 10 MINUTE"
-    ).result_rows
-    newest, n = rows[0]
-    return _utc(newest) if n else None
+    """The newest event time stored (violations or incidents, up to now): the screen's freshness."""
+    newest, n = client.query(_NEWEST_RAW).result_rows[0]
+    if n:
+        return _utc(newest)
+    # Nothing in the last hour: the per-minute tables say when the last event was, to the minute.
+    newest, n = client.query(_NEWEST_MINUTE).result_rows[0]
+    return _utc(newest) + dt.timedelta(seconds=59) if n else None
+
+
+#: The wall screen's queries with example arguments, for the latency benchmark.
+WALL_QUERIES: dict[str, Callable[[Client], object]] = {
+    "overview": lambda c: overview(c, "Asia/Almaty"),
+    "districts": lambda c: districts(c, "astana", "Asia/Almaty"),
+    "alerts": lambda c: alerts(c),
+    "map_points": lambda c: map_points(c, "astana"),
+    "newest_event_time": newest_event_time,
+}

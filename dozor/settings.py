@@ -77,6 +77,12 @@ class Settings(BaseSettings):
         "past it, the incident is flagged (alerts topic) and counted as late. JSON in the environment.",
     )
 
+    join_retention_hours: float = Field(
+        default=24.0,
+        description="A closed incident leaves the join table once event time passes its newest event "
+        "by this much; a dispatch step later than that no longer revises its response times.",
+    )
+
     # City figures and spike alerts (streams/figures.py)
     figures_allowed_lateness_s: float = Field(
         default=120.0,

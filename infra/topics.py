@@ -25,7 +25,7 @@ def dozor_topics(settings: Settings) -> dict[str, dict[str, str]]:
     month_ms = str(30 * 24 * 3600 * 1000)
     # Derived streams are what downstream teams build on: a month, so a consumer can be rebuilt.
     # Response times are keyed by incident and revised in place, so compaction keeps the latest
-    # revision of every incident as well (docs/topics.md).
+    # revision of every incident as well (README, output topics).
     topics[settings.topic("response_times")] = {"retention.ms": month_ms, "cleanup.policy": "compact,delete"}
     topics[settings.topic("alerts")] = {"retention.ms": month_ms}
     topics[settings.topic("city_figures")] = {"retention.ms": month_ms}

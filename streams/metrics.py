@@ -19,6 +19,8 @@ __all__ = [
     "FETCH_ERRORS",
     "JOIN_EVENTS",
     "JOIN_OUTPUTS",
+    "JOIN_STATE",
+    "JOIN_EXPIRED",
     "LATE_EVENTS",
     "FIGURES_FAILURES",
 ]
@@ -65,6 +67,10 @@ JOIN_EVENTS = Counter(
     "dozor_join_events_total", "Incident and dispatch events merged by the join", ["family"]
 )
 JOIN_OUTPUTS = Counter("dozor_join_outputs_total", "Messages the join published", ["topic"])
+JOIN_STATE = Gauge("dozor_join_incidents", "Incidents held in this worker's join table")
+JOIN_EXPIRED = Counter(
+    "dozor_join_expired_total", "Incidents dropped from the join table after the retention (closed ones)"
+)
 LATE_EVENTS = Counter(
     "dozor_late_events_total",
     "Events that arrived after their minute's city figures were published (each revises the minute)",

@@ -21,7 +21,12 @@ Outputs (faust publishes them before it commits the offsets of the event that ca
   passes in *event time* with no unit on scene. The partition's event time is the newest event
   time read from both of its topics (the lesser of the two). Event time, not the wall clock, so a
   replayed day raises the alerts it raised live; a partition whose dispatches topic is silent
-  raises none until it speaks (a known limit, noted in docs/topics.md).
+  raises none until it speaks (a known limit, documented in the README's output topics).
+
+The table keeps an incident until the partition's event time passes the incident's newest event by
+``DOZOR_JOIN_RETENTION_HOURS`` (24 h) after it closed; an event older than that is not joined (it
+could only make a partial revision of an incident already forgotten) and counts as
+``dozor_join_events_total{family="too_late"}``.
 """
 
 from __future__ import annotations
@@ -39,7 +44,7 @@ import orjson
 from dozor.enrich import Enricher
 from dozor.schemas import Alert, DispatchEvent, IncidentEvent, InvalidEvent, ResponseTime, parse_event
 from dozor.settings import JOIN_TABLE, Settings
-from dozor.streams.metrics import JOIN_EVENTS, JOIN_OUTPUTS
+from dozor.streams.metrics import JOIN_EVENTS, JOIN_EXPIRED, JOIN_OUTPUTS, JOIN_STATE
 
 __all__ = ["install_join", "response_record", "NAMESPACE"]
 
@@ -91,6 +96,7 @@ def merge(state: dict[str, Any] | None, ev: IncidentEvent | DispatchEvent, distr
             s["assigned"] = _min(s.get("assigned"), t)
         elif ev.status == "on_scene":
             s["on_scene"] = _min(s.get("on_scene"), t)
+    s["last"] = max(s.get("last", t), t)
     eid = str(ev.event_id)
     if eid not in s["seen"]:
         s["seen"] = [*s["seen"], eid]
@@ -128,6 +134,11 @@ def _complete(s: dict[str, Any]) -> bool:
     return s.get("opened") is not None and s.get("end") is not None and s.get("priority") is not None
 
 
+def _finished(s: dict[str, Any]) -> bool:
+    """Closed, or never opened (steps of an incident whose events were all rejected)."""
+    return s.get("end") is not None or s.get("opened") is None
+
+
 def install_join(app: faust.App, settings: Settings, enricher: Enricher) -> faust.Table:
     """Add the join agent and its table to ``app``; returns the table (tests and status read it)."""
     targets_s = {int(p): m * 60 for p, m in settings.arrival_target_minutes.items()}
@@ -144,6 +155,11 @@ def install_join(app: faust.App, settings: Settings, enricher: Enricher) -> faus
     alerts = app.topic(settings.topic("alerts"), key_serializer="raw", value_serializer="raw")
     # Incidents waiting for a first arrival, per partition: (deadline ms, incident id).
     waiting: dict[int, list[tuple[int, str]]] = {}
+    # Incidents done with, per partition: (expiry ms, incident id). A closed incident (or a state
+    # that never saw its opening) leaves the table once the partition's event time passes its
+    # newest event by the retention, so the table and its changelog stay the size of a day's work.
+    expiring: dict[int, list[tuple[int, str]]] = {}
+    retention_ms = int(settings.join_retention_hours * 3_600_000)
     progress: dict[tuple[str, int], int] = {}  # newest event time read per (topic, partition)
     # Alerts raised by this process. Not in the table on purpose: after a crash the waiting checks
     # are re-armed and an alert is raised again (same event_id) rather than risk one recorded as
@@ -154,6 +170,7 @@ def install_join(app: faust.App, settings: Settings, enricher: Enricher) -> faus
     async def _rebuild_waiting() -> None:
         """After recovery from the changelog, re-arm the waiting checks of incidents still open."""
         waiting.clear()
+        expiring.clear()
         alerted.clear()
         n = 0
         for key, s in table.items():
@@ -161,6 +178,8 @@ def install_join(app: faust.App, settings: Settings, enricher: Enricher) -> faus
                 deadline = s["opened"] + targets_s[s["priority"]] * 1000
                 heapq.heappush(waiting.setdefault(s["p"], []), (deadline, key))
                 n += 1
+            if s and _finished(s):
+                heapq.heappush(expiring.setdefault(s["p"], []), (s["last"] + retention_ms, key))
         log.info("join state recovered: %d incidents, %d waiting for a unit", len(table), n)
 
     async def publish_response(iid: str, s: dict[str, Any]) -> None:
@@ -191,6 +210,17 @@ def install_join(app: faust.App, settings: Settings, enricher: Enricher) -> faus
             JOIN_OUTPUTS.labels("alerts").inc()
             alerted.add(iid)
 
+    def expire(partition: int, now_ms: int) -> None:
+        """Drop incidents done with from the table (inside the agent: faust writes the tombstone)."""
+        heap = expiring.get(partition)
+        while heap and heap[0][0] <= now_ms:
+            _, iid = heapq.heappop(heap)
+            s = table.get(iid)
+            if s is None or not _finished(s) or s["last"] + retention_ms > now_ms:
+                continue  # gone already, reopened, or touched since (a later entry is queued)
+            del table[iid]
+            JOIN_EXPIRED.inc()
+
     @app.agent(source)
     async def join(stream: faust.StreamT) -> None:
         async for event in stream.events():
@@ -200,8 +230,14 @@ def install_join(app: faust.App, settings: Settings, enricher: Enricher) -> faus
                 ev = parse_event(family, event.value or b"", dt.datetime.now(dt.UTC))
             except InvalidEvent:
                 continue  # the ingest service dead-letters it
-            JOIN_EVENTS.labels(family).inc()
             assert isinstance(ev, IncidentEvent | DispatchEvent)
+            now = min(progress.get((topic, msg.partition), 0) for topic in family_of)
+            if _ms(ev.event_time) + retention_ms < now:
+                # Older than the retention: its incident may have left the table, and joining it
+                # to a fresh state would publish a partial revision. Stored raw by the ingest.
+                JOIN_EVENTS.labels("too_late").inc()
+                continue
+            JOIN_EVENTS.labels(family).inc()
             iid = ev.incident_id
             before = table.get(iid)
             replay = before is not None and str(ev.event_id) in before["seen"]
@@ -224,6 +260,8 @@ def install_join(app: faust.App, settings: Settings, enricher: Enricher) -> faus
                 else:
                     publish = replay  # the current revision may have reached the changelog only
             table[iid] = s
+            if _finished(s):
+                heapq.heappush(expiring.setdefault(msg.partition, []), (s["last"] + retention_ms, iid))
             if publish:
                 await publish_response(iid, s)
             t = _ms(ev.event_time)
@@ -234,5 +272,7 @@ def install_join(app: faust.App, settings: Settings, enricher: Enricher) -> faus
             # can run ahead, and a unit's arrival must not be judged missing before it is read.
             watermark = min(progress.get((topic, msg.partition), 0) for topic in family_of)
             await check_waiting(msg.partition, watermark)
+            expire(msg.partition, watermark)
+            JOIN_STATE.set(len(table))
 
     return table

@@ -32,6 +32,7 @@ def _truth(msgs: list[Message], mci: dict[int, int]) -> dict[str, Counter]:
     fines: Counter = Counter()
     opened: Counter = Counter()
     incident_last: dict[tuple, tuple] = {}
+    ended: dict[tuple, bool] = {}
     unit_last: dict[tuple, tuple] = {}
     incident_district: dict[str, str] = {}
     for m in msgs:
@@ -54,6 +55,7 @@ def _truth(msgs: list[Message], mci: dict[int, int]) -> dict[str, Counter]:
             k = (p["city"], p["incident_id"])
             if k not in incident_last or rank > incident_last[k][0]:
                 incident_last[k] = (rank, p["status"])
+            ended[k] = ended.get(k, False) or p["status"] in ("closed", "cancelled")
         elif m.family == "dispatches":
             rank = (_ms(p["event_time"]), DISPATCH_RANK[p["status"]])
             k = (p["city"], p["unit_id"])
@@ -61,7 +63,10 @@ def _truth(msgs: list[Message], mci: dict[int, int]) -> dict[str, Counter]:
                 unit_last[k] = (rank, p["status"])
     open_now = Counter((c,) for (c, _), (_, s) in incident_last.items() if s not in ("closed", "cancelled"))
     units = Counter((c, s) for (c, _), (_, s) in unit_last.items())
-    return {"violations": violations, "fines": fines, "opened": opened, "open_now": open_now, "units": units}
+    # The wall screen's rule: open until a closed or cancelled event (whatever comes after it).
+    not_ended = Counter((c,) for (c, _), e in ended.items() if not e)
+    return {"violations": violations, "fines": fines, "opened": opened, "open_now": open_now,
+            "not_ended": not_ended, "units": units}  # fmt: skip
 
 
 def _stored(client) -> dict[str, Counter]:  # noqa: ANN001 - a clickhouse-connect client
@@ -83,9 +88,10 @@ def _stored(client) -> dict[str, Counter]:  # noqa: ANN001 - a clickhouse-connec
         ),
         "open_now": Counter({(c,): n for c, n in client.query(
             "SELECT city, countIf(s NOT IN ('closed', 'cancelled')) FROM "
-            "(SELECT city, incident_id, argMaxMerge(status) AS s FROM incident_state "
+            "(SELECT city, incident_id, argMaxMerge(status) AS s FROM incident_status "
             " GROUP BY city, incident_id) "
             "GROUP BY city").result_rows if n}),
+        "not_ended": counter("SELECT city, count() FROM incident_status FINAL WHERE ended = 0 GROUP BY city"),
         "units": counter(
             "SELECT city, s, count() FROM (SELECT city, unit_id, argMaxMerge(status) AS s "
             "FROM unit_state GROUP BY city, unit_id) GROUP BY city, s"

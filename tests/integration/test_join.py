@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import time
+import urllib.request
 
 import pytest
 from kafka.partitioner.default import murmur2
@@ -96,8 +97,18 @@ def _check(settings, msgs: list[Message]) -> None:  # noqa: ANN001
     assert _wait_for(lambda: _from_clickhouse(settings), expected) == expected
 
 
+def _join_metrics(settings) -> dict[str, float]:  # noqa: ANN001
+    port = settings.worker_web_port + 1
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    return {
+        name: float(m.group(1)) if (m := re.search(rf"^{name} (\S+)$", text, re.M)) else 0.0
+        for name in ("dozor_join_incidents", "dozor_join_expired_total")
+    }
+
+
 def test_response_times_and_waiting_alerts_equal_the_truth(settings_factory, start_service):
-    settings = settings_factory(topic_partitions=3)
+    # A short retention, so that closed incidents leave the join table during the run.
+    settings = settings_factory(topic_partitions=3, join_retention_hours=0.5)
     # In event-time order (no late sends): which incidents wait past their target is then defined
     # by the feed alone. Late sends are covered by the kill test below.
     msgs = _feed(seed=91, hours=3, late_rate=0.0)
@@ -134,6 +145,15 @@ def test_response_times_and_waiting_alerts_equal_the_truth(settings_factory, sta
     for a in alerts:
         part, deadline, city = info[a["incident_id"]]
         assert (_ms(a["event_time"]), a["city"]) == (deadline, city)  # raised at the deadline itself
+
+    # Incidents closed more than the retention ago have left the table; the rest are still held.
+    seen = len(inc)
+    deadline = time.monotonic() + 60
+    while (m := _join_metrics(settings))["dozor_join_incidents"] + m["dozor_join_expired_total"] < seen:
+        assert time.monotonic() < deadline, m
+        time.sleep(1)
+    assert m["dozor_join_incidents"] + m["dozor_join_expired_total"] == seen
+    assert 0 < m["dozor_join_incidents"] < seen / 2, m
 
 
 def test_join_state_recovers_from_its_changelog_after_kill_9(settings_factory, start_service):

@@ -1,0 +1,279 @@
+"""The wall screen under Streamlit's AppTest, with real rows in the embedded ClickHouse engine.
+
+The figures shown are compared with SQL written here over the *raw* tables, independent of the
+per-minute tables and state tables the dashboard reads.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from dozor.clickhouse import connect
+from dozor.dashboard.i18n import fmt_int
+from dozor.infra.migrate import migrate
+from dozor.settings import Settings
+from tests.conftest import ClickHouseEndpoint
+
+pytestmark = pytest.mark.integration
+
+WALL = Path(__file__).resolve().parents[2] / "dashboard" / "pages" / "wall.py"
+TZ = "Asia/Almaty"
+
+
+def _violation(city: str, district: str, t: dt.datetime, i: int) -> list:
+    return [
+        uuid.uuid4(),
+        t,
+        city,
+        district,
+        f"{city}-cam-{i % 7}",
+        "speeding",
+        51.15,
+        71.45,
+        95,
+        60,
+        "0" * 64,
+        "A***BC",
+        10,
+        43250,
+        0,
+        i,
+    ]
+
+
+VIOLATION_COLUMNS = [
+    "event_id",
+    "event_time",
+    "city",
+    "district",
+    "camera_id",
+    "violation_type",
+    "lat",
+    "lon",
+    "speed_kmh",
+    "speed_limit_kmh",
+    "plate_hash",
+    "plate_masked",
+    "fine_mci",
+    "fine_kzt",
+    "src_partition",
+    "src_offset",
+]
+INCIDENT_COLUMNS = [
+    "event_id",
+    "event_time",
+    "incident_id",
+    "status",
+    "channel",
+    "category",
+    "priority",
+    "city",
+    "district",
+    "lat",
+    "lon",
+    "opened_at",
+    "src_partition",
+    "src_offset",
+]
+
+
+def _seed(settings: Settings) -> None:
+    """Violations in every window of both days, and incidents, some still open, around now."""
+    migrate(settings)
+    client = connect(settings)
+    now = dt.datetime.now(dt.UTC)
+    local_midnight = now.astimezone(dt.timezone(dt.timedelta(hours=5))).replace(
+        hour=0, minute=0, second=0, microsecond=0
+    )
+    offsets = {  # away from every window's edge, so that the seconds a test takes change nothing
+        dt.timedelta(seconds=20): 3,
+        dt.timedelta(minutes=25): 5,
+        dt.timedelta(hours=6): 7,
+    }
+    rows, i = [], 0
+    for day in (0, 1):
+        for offset, n in offsets.items():
+            t = now - offset - dt.timedelta(days=day)
+            for city, district, k in (("astana", "yesil", n), ("almaty", "bostandyk", 2 * n)):
+                for _ in range(k + day):
+                    rows.append(_violation(city, district, t, i))
+                    i += 1
+        t = local_midnight - dt.timedelta(days=day) + dt.timedelta(minutes=1)
+        if t < now - dt.timedelta(seconds=90):
+            rows += [_violation("astana", "nura", t, i + j) for j in range(4)]
+            i += 4
+    client.insert("violations", rows, column_names=VIOLATION_COLUMNS)
+    incidents = []
+    for k in range(6):
+        iid, opened = f"INC-{k}", now - dt.timedelta(minutes=30 + k)
+        incidents.append(
+            [
+                uuid.uuid4(),
+                opened,
+                iid,
+                "opened",
+                "call_102",
+                "theft",
+                2,
+                "astana",
+                "yesil",
+                51.1,
+                71.4,
+                opened,
+                0,
+                k,
+            ]
+        )
+        if k % 3 == 0:
+            incidents.append(
+                [
+                    uuid.uuid4(),
+                    opened + dt.timedelta(minutes=10),
+                    iid,
+                    "closed",
+                    "call_102",
+                    "theft",
+                    2,
+                    "astana",
+                    "yesil",
+                    51.1,
+                    71.4,
+                    opened,
+                    0,
+                    100 + k,
+                ]
+            )
+    client.insert("incident_events", incidents, column_names=INCIDENT_COLUMNS)
+
+
+def _truth(settings: Settings) -> dict[str, int]:
+    """Astana's figures from the raw rows, with the definitions in dashboard/queries.py."""
+    sql = """
+    WITH now64(3) AS t, toStartOfDay(now(%(tz)s)) AS d0, toStartOfMinute(now()) AS m0
+    SELECT
+        countIf(event_time > t - INTERVAL 60 SECOND AND event_time <= t),
+        countIf(event_time >= m0 - INTERVAL 59 MINUTE AND event_time <= t),
+        countIf(event_time >= d0 AND event_time <= t)
+    FROM violations WHERE city = 'astana'
+    """
+    minute, hour, today = connect(settings).query(sql, parameters={"tz": TZ}).result_rows[0]
+    open_now = connect(settings).command(
+        "SELECT count() FROM (SELECT incident_id, max(status IN ('closed', 'cancelled')) AS ended "
+        "FROM incident_events WHERE city = 'astana' GROUP BY incident_id) WHERE NOT ended"
+    )
+    return {"minute": minute, "hour": hour, "today": today, "open": open_now}
+
+
+@pytest.fixture
+def wall_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Each test's settings reach the page through the environment, with Streamlit's caches empty."""
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    yield
+    st.cache_data.clear()
+    st.cache_resource.clear()
+
+
+def _app(settings: Settings, monkeypatch: pytest.MonkeyPatch, **params: str) -> AppTest:
+    for k, v in settings.to_env().items():
+        monkeypatch.setenv(k, v)
+    at = AppTest.from_file(str(WALL), default_timeout=30)
+    for k, v in params.items():
+        at.query_params[k] = v
+    return at
+
+
+def _metrics(at: AppTest) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+def _text(at: AppTest) -> str:
+    return "\n".join(m.value for m in at.markdown)
+
+
+def test_figures_shown_equal_the_sql_truth(settings_factory, monkeypatch, wall_env):
+    settings = settings_factory(display_timezone=TZ)
+    _seed(settings)
+    truth = _truth(settings)
+    assert truth["minute"] and truth["hour"] > truth["minute"] and truth["today"] >= truth["hour"]
+    at = _app(settings, monkeypatch, city="astana", lang="ru")
+    at.run()
+    assert not at.exception
+    shown = _metrics(at)
+    assert shown["Астана · за минуту"] == fmt_int(truth["minute"], "ru")
+    assert shown["Астана · за час"] == fmt_int(truth["hour"], "ru")
+    assert shown["Астана · сегодня"] == fmt_int(truth["today"], "ru")
+    assert shown["открытые происшествия"] == fmt_int(truth["open"], "ru") == "4"
+    text = _text(at)
+    assert "Алматы" in text and "Есиль" in text  # the cities' table and Astana's districts
+    assert "ДАННЫЕ УСТАРЕЛИ" not in text and "Нет связи" not in text
+
+
+def test_language_switch_changes_labels_and_number_format(settings_factory, monkeypatch, wall_env):
+    settings = settings_factory(display_timezone=TZ)
+    _seed(settings)
+    connect(settings).insert(
+        "violations",
+        [
+            _violation("astana", "yesil", dt.datetime.now(dt.UTC) - dt.timedelta(minutes=3), 9000 + i)
+            for i in range(1200)
+        ],
+        column_names=VIOLATION_COLUMNS,
+    )
+    truth = _truth(settings)
+    for lang, label, name in (("kk", "Астана · бүгін", "Алматы"), ("en", "Astana · today", "Almaty")):
+        at = _app(settings, monkeypatch, city="astana", lang=lang)
+        at.run()
+        assert _metrics(at)[label] == fmt_int(truth["today"], lang)
+        assert name in _text(at)
+    assert fmt_int(truth["today"], "en") == f"{truth['today']:,}"  # 1,2xx in English, 1 2xx in Russian
+
+
+def test_stale_data_is_shown_as_stale(settings_factory, monkeypatch, wall_env):
+    settings = settings_factory(display_timezone=TZ, stale_after_seconds=5)
+    migrate(settings)
+    old = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=4)
+    connect(settings).insert(
+        "violations", [_violation("astana", "yesil", old, 1)], column_names=VIOLATION_COLUMNS
+    )
+    at = _app(settings, monkeypatch, city="astana", lang="ru")
+    at.run()
+    assert "ДАННЫЕ УСТАРЕЛИ: последнее событие 4 мин назад" in _text(at)
+
+
+@pytest.fixture
+def own_clickhouse(tmp_path: Path) -> Iterator[ClickHouseEndpoint]:
+    ch = ClickHouseEndpoint(tmp_path)
+    ch.start()
+    yield ch
+    ch.stop()
+
+
+def test_clickhouse_down_keeps_the_last_figures_under_a_banner(
+    settings_factory, monkeypatch, wall_env, own_clickhouse
+):
+    settings = settings_factory(display_timezone=TZ, clickhouse_url=own_clickhouse.url)
+    _seed(settings)
+    truth = _truth(settings)
+    at = _app(settings, monkeypatch, city="astana", lang="ru")
+    at.run()
+    assert _metrics(at)["Астана · сегодня"] == fmt_int(truth["today"], "ru")
+    own_clickhouse.kill()
+    time.sleep(1.5)  # past the query cache's time to live
+    at.run()
+    assert not at.exception, "a traceback instead of a banner"
+    assert "Нет связи с хранилищем ClickHouse. Показаны последние полученные данные" in _text(at)
+    assert _metrics(at)["Астана · сегодня"] == fmt_int(truth["today"], "ru")
+
+    fresh = _app(settings, monkeypatch, city="astana", lang="ru")  # a screen switched on during the outage
+    fresh.run()
+    assert not fresh.exception
+    assert "Нет связи с хранилищем ClickHouse; данных пока нет." in _text(fresh)
