@@ -42,7 +42,12 @@ class Snapshot:
     read_at: dt.datetime
 
 
-@st.cache_data(ttl=1.0, max_entries=64, show_spinner=False)
+#: Half a refresh: a screen never shows figures older than that from the cache, and ten screens on
+#: the same city still cost one read per half second.
+_TTL = min(1.0, Settings().refresh_seconds / 2)
+
+
+@st.cache_data(ttl=_TTL, max_entries=64, show_spinner=False)
 def snapshot(city: str, tz: str) -> Snapshot:
     c = client()
     return Snapshot(

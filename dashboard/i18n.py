@@ -70,6 +70,9 @@ _TEXT: dict[str, dict[str, str]] = {
         "kk": "Оқиға жасақты күтуде: басымдық {priority}, {minutes} минуттан астам",
         "en": "Incident waiting for a unit: priority {priority}, over {minutes} min",
     },
+    "col_minute": {"ru": "мин", "kk": "мин", "en": "min"},
+    "col_hour": {"ru": "час", "kk": "сағ", "en": "hour"},
+    "col_response": {"ru": "прибытие", "kk": "келу", "en": "arrival"},
     "minutes": {"ru": "мин", "kk": "мин", "en": "min"},
     "ch_failed_at": {"ru": "данные на {at}", "kk": "деректер уақыты {at}", "en": "figures as of {at}"},
 }

@@ -162,6 +162,9 @@ WHERE time_to_arrival_s IS NOT NULL
 GROUP BY {by}
 """
 
+_CITY_RESPONSES = _RESPONSES.format(by="city", city_filter="")
+_DISTRICT_RESPONSES = _RESPONSES.format(by="district", city_filter="AND city = %(city)s")
+
 
 def overview(client: Client, tz: str) -> dict[str, CityRow]:
     """Every city with any figure, keyed by city id."""
@@ -180,8 +183,7 @@ def overview(client: Client, tz: str) -> dict[str, CityRow]:
         row(city).incidents_open += int(n)
     for city, state, n in client.query(_UNITS, parameters=_WINDOWS).result_rows:
         row(city).units[state] = int(n)
-    sql = _RESPONSES.format(by="city", city_filter="")
-    for city, n, p50, p90, within in client.query(sql).result_rows:
+    for city, n, p50, p90, within in client.query(_CITY_RESPONSES).result_rows:
         r = row(city)
         r.responses, r.response_p50_s, r.response_p90_s, r.within_target = int(n), p50, p90, within
     return rows
@@ -219,8 +221,7 @@ def districts(client: Client, city: str, tz: str) -> list[DistrictRow]:
     for c, d, n in client.query(_OPEN_INCIDENTS, parameters=_WINDOWS).result_rows:
         if c == city:
             row(d).incidents_open += int(n)
-    sql = _RESPONSES.format(by="district", city_filter="AND city = %(city)s")
-    for d, _n, p50, _p90, _within in client.query(sql, parameters=p).result_rows:
+    for d, _n, p50, _p90, _within in client.query(_DISTRICT_RESPONSES, parameters=p).result_rows:
         row(d).response_p50_s = p50
     return sorted(rows.values(), key=lambda r: (-r.today, r.district))
 

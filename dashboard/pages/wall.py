@@ -44,13 +44,13 @@ CSS = """
   [data-testid="stHeader"], [data-testid="stToolbar"], [data-testid="stSidebar"],
   [data-testid="stSidebarCollapsedControl"] {display: none;}
   .block-container {padding: 0.6rem 1.2rem 0 1.2rem; max-width: 100%;}
-  [data-testid="stMetricValue"] {font-size: 4.2rem; line-height: 1.05; font-weight: 700;}
+  [data-testid="stMetricValue"] {font-size: 3.6rem; line-height: 1.05; font-weight: 700;}
   [data-testid="stMetricLabel"] p {font-size: 1.35rem;}
   [data-testid="stMetricDelta"] {font-size: 1.25rem;}
   /* A refreshed fragment must not grey out: that is the flicker wall screens are judged by. */
   [data-stale="true"], .stale-element {opacity: 1 !important; transition: none !important;}
   .dz-head {display: flex; justify-content: space-between; align-items: baseline;}
-  .dz-title {font-size: 2.6rem; font-weight: 700;}
+  .dz-title {font-size: 2.3rem; font-weight: 700;}
   .dz-clock {font-size: 2.2rem; font-variant-numeric: tabular-nums;}
   .dz-fresh {font-size: 1.4rem; padding: 0.1rem 0.8rem; border-radius: 0.4rem; background: #14532d;}
   .dz-fresh.late {background: #b91c1c;}
@@ -58,15 +58,16 @@ CSS = """
              background: #b91c1c; color: white; margin: 0.3rem 0;}
   .dz-down {font-size: 1.6rem; font-weight: 700; padding: 0.4rem 1rem; border-radius: 0.4rem;
             background: #92400e; color: white; margin: 0.3rem 0;}
-  table.dz {width: 100%; border-collapse: collapse; font-size: 1.25rem; font-variant-numeric: tabular-nums;}
+  table.dz {width: 100%; border-collapse: collapse; font-size: 1.15rem; font-variant-numeric: tabular-nums;}
   table.dz th {text-align: right; font-weight: 600; color: #9ca3af; border-bottom: 1px solid #374151;
                padding: 0.15rem 0.5rem;}
-  table.dz.dz-overview {font-size: 1.1rem;}
-  table.dz td {text-align: right; padding: 0.1rem 0.5rem; border-bottom: 1px solid #1f2937;}
+  table.dz.dz-overview {font-size: 1.05rem;}
+  table.dz td {white-space: nowrap; text-align: right; padding: 0.05rem 0.5rem;
+               border-bottom: 1px solid #1f2937;}
   table.dz th:first-child, table.dz td:first-child {text-align: left;}
   table.dz tr.focus td {background: #1e3a8a;}
   .ok {color: #4ade80;} .warn {color: #fbbf24;} .bad {color: #f87171;} .none {color: #6b7280;}
-  .dz-ticker {font-size: 1.3rem; line-height: 1.6;}
+  .dz-ticker {font-size: 1.2rem; line-height: 1.5;}
   .dz-h2 {font-size: 1.5rem; font-weight: 600; color: #d1d5db; margin: 0.4rem 0 0.2rem 0;}
 </style>
 """
@@ -165,13 +166,13 @@ def _overview_tables(rows: dict[str, CityRow], focus: str) -> None:
 def _overview_table(rows: dict[str, CityRow], cities: list, focus: str) -> str:
     keys = (
         "city",
-        "last_minute",
-        "last_hour",
+        "col_minute",
+        "col_hour",
         "today",
         "vs_yesterday",
-        "incidents_open",
+        "open_now",
         "units_short",
-        "response",
+        "col_response",
     )
     head = [t(k, lang) for k in keys]
     out = [
@@ -296,7 +297,7 @@ def live() -> None:
         st.markdown(f"<div class='dz-ticker' id='dz-alerts'>{ticker}</div>", unsafe_allow_html=True)
     with right:
         st.markdown(f"<div class='dz-h2'>{t('map', lang)}</div>", unsafe_allow_html=True)
-        st.pydeck_chart(_map(snap, focus), height=330)
+        st.pydeck_chart(_map(snap, focus), height=300)
     _overview_tables(snap.overview, focus)
 
 

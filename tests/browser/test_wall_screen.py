@@ -58,8 +58,9 @@ def test_astana_today_equals_clickhouse(settings_factory, start_service, browser
     assert shown == expected
 
     # The table of all cities carries every city that has data, Almaty first (the largest).
-    first_row = page.locator("table tbody tr").first.inner_text()
+    first_row = page.locator("table.dz-overview tbody tr").first.inner_text()
     assert "Алматы" in first_row
+    assert page.locator("table.dz-overview tbody tr").count() == len(truth.per_city)
 
     # Produce more and see the figure change in place, without reloading the page.
     page.evaluate("window.__dozor_marker = 1")
