@@ -37,6 +37,7 @@ from dozor.dashboard.i18n import (
     t,
 )
 from dozor.dashboard.queries import AlertRow, CityRow
+from dozor.dashboard.screen import focus_city, response_status
 from dozor.geo import DISTRICTS_FILE
 
 CSS = """
@@ -94,27 +95,11 @@ def _district_shapes(city_id: str) -> list[dict]:
     return [f for f in features if f["properties"]["city"] == city_id]
 
 
-def _focus(now: dt.datetime, overview: dict[str, CityRow]) -> str:
-    """The chosen city, or with rotation the city for this time slot among the five busiest."""
-    if not rotate_s:
-        return chosen
-    busiest = sorted(overview.values(), key=lambda r: -r.today)[:5]
-    ids = [r.city for r in busiest] or [chosen]
-    return ids[int(now.timestamp() // rotate_s) % len(ids)]
-
-
 def _district_name(city_id: str, district: str) -> str:
     if not district:
         return t("no_district", lang)
     d = resolve_district(city_id, district)
     return next((x.name(lang) for x in city(city_id).districts if x.id == d), district)
-
-
-def _status(within: float | None) -> str:
-    """Colour of a response figure by the share of arrivals within target."""
-    if within is None:
-        return "none"
-    return "ok" if within >= 0.9 else "warn" if within >= 0.75 else "bad"
 
 
 def _alert_text(a: AlertRow) -> str:
@@ -189,7 +174,7 @@ def _overview_table(rows: dict[str, CityRow], cities: list, focus: str) -> str:
                  fmt_int(r.incidents_open, lang), units]  # fmt: skip
         cls = " class='focus'" if c.id == focus else ""
         out.append(f"<tr{cls} data-city='{c.id}'>" + "".join(f"<td>{html.escape(x)}</td>" for x in cells))
-        out.append(f"<td class='{_status(r.within_target)}'>{html.escape(resp)}</td></tr>")
+        out.append(f"<td class='{response_status(r.within_target)}'>{html.escape(resp)}</td></tr>")
     out.append("</tbody></table>")
     return "".join(out)
 
@@ -258,7 +243,7 @@ def live() -> None:
         snap = st.session_state.get("last_good")
         failed_at = snap.read_at if snap else now
     if rotate_s:
-        focus = _focus(now, snap.overview if snap else {})
+        focus = focus_city(now, snap.overview if snap else {}, chosen, rotate_s)
         if snap is not None and focus != chosen and failed_at is None:
             snap = data.snapshot(focus, TZ)
     else:
