@@ -75,7 +75,9 @@ def stack(rate: float | None) -> Iterator[tuple[Settings, psutil.Process]]:
         "DOZOR_REFRESH_SECONDS": "1",
     }
     cmd = [sys.executable, "-m", "dozor", "up", *(["--rate", str(rate)] if rate else ["--no-simulator"])]
-    up = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    up = subprocess.Popen(
+        cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
     os.environ.update({k: v for k, v in env.items() if k.startswith("DOZOR_")})
     settings = Settings()
     try:
@@ -97,9 +99,9 @@ def stack(rate: float | None) -> Iterator[tuple[Settings, psutil.Process]]:
     finally:
         up.send_signal(signal.SIGINT)
         try:
-            up.wait(60)
+            up.wait(120)
         except subprocess.TimeoutExpired:
-            up.kill()
+            os.killpg(up.pid, signal.SIGKILL)  # its own session: nothing is left running
 
 
 @contextmanager

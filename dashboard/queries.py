@@ -9,7 +9,7 @@ What the figures mean, so that every screen and every test says the same thing:
 
 - **last minute**: events in the 60 seconds up to now (raw table, a 60-second range of its key);
   *yesterday*: the same 60 seconds one day earlier;
-- **last hour**: the 60 minutes up to now, current minute included (per-minute table);
+- **last hour**: the 60 minutes up to now, current minute included (per-minute tables);
 - **today**: since local midnight in the display zone (Kazakhstan: UTC+5); *yesterday*: from
   yesterday's midnight to the same minute yesterday;
 - **open incidents**: opened in the last three days (by opening day, UTC) with no closed or
@@ -115,7 +115,7 @@ SELECT city,
                       AND minute <= m0 - INTERVAL 1 DAY) AS hour_y,
     sumIf(violations, minute >= d0 AND minute <= m0) AS today,
     sumIf(violations, minute >= d0 - INTERVAL 1 DAY AND minute <= m0 - INTERVAL 1 DAY) AS today_y
-FROM violations_by_minute
+FROM violations_by_city_minute
 WHERE minute >= least(d0 - INTERVAL 1 DAY, m0 - INTERVAL 1 DAY - INTERVAL 59 MINUTE) AND minute <= m0
 GROUP BY city
 """

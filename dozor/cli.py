@@ -513,16 +513,30 @@ def up(settings: Settings, rate: float | None, no_simulator: bool) -> None:
         _wait_for_interrupt([p for _, p in procs])
     finally:
         click.echo("stopping …")
-        for name, p in reversed(procs):
-            if name == "kafka":
-                broker.stop()
-            elif p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-                try:
-                    p.wait(30)
-                except subprocess.TimeoutExpired:
-                    p.kill()
+        # In three waves, each bounded: the services that use the broker and ClickHouse stop
+        # together (the worker's last flush still reaches both), then the endpoint, then Kafka.
+        # One at a time, a slow one (Streamlit with screens connected) made the others wait.
+        waves = [[p for n, p in procs if n not in ("kafka", "clickhouse")],
+                 [p for n, p in procs if n == "clickhouse"]]  # fmt: skip
+        for wave in waves:
+            _stop_all(wave, timeout_s=30)
+        if any(n == "kafka" for n, _ in procs):
+            broker.stop()
         click.echo("stopped")
+
+
+def _stop_all(procs: list[subprocess.Popen], timeout_s: float) -> None:
+    """SIGTERM every process, then wait for all of them together; SIGKILL what is left."""
+    for p in procs:
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
+    for p in procs:
+        try:
+            p.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
 
 
 def _dozor(*args: str) -> list[str]:

@@ -65,8 +65,11 @@ def _truth(msgs: list[Message], mci: dict[int, int]) -> dict[str, Counter]:
     units = Counter((c, s) for (c, _), (_, s) in unit_last.items())
     # The wall screen's rule: open until a closed or cancelled event (whatever comes after it).
     not_ended = Counter((c,) for (c, _), e in ended.items() if not e)
-    return {"violations": violations, "fines": fines, "opened": opened, "open_now": open_now,
-            "not_ended": not_ended, "units": units}  # fmt: skip
+    by_city = Counter()
+    for (minute, city, _, _), n in violations.items():
+        by_city[(minute, city)] += n
+    return {"violations": violations, "by_city": by_city, "fines": fines, "opened": opened,
+            "open_now": open_now, "not_ended": not_ended, "units": units}  # fmt: skip
 
 
 def _stored(client) -> dict[str, Counter]:  # noqa: ANN001 - a clickhouse-connect client
@@ -77,6 +80,9 @@ def _stored(client) -> dict[str, Counter]:  # noqa: ANN001 - a clickhouse-connec
         "violations": counter(
             "SELECT toString(minute), city, district, violation_type, sum(violations) "
             "FROM violations_by_minute GROUP BY ALL"
+        ),
+        "by_city": counter(
+            "SELECT toString(minute), city, sum(violations) FROM violations_by_city_minute GROUP BY ALL"
         ),
         "fines": counter(
             "SELECT toString(minute), city, district, violation_type, sum(fines_kzt) "
