@@ -354,6 +354,9 @@ class Alert(Event):
     """
 
     family: ClassVar[str] = "alerts"
+    #: Added to v1 after it was published: optional in the schema, so messages sent before them
+    #: (and consumers' fixtures) stay valid. New fields of a published version are always optional.
+    added_in_v1: ClassVar[tuple[str, ...]] = ("observed", "baseline")
     schema_version: Literal[1] = 1
     kind: AlertKind
     city: CityId
@@ -544,6 +547,9 @@ def json_schema(family: str) -> dict:
     """The published JSON Schema (draft 2020-12) of one family's messages."""
     fam = FAMILIES[family]
     schema = fam.model.model_json_schema(mode="serialization")
+    added = getattr(fam.model, "added_in_v1", ())
+    if added:
+        schema["required"] = [f for f in schema.get("required", []) if f not in added]
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": f"https://dozor.kz/schemas/{fam.name}.v{fam.version}.json",

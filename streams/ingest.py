@@ -177,6 +177,11 @@ class IngestService(mode.Service):
             acks="all",
             enable_idempotence=True,
             transactional_id=f"{s.consumer_group}-{uuid.uuid4()}",
+            # A worker killed inside a transaction leaves it open, and read_committed readers of
+            # the dead-letter topic stop at it until the broker aborts it. A transaction here only
+            # sends dead letters and commits offsets (milliseconds), so 10 s bounds that stall
+            # instead of aiokafka's 60 s default.
+            transaction_timeout_ms=10_000,
             **common,
         )
         await self._producer.start()
