@@ -334,20 +334,14 @@ class FiguresPublisher:
     def _figure(self, key: tuple[str, dt.datetime], d: dict, fingerprint: tuple, out: Output) -> None:
         city, minute = key
         n, p50, p90 = d["responses"]
-        districts = {
-            name: AreaFigures(
-                violations=v["violations"],
-                incidents_opened=v["incidents_opened"],
-                responses_closed=d["district_responses"].get(name, (0, None, None))[0],
-                response_p50_s=d["district_responses"].get(name, (0, None, None))[1],
-                response_p90_s=d["district_responses"].get(name, (0, None, None))[2],
-            )
-            for name, v in sorted(d["districts"].items())
-        }
-        for name, (rn, rp50, rp90) in d["district_responses"].items():
-            if name not in districts:
-                districts[name] = AreaFigures(violations=0, incidents_opened=0, responses_closed=rn,
-                                              response_p50_s=rp50, response_p90_s=rp90)  # fmt: skip
+        districts = {}
+        for name in sorted(d["districts"].keys() | d["district_responses"].keys()):
+            counts = d["districts"][name]  # a defaultdict: zeros for a district with responses only
+            rn, rp50, rp90 = d["district_responses"].get(name, (0, None, None))
+            districts[name] = AreaFigures(
+                violations=counts["violations"], incidents_opened=counts["incidents_opened"],
+                responses_closed=rn, response_p50_s=rp50, response_p90_s=rp90,
+            )  # fmt: skip
         content = {
             "city": city,
             "minute": minute.isoformat(),
