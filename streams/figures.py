@@ -19,7 +19,10 @@ them is therefore a question of *when a minute is final*, not of counting again 
   ``quantileExactInclusive``: linear interpolation between the closest ranks (numpy's ``linear``).
 - **Spikes**: each tick, every minute not yet final (and, once, every minute as it becomes final)
   is compared with the city's baseline for that hour of that weekday: the mean per minute over the
-  same hour in the previous four weeks, or, without a week of history, over the 60 minutes before.
+  same hour in the previous four weeks, or, without a week of history, over the 60 minutes before;
+  never less than the mean of the 15 minutes before. That floor follows a ramp such as the morning
+  rush, where the traffic of 07:00 is twice that of 06:00: judged against the hour before, ordinary
+  noise at the start of the rush once passed for a spike (a simulated day in CI did exactly that).
   A count at least ``spike_ratio`` times the baseline, above the minimum, and improbable under a
   Poisson count with the baseline's mean raises one alert; the minute after an alerted one does not
   raise another (one alert per spike). The running count is checked, so a spike is reported while
@@ -53,7 +56,15 @@ from dozor.schemas import Alert, AreaFigures, CityFigures
 from dozor.settings import Settings
 from dozor.streams.metrics import FIGURES_FAILURES, JOIN_OUTPUTS, LATE_EVENTS
 
-__all__ = ["FiguresPublisher", "Output", "install_figures", "poisson_sf", "is_spike", "NAMESPACE"]
+__all__ = [
+    "FiguresPublisher",
+    "Output",
+    "install_figures",
+    "poisson_sf",
+    "is_spike",
+    "baseline_for",
+    "NAMESPACE",
+]
 
 log = logging.getLogger("dozor.figures")
 
@@ -62,6 +73,8 @@ NAMESPACE = uuid.UUID("0c6f8a52-2d1e-4b7a-9f3c-5e8d7a6b1c20")
 MINUTE = dt.timedelta(minutes=1)
 #: Trailing baseline: the minutes before the one judged, when no week of history exists.
 TRAILING_MINUTES = 60
+#: The baseline is never below the mean of this many minutes before the one judged.
+RECENT_MINUTES = 15
 WEEKS = 4
 #: Events stamped further ahead of the wall clock (a camera with a wrong clock) do not move time.
 MAX_FUTURE = dt.timedelta(minutes=10)
@@ -93,6 +106,28 @@ def is_spike(observed: int, baseline: float, minimum: int, ratio: float, p_value
     if observed < minimum or observed < ratio * baseline:
         return False
     return poisson_sf(observed, max(baseline, 1.0)) < p_value
+
+
+def baseline_for(
+    before: list[int], weekly: float | None, *, has_trailing_hour: bool
+) -> tuple[float, str] | None:
+    """The rate a minute is judged against, and where it comes from; None without history.
+
+    ``before`` holds the counts of the minutes before the judged one, newest first. The same hour
+    on previous weeks knows the time of day; without it, the hour before is the best guess. Either
+    is floored by the last 15 minutes: on a ramp such as the morning rush the hour before (or the
+    hour's weekly mean) lags the present level, and ordinary noise would pass for a spike.
+    """
+    if weekly is not None:
+        baseline, basis = weekly, "the same hour on previous weeks"
+    elif has_trailing_hour:
+        baseline, basis = sum(before[:TRAILING_MINUTES]) / TRAILING_MINUTES, "the last hour"
+    else:
+        return None
+    recent = sum(before[:RECENT_MINUTES]) / RECENT_MINUTES
+    if recent > baseline:
+        return recent, "the last 15 minutes"
+    return baseline, basis
 
 
 def _floor(t: dt.datetime) -> dt.datetime:
@@ -420,6 +455,7 @@ class FiguresPublisher:
         minimum = {"violations": s.spike_min_violations, "incidents": s.spike_min_incidents}
         cities = {c for c, _ in totals}
         minute = first
+        hour_back = range(1, TRAILING_MINUTES + 1)
         while minute <= open_minute:
             for kind in KINDS:
                 i = KINDS.index(kind)
@@ -428,14 +464,15 @@ class FiguresPublisher:
                     observed = totals.get((city, minute), (0, 0))[i]
                     if observed < minimum[kind]:
                         continue
-                    if weekly is not None:
-                        baseline, basis = weekly.get(city, 0.0), "the same hour on previous weeks"
-                    elif minute - dt.timedelta(minutes=TRAILING_MINUTES) >= self._data_start:
-                        window = (minute - MINUTE * j for j in range(1, TRAILING_MINUTES + 1))
-                        baseline = sum(totals.get((city, m), (0, 0))[i] for m in window) / TRAILING_MINUTES
-                        basis = "the last hour"
-                    else:
+                    before = [totals.get((city, minute - MINUTE * j), (0, 0))[i] for j in hour_back]
+                    judged = baseline_for(
+                        before,
+                        None if weekly is None else weekly.get(city, 0.0),
+                        has_trailing_hour=minute - dt.timedelta(minutes=TRAILING_MINUTES) >= self._data_start,
+                    )
+                    if judged is None:
                         continue  # no history to compare with
+                    baseline, basis = judged
                     key = (kind, city, minute)
                     if key in self._alerted or (kind, city, minute - MINUTE) in self._alerted:
                         continue
