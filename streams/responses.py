@@ -31,6 +31,7 @@ could only make a partial revision of an incident already forgotten) and counts 
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hashlib
 import heapq
@@ -139,6 +140,53 @@ def _finished(s: dict[str, Any]) -> bool:
     return s.get("end") is not None or s.get("opened") is None
 
 
+#: How long a commit waits for the join table's changelog writes before it gives up (and fails).
+CHANGELOG_ACK_TIMEOUT_S = 60.0
+
+
+def commit_after_changelog(app: faust.App, table: faust.Table) -> None:
+    """Hold every offset commit until the table's changelog writes are acknowledged by the broker.
+
+    faust writes a table change with ``send_soon`` into its own producer buffer, and flushes that
+    buffer before it commits the source offsets; but ``ProducerBuffer.flush`` returns as soon as
+    100 ms pass without a message leaving the buffer (faust-streaming 0.11 to 0.15,
+    ``faust/transport/producer.py``), e.g. while the buffer's task waits for the metadata of a
+    changelog partition on a busy machine. The offset of an event could then be committed while its
+    state change was still in the buffer, and a ``kill -9`` lost that change for good: in CI, one
+    incident of 688 came back without its first assignment. Each changelog write returns a future
+    that resolves on the broker's acknowledgement; the commit now waits for all of them, and fails
+    (the offsets stay uncommitted, the events are read again) if one failed or took a minute.
+    """
+    pending: set[asyncio.Future] = set()
+    send_changelog = table.send_changelog
+
+    def tracked_send_changelog(*args: Any, **kwargs: Any) -> Any:
+        fut = send_changelog(*args, **kwargs)
+        pending.add(fut)
+        fut.add_done_callback(pending.discard)
+        return fut
+
+    producer = app.producer
+    flush = producer.flush
+
+    async def flush_then_wait_for_changelog() -> None:
+        await flush()
+        if not pending:
+            return
+        waiting = set(pending)
+        done, late = await asyncio.wait(waiting, timeout=CHANGELOG_ACK_TIMEOUT_S)
+        if late:
+            raise RuntimeError(f"{len(late)} join changelog writes unacknowledged after "
+                               f"{CHANGELOG_ACK_TIMEOUT_S:.0f} s; not committing")  # fmt: skip
+        failed = [f for f in done if f.cancelled() or f.exception() is not None]
+        if failed:
+            cause = None if failed[0].cancelled() else failed[0].exception()
+            raise RuntimeError(f"{len(failed)} join changelog writes failed; not committing") from cause
+
+    table.send_changelog = tracked_send_changelog  # type: ignore[method-assign]
+    producer.flush = flush_then_wait_for_changelog  # type: ignore[method-assign]
+
+
 def install_join(app: faust.App, settings: Settings, enricher: Enricher) -> faust.Table:
     """Add the join agent and its table to ``app``; returns the table (tests and status read it)."""
     targets_s = {int(p): m * 60 for p, m in settings.arrival_target_minutes.items()}
@@ -150,6 +198,7 @@ def install_join(app: faust.App, settings: Settings, enricher: Enricher) -> faus
         key_type=str,
         help="Join state per incident id: opening, first assignment, first arrival, closure.",
     )
+    commit_after_changelog(app, table)
     source = app.topic(*family_of, key_serializer="raw", value_serializer="raw")
     responses = app.topic(settings.topic("response_times"), key_serializer="raw", value_serializer="raw")
     alerts = app.topic(settings.topic("alerts"), key_serializer="raw", value_serializer="raw")
