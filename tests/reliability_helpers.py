@@ -6,7 +6,9 @@ import datetime as dt
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from kafka import KafkaConsumer
 
@@ -17,6 +19,8 @@ from dozor.producers.simulator import Message, SimConfig, Simulator
 from dozor.schemas import INPUT_FAMILIES
 from dozor.settings import Settings
 from dozor.streams.sink import TABLES
+
+T = TypeVar("T")
 
 WORKER = [sys.executable, "-m", "dozor", "worker"]
 JOIN = [sys.executable, "-m", "dozor", "worker", "--role", "join"]
@@ -132,6 +136,16 @@ def deadletters(settings: Settings) -> list:
     return out
 
 
+def poll(fetch: Callable[[], T], done: Callable[[T], bool], timeout_s: float, every_s: float = 2) -> T:
+    """``fetch()`` again every ``every_s`` until ``done`` holds or time is up; the last result."""
+    deadline = time.monotonic() + timeout_s
+    got = fetch()
+    while not done(got) and time.monotonic() < deadline:
+        time.sleep(every_s)
+        got = fetch()
+    return got
+
+
 def assert_exact(settings: Settings, truth: Truth, timeout_s: float = 120) -> None:
     counts = wait_for_truth(settings, truth, timeout_s)
     expected = truth.counts()
@@ -139,9 +153,6 @@ def assert_exact(settings: Settings, truth: Truth, timeout_s: float = 120) -> No
     assert counts == expected
     # A worker killed inside a transaction holds read_committed readers back until the broker
     # aborts it (the worker's transaction timeout, 10 s, plus the broker's 10 s check): wait it out.
-    deadline = time.monotonic() + 60
-    dead = deadletters(settings)
-    while len(dead) < sum(truth.malformed.values()) and time.monotonic() < deadline:
-        time.sleep(2)
-        dead = deadletters(settings)
+    malformed = sum(truth.malformed.values())
+    dead = poll(lambda: deadletters(settings), lambda d: len(d) >= malformed, 60)
     assert Counter(dict(m.headers)["dozor.reason"].decode() for m in dead) == truth.malformed

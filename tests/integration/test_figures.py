@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 import statistics
-import time
 import uuid
 from collections import Counter, defaultdict
 from typing import Any
@@ -22,7 +21,7 @@ import pytest
 
 from dozor.enrich import fine_mci
 from dozor.producers.simulator import Message, SimConfig, Simulator
-from tests.reliability_helpers import JOIN, WORKER, Truth, assert_exact, produce
+from tests.reliability_helpers import JOIN, WORKER, Truth, assert_exact, poll, produce
 from tests.schema_consumer import read_topic
 from tests.truth import district_of, epoch_ms, incidents, minute_of
 
@@ -157,15 +156,6 @@ def _spike(msgs: list[Message], city: str, at: dt.datetime, count: int) -> list[
     return out
 
 
-def _wait(fetch, done, timeout_s: float):  # noqa: ANN001, ANN202
-    deadline = time.monotonic() + timeout_s
-    got = fetch()
-    while not done(got) and time.monotonic() < deadline:
-        time.sleep(2)
-        got = fetch()
-    return got
-
-
 def test_city_figures_and_spike_alerts_equal_the_truth(settings_factory, start_service):
     # Low minimums so that the ratio and the Poisson test, not the floor, decide what is a spike:
     # the steady day must pass through that judgement without a single alert.
@@ -191,7 +181,7 @@ def test_city_figures_and_spike_alerts_equal_the_truth(settings_factory, start_s
 
     expected = {k: _normalise_truth(v) for k, v in _truth(msgs, settings.mci_kzt).items()}
     assert len(expected) > 10_000 and any(f["response_p90_s"] is not None for f in expected.values())
-    published = _wait(lambda: _published(settings), lambda got: not _wrong(got, expected), 240)
+    published = poll(lambda: _published(settings), lambda got: not _wrong(got, expected), 240)
     missing = expected.keys() - published.keys()
     assert not missing, f"{len(missing)} city-minutes never published, e.g. {sorted(missing)[:3]}"
     assert published.keys() == expected.keys()
@@ -216,6 +206,6 @@ def test_city_figures_and_spike_alerts_equal_the_truth(settings_factory, start_s
     key = (old.payload["city"], minute_of(old.payload["event_time"]))
     before = published[key]
     produce(settings, late, truth)
-    revised = _wait(lambda: _published(settings)[key], lambda d: d["revision"] > before["revision"], 60)
+    revised = poll(lambda: _published(settings)[key], lambda d: d["revision"] > before["revision"], 60)
     assert revised["violations"] == before["violations"] + 1
     assert revised["late_events"] == before["late_events"] + 1
