@@ -63,7 +63,7 @@ _HTTP_PARAMS = frozenset(
         "send_progress_in_http_headers", "http_headers_progress_interval_ms", "role",
         "add_http_cors_header", "client_protocol_version",
         "http_native_compression_disable_checksumming_on_decompress",
-        "cancel_http_readonly_queries_on_client_close", "max_query_size",
+        "cancel_http_readonly_queries_on_client_close",
     }
 )  # fmt: skip
 

@@ -113,6 +113,32 @@ def test_settings_do_not_leak_between_requests(client):
         assert client.command("SELECT getSetting('max_threads')") != 1
 
 
+def test_max_query_size_lets_a_long_query_through(client):
+    # The worker's duplicate lookup sends a flush's ids in the query (megabytes): as on a server,
+    # max_query_size from the request must reach the parser, and the default must still refuse.
+    ids = ",".join(str(i) for i in range(60_000))
+    sql = f"SELECT count() FROM numbers(100) WHERE number IN ({ids})"
+    with pytest.raises(DatabaseError, match="Max query size exceeded"):
+        client.command(sql)
+    assert client.command(sql, settings={"max_query_size": len(sql) + 1}) == 100
+
+
+def test_json_compact_rows_joined_by_commas_insert_with_zoned_times(client):
+    # The worker's insert form (dozor.streams.sink): orjson's array of rows without its brackets.
+    body = b'[1,"a","2026-01-01T00:00:01.5+00:00",null],[2,"b","2026-01-01T05:00:02+05:00",2.5]'
+    client.raw_insert(
+        "t",
+        ["id", "name", "ts", "score"],
+        body,
+        settings={"date_time_input_format": "best_effort"},
+        fmt="JSONCompactEachRow",
+    )
+    assert client.query("SELECT id, name, toString(ts), score FROM t ORDER BY id").result_rows == [
+        (1, "a", "2026-01-01 00:00:01.500", None),
+        (2, "b", "2026-01-01 00:00:02.000", 2.5),
+    ]
+
+
 def test_deduplication_token_makes_a_repeated_insert_a_no_op(client):
     rows = _rows(500)
     for _ in range(3):
