@@ -94,8 +94,10 @@ def validate_records(records: list, batch: PartitionBatch, enricher: Enricher) -
     # One clock reading per batch, not per event: the batch spans under a second, the future-time
     # limit is ten minutes, and reading the clock per event halved validation throughput.
     now = dt.datetime.now(dt.UTC)
+    if records:  # in offset order: every message read counts, valid or dead-lettered
+        batch.cover(records[0].offset)
+        batch.cover(records[-1].offset)
     for rec in records:
-        batch.cover(rec.offset)
         try:
             ev = parse_event(batch.family, rec.value if rec.value is not None else b"", now)
         except InvalidEvent as e:
@@ -131,8 +133,13 @@ class _Revocations(ConsumerRebalanceListener):
         failpoint("on_revoke")
         svc = self.service
         async with svc.flush_lock:
+            await svc._settle()
             if svc.pending:
-                await svc._flush()
+                batches, svc.pending = svc.pending, {}
+                await svc._flush(batches)
+            # A commit that failed now is not retried here: the partitions' next owners (this
+            # worker too, after the rebalance) start from the committed offsets.
+            svc._rewind = {}
         if revoked:
             log.info("partitions revoked: %s", sorted(revoked))
 
@@ -157,6 +164,9 @@ class IngestService(mode.Service):
         self.clickhouse_ok = True
         self.fetch_ok = True
         self.flush_lock = asyncio.Lock()
+        #: The flush in flight (at most one), and where to read again if its commit failed.
+        self._flushing: asyncio.Task[None] | None = None
+        self._rewind: dict[TopicPartition, int] = {}
         self._loop_running = False
         self._loop_done = asyncio.Event()
 
@@ -215,55 +225,94 @@ class IngestService(mode.Service):
             self._loop_done.set()
 
     async def _consume(self) -> None:
+        """Read and validate the next batch while the previous one is written (one flush in flight).
+
+        The two overlap because they use different resources: validation is this process's CPU,
+        while most of a flush is waiting for ClickHouse (another process) and the broker. Flushes
+        stay strictly sequential, so a batch's duplicate lookup sees every row of the one before.
+        """
         assert self._consumer is not None
-        s = self.settings
-        while not self.should_stop:
-            newest: dict[str, dt.datetime] = {}
-            deadline = time.monotonic() + s.batch_max_seconds
-            read = 0
-            while read < s.batch_max_rows and time.monotonic() < deadline and not self.should_stop:
-                try:
-                    got = await self._consumer.getmany(
-                        timeout_ms=max(1, int((deadline - time.monotonic()) * 1000)),
-                        max_records=s.batch_max_rows - read,
-                    )
-                except KafkaError as e:
-                    # aiokafka decodes batches lazily and raises here (corrupt CRC, a codec it
-                    # cannot undo) without handing over the bytes. Stay up, say so, retry; the
-                    # worker reports itself degraded until the fetch succeeds.
-                    FETCH_ERRORS.labels(type(e).__name__).inc()
-                    self.fetch_ok = False
-                    log.error("fetching from Kafka failed, retrying in 1 s: %s: %s", type(e).__name__, e)
-                    await asyncio.sleep(1.0)
-                    continue
-                self.fetch_ok = True
+        try:
+            while not self.should_stop:
+                newest = await self._read_batch()
                 async with self.flush_lock:
-                    # A rebalance may have run while fetching: records of partitions no longer
-                    # ours belong to their new owner, who reads them from the committed offset.
-                    assigned = self._consumer.assignment()
-                    for tp, records in got.items():
-                        if tp not in assigned:
-                            continue
-                        family = self.family_of[tp.topic]
-                        EVENTS_IN.labels(tp.topic).inc(len(records))
-                        read += len(records)
-                        batch = self.pending.setdefault(tp, PartitionBatch(tp.topic, tp.partition, family))
-                        t = await asyncio.to_thread(validate_records, records, batch, self._enricher)
-                        if t is not None and (family not in newest or t > newest[family]):
-                            newest[family] = t
-            async with self.flush_lock:
-                if self.pending:
-                    await self._flush()
+                    await self._settle()
+                    if self.pending:
+                        batches, self.pending = self.pending, {}
+                        self._flushing = asyncio.create_task(self._flush(batches))
                 now = dt.datetime.now(dt.UTC)
                 for family, t in newest.items():
                     EVENT_TIME_LAG.labels(self.settings.topic(family)).set((now - t).total_seconds())
-            await self._record_lag()
+                await self._record_lag()
+        finally:
+            async with self.flush_lock:
+                await self._settle()
 
-    async def _flush(self) -> None:
-        """Write and commit :attr:`pending`. Callers hold :attr:`flush_lock`."""
+    async def _read_batch(self) -> dict[str, dt.datetime]:
+        """Fetch and validate into :attr:`pending` until the batch is full or its time is up."""
+        assert self._consumer is not None
+        s = self.settings
+        newest: dict[str, dt.datetime] = {}
+        deadline = time.monotonic() + s.batch_max_seconds
+        read = 0
+        while read < s.batch_max_rows and time.monotonic() < deadline and not self.should_stop:
+            try:
+                got = await self._consumer.getmany(
+                    timeout_ms=max(1, int((deadline - time.monotonic()) * 1000)),
+                    max_records=s.batch_max_rows - read,
+                )
+            except KafkaError as e:
+                # aiokafka decodes batches lazily and raises here (corrupt CRC, a codec it
+                # cannot undo) without handing over the bytes. Stay up, say so, retry; the
+                # worker reports itself degraded until the fetch succeeds.
+                FETCH_ERRORS.labels(type(e).__name__).inc()
+                self.fetch_ok = False
+                log.error("fetching from Kafka failed, retrying in 1 s: %s: %s", type(e).__name__, e)
+                await asyncio.sleep(1.0)
+                continue
+            self.fetch_ok = True
+            async with self.flush_lock:
+                # A rebalance may have run while fetching: records of partitions no longer
+                # ours belong to their new owner, who reads them from the committed offset.
+                assigned = self._consumer.assignment()
+                for tp, records in got.items():
+                    if tp not in assigned:
+                        continue
+                    family = self.family_of[tp.topic]
+                    EVENTS_IN.labels(tp.topic).inc(len(records))
+                    read += len(records)
+                    batch = self.pending.setdefault(tp, PartitionBatch(tp.topic, tp.partition, family))
+                    t = await asyncio.to_thread(validate_records, records, batch, self._enricher)
+                    if t is not None and (family not in newest or t > newest[family]):
+                        newest[family] = t
+        return newest
+
+    async def _settle(self) -> None:
+        """Wait for the flush in flight; if its commit failed, read its batch again.
+
+        Callers hold :attr:`flush_lock`. A failed commit means the batch's dead letters were
+        aborted with its transaction, so everything read since its first offsets is dropped and
+        the consumer seeks back there: the rows are found already stored by the lookup, and the
+        dead letters are sent again. Partitions no longer ours are left to their next owner, who
+        starts at the committed offset anyway.
+        """
+        if self._flushing is not None:
+            task, self._flushing = self._flushing, None
+            await task
+        if self._rewind:
+            assert self._consumer is not None
+            assigned = self._consumer.assignment()
+            for tp, offset in self._rewind.items():
+                if tp in assigned:
+                    self._consumer.seek(tp, offset)
+            log.warning("re-reading %d partition(s) from their last commit", len(self._rewind))
+            self._rewind = {}
+            self.pending = {}
+
+    async def _flush(self, batches: dict[TopicPartition, PartitionBatch]) -> None:
+        """Write ``batches`` to ClickHouse, then commit their offsets and dead letters in one transaction."""
         assert self._consumer is not None
         t0 = time.perf_counter()
-        batches = self.pending
         rejected = [r for b in batches.values() for r in b.rejected]
         by_family: dict[str, list[PartitionBatch]] = {}
         for b in batches.values():
@@ -283,10 +332,11 @@ class IngestService(mode.Service):
             for r in rejected:
                 DEADLETTERED.labels(r.topic, r.reason).inc()
         except KafkaError as e:
-            # The group moved on (a rebalance) or the broker went away: the transaction is aborted,
-            # the batch is read again from the last commit, and the lookups make the repeat a no-op.
+            # The group moved on (a rebalance) or the broker went away: the transaction is aborted
+            # and the batch is read again from its first offsets (see _settle); the lookups make
+            # the repeated inserts a no-op.
             log.warning("committing offsets and dead letters failed; the batch will be read again: %s", e)
-        self.pending = {}
+            self._rewind = {tp: b.first_offset for tp, b in batches.items()}
         self.last_flush_monotonic = time.monotonic()
         FLUSH_SECONDS.observe(time.perf_counter() - t0)
 
