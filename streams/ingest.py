@@ -32,7 +32,7 @@ import uuid
 
 import mode
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.errors import KafkaError
+from aiokafka.errors import CorruptRecordException, KafkaError, UnsupportedCodecError
 
 from dozor.clickhouse import connect
 from dozor.enrich import Enricher
@@ -66,6 +66,11 @@ RETRY_MAX_S = 10.0
 #: aiokafka leaves the group if getmany is not called within max_poll_interval; holding a batch
 #: through a long ClickHouse outage must not cost the partitions (faust notes §5).
 MAX_POLL_INTERVAL_MS = 30 * 60 * 1000
+
+#: Fetch errors that mean a batch cannot be decoded (rather than the broker being away).
+UNDECODABLE = (CorruptRecordException, UnsupportedCodecError)
+#: How long a probe for an undecodable batch waits for one partition's fetch.
+PROBE_TIMEOUT_MS = 5_000
 
 #: On shutdown, how long to wait for the batch in hand to be flushed and committed.
 SHUTDOWN_DRAIN_S = 30.0
@@ -263,9 +268,12 @@ class IngestService(mode.Service):
                 )
             except KafkaError as e:
                 # aiokafka decodes batches lazily and raises here (corrupt CRC, a codec it
-                # cannot undo) without handing over the bytes. Stay up, say so, retry; the
-                # worker reports itself degraded until the fetch succeeds.
+                # cannot undo) without handing over the bytes: find that batch and dead-letter
+                # it. Anything else (the broker away): stay up, say so, retry; the worker
+                # reports itself degraded until the fetch succeeds.
                 FETCH_ERRORS.labels(type(e).__name__).inc()
+                if isinstance(e, UNDECODABLE) and await self._skip_unreadable(e):
+                    continue
                 self.fetch_ok = False
                 log.error("fetching from Kafka failed, retrying in 1 s: %s: %s", type(e).__name__, e)
                 await asyncio.sleep(1.0)
@@ -286,6 +294,82 @@ class IngestService(mode.Service):
                     if t is not None and (family not in newest or t > newest[family]):
                         newest[family] = t
         return newest
+
+    async def _skip_unreadable(self, error: KafkaError) -> bool:
+        """Dead-letter the batch a partition cannot decode and read on after it; False if none found.
+
+        aiokafka raises a CRC or codec error from ``getmany`` without the batch's bytes, drops the
+        good records fetched with it, and raises again on every later fetch: the partition would
+        stall for good. So the partition is read one record at a time up to the failing offset
+        (the one its error message names first, else each in turn), and offsets after it are
+        tried one by one: the broker answers a fetch with the whole batch holding an offset, so
+        the first that reads starts the next batch. Each offset in between gets a dead letter with
+        reason ``undecodable``, an empty value (the bytes cannot be had) and its source
+        coordinates, so an operator can find the batch in the log; they commit with the next
+        flush, as any rejected message does. Only a log damaged after the broker accepted it gets
+        here: the broker validates every batch it takes, and every codec Kafka has is installed
+        with the worker.
+        """
+        assert self._consumer is not None
+        c = self._consumer
+        async with self.flush_lock:
+            assigned = sorted(c.assignment())
+            named = [tp for tp in assigned if str(tp) in str(error)]
+            for tp in named or assigned:
+                start = await self._read_up_to_failure(tp)
+                if start is None:
+                    continue
+                end = (await c.end_offsets([tp]))[tp]
+                after = start + 1
+                while after < end and not await self._readable(tp, after):
+                    after += 1
+                family = self.family_of[tp.topic]
+                batch = self.pending.setdefault(tp, PartitionBatch(tp.topic, tp.partition, family))
+                detail = f"batch at offsets {start}-{after - 1} failed to decode: {error}"
+                for offset in range(start, after):
+                    batch.cover(offset)
+                    batch.rejected.append(
+                        Rejected(tp.topic, tp.partition, offset, None, b"", "undecodable", detail)
+                    )
+                c.seek(tp, after)
+                log.error("%s; dead-lettered, reading on from offset %d", detail, after)
+                return True
+        return False
+
+    async def _read_up_to_failure(self, tp: TopicPartition) -> int | None:
+        """Take in ``tp``'s records one at a time; the offset that fails to decode, None if none does.
+
+        Stops at the log end seen when it started. The records read go into :attr:`pending` like
+        any others. Callers hold :attr:`flush_lock`.
+        """
+        assert self._consumer is not None
+        c = self._consumer
+        end = c.highwater(tp)
+        family = self.family_of[tp.topic]
+        while end is not None and await c.position(tp) < end:
+            try:
+                got = await c.getmany(tp, timeout_ms=PROBE_TIMEOUT_MS, max_records=1)
+            except UNDECODABLE:
+                return await c.position(tp)
+            records = got.get(tp, [])
+            if not records:
+                return None
+            EVENTS_IN.labels(tp.topic).inc(len(records))
+            batch = self.pending.setdefault(tp, PartitionBatch(tp.topic, tp.partition, family))
+            validate_records(records, batch, self._enricher)
+        return None
+
+    async def _readable(self, tp: TopicPartition, offset: int) -> bool:
+        """Whether a fetch of ``tp`` from ``offset`` decodes; the position is left at ``offset``."""
+        assert self._consumer is not None
+        self._consumer.seek(tp, offset)
+        try:
+            await self._consumer.getmany(tp, timeout_ms=PROBE_TIMEOUT_MS, max_records=1)
+            return True
+        except UNDECODABLE:
+            return False
+        finally:
+            self._consumer.seek(tp, offset)
 
     async def _settle(self) -> None:
         """Wait for the flush in flight; if its commit failed, read its batch again.
