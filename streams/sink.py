@@ -136,13 +136,19 @@ class PartitionBatch:
 
 
 def time_ranges(times: Iterable[dt.datetime]) -> list[tuple[dt.datetime, dt.datetime]]:
-    """Cover ``times`` with few closed ranges: merge neighbours closer than :data:`RANGE_GAP`."""
-    ts = sorted(times)
+    """Cover ``times`` with few closed ranges: merge neighbours closer than :data:`RANGE_GAP`.
+
+    Works on POSIX timestamps: comparing two aware datetimes calls ``utcoffset`` on both, and
+    sorting a batch of them cost more than validating it. The conversion back is exact to the
+    microsecond (a double holds today's timestamps to a quarter of one).
+    """
+    ts = sorted([t.timestamp() for t in times])
     if not ts:
         return []
+    gap = RANGE_GAP.total_seconds()
     ranges = [[ts[0], ts[0]]]
     for t in ts[1:]:
-        if t - ranges[-1][1] <= RANGE_GAP:
+        if t - ranges[-1][1] <= gap:
             ranges[-1][1] = t
         else:
             ranges.append([t, t])
@@ -156,7 +162,7 @@ def time_ranges(times: Iterable[dt.datetime]) -> list[tuple[dt.datetime, dt.date
             merged.append([ranges[start][0], ranges[i][1]])
             start = i + 1
         ranges = merged
-    return [(a, b) for a, b in ranges]
+    return [(dt.datetime.fromtimestamp(a, dt.UTC), dt.datetime.fromtimestamp(b, dt.UTC)) for a, b in ranges]
 
 
 def _literal(t: dt.datetime) -> str:
@@ -195,12 +201,14 @@ class ClickHouseWriter:
             f"(event_time >= {_literal(a - ms)} AND event_time <= {_literal(b + ms)})" for a, b in ranges
         )
         # Literals are built from validated datetimes, never from user text.
-        # Ids come back as strings: clickhouse-connect reads a String column in C, while a UUID
-        # column costs a Python UUID object per row (the profile's second-largest cost).
-        sql = f"SELECT toString(event_id) FROM {self.spec.table} WHERE {where}"  # noqa: S608
+        # Ids come back as 128-bit integers, equal to ``uuid.UUID.int``: a UUID column costs a
+        # Python UUID object per row, and ``str(uuid)`` on the batch's side cost 1.4 us an event.
+        sql = f"SELECT toUInt128(event_id) FROM {self.spec.table} WHERE {where}"  # noqa: S608
         columns = self.client.query(sql).result_columns
-        stored = set(columns[0]) if columns else set()
-        return {r.event_id for r in rows if str(r.event_id) in stored}
+        if not columns or not columns[0]:
+            return set()
+        stored = set(columns[0])
+        return {r.event_id for r in rows if r.event_id.int in stored}
 
     def write(self, batches: list[PartitionBatch]) -> int:
         """Insert the batches' rows that are new; safe to call again with the same batches."""
