@@ -286,14 +286,20 @@ class IngestService(mode.Service):
                 for tp, records in got.items():
                     if tp not in assigned:
                         continue
-                    family = self.family_of[tp.topic]
                     EVENTS_IN.labels(tp.topic).inc(len(records))
                     read += len(records)
-                    batch = self.pending.setdefault(tp, PartitionBatch(tp.topic, tp.partition, family))
+                    batch = self._pending_for(tp)
                     t = await asyncio.to_thread(validate_records, records, batch, self._enricher)
-                    if t is not None and (family not in newest or t > newest[family]):
-                        newest[family] = t
+                    if t is not None and (batch.family not in newest or t > newest[batch.family]):
+                        newest[batch.family] = t
         return newest
+
+    def _pending_for(self, tp: TopicPartition) -> PartitionBatch:
+        """The batch under construction for ``tp``, started if this is its first record."""
+        batch = self.pending.get(tp)
+        if batch is None:
+            batch = self.pending[tp] = PartitionBatch(tp.topic, tp.partition, self.family_of[tp.topic])
+        return batch
 
     async def _skip_unreadable(self, error: KafkaError) -> bool:
         """Dead-letter the batch a partition cannot decode and read on after it; False if none found.
@@ -323,8 +329,7 @@ class IngestService(mode.Service):
                 after = start + 1
                 while after < end and not await self._readable(tp, after):
                     after += 1
-                family = self.family_of[tp.topic]
-                batch = self.pending.setdefault(tp, PartitionBatch(tp.topic, tp.partition, family))
+                batch = self._pending_for(tp)
                 detail = f"batch at offsets {start}-{after - 1} failed to decode: {error}"
                 for offset in range(start, after):
                     batch.cover(offset)
@@ -345,7 +350,6 @@ class IngestService(mode.Service):
         assert self._consumer is not None
         c = self._consumer
         end = c.highwater(tp)
-        family = self.family_of[tp.topic]
         while end is not None and await c.position(tp) < end:
             try:
                 got = await c.getmany(tp, timeout_ms=PROBE_TIMEOUT_MS, max_records=1)
@@ -355,8 +359,7 @@ class IngestService(mode.Service):
             if not records:
                 return None
             EVENTS_IN.labels(tp.topic).inc(len(records))
-            batch = self.pending.setdefault(tp, PartitionBatch(tp.topic, tp.partition, family))
-            validate_records(records, batch, self._enricher)
+            validate_records(records, self._pending_for(tp), self._enricher)
         return None
 
     async def _readable(self, tp: TopicPartition, offset: int) -> bool:

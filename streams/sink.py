@@ -44,13 +44,6 @@ RANGE_GAP = dt.timedelta(seconds=2)
 MAX_RANGES = 64
 
 
-@functools.cache
-def _getter(fields: tuple[str, ...]) -> Callable[[dict], tuple]:
-    """A getter returning a tuple even for one field (``itemgetter`` alone returns the bare value)."""
-    get = operator.itemgetter(*fields)
-    return get if len(fields) > 1 else lambda d: (get(d),)
-
-
 @dataclass(frozen=True)
 class TableSpec:
     """Where one family's events go: the table and the event fields stored, in column order."""
@@ -64,9 +57,14 @@ class TableSpec:
     def columns(self) -> tuple[str, ...]:
         return (*self.fields, *self.extra, "src_partition", "src_offset")
 
+    @functools.cached_property
+    def _values(self) -> Callable[[dict], tuple]:
+        # One C-level itemgetter over the model's field dict instead of a getattr per field.
+        # Every table stores several fields, so it always returns a tuple.
+        return operator.itemgetter(*self.fields)
+
     def row(self, ev: Event, extras: list[object], partition: int, offset: int) -> list[object]:
-        d = ev.__dict__  # field values; one C-level itemgetter instead of a getattr per field
-        return [*_getter(self.fields)(d), *extras, partition, offset]
+        return [*self._values(ev.__dict__), *extras, partition, offset]
 
 
 TABLES: dict[str, TableSpec] = {
