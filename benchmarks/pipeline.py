@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
-from common import free_port, top_frames
+from common import event_start, free_port, top_frames
 
 from dozor.clickhouse import connect
 from dozor.enrich import Enricher
@@ -193,7 +193,7 @@ def main() -> None:
         ensure_topics(base)
         topic = base.topic("violations")
         cfg = SimConfig(seed=5, rate=2000, incident_share=0, integrity_share=0, late_rate=0, duplicate_rate=0)
-        start = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=n / cfg.rate * 1.2)
+        start = event_start()
         values: list[bytes] = []
         pub = Publisher(make_producer(base))
         t = time.perf_counter()

@@ -29,7 +29,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import free_port, top_frames
+from common import event_start, free_port, top_frames
 
 from dozor.infra.kafka import KafkaBroker, kafka_version
 from dozor.infra.topics import ensure_topics
@@ -77,8 +77,7 @@ def main() -> None:
     try:
         ensure_topics(settings)
         cfg = SimConfig(seed=1, rate=2000)
-        now = dt.datetime.now(dt.UTC)
-        start = now - dt.timedelta(seconds=n / cfg.rate * 1.1)
+        start = event_start()
 
         line = java_producer_perf(settings, n)
         print(line, flush=True)
@@ -174,7 +173,7 @@ CSV_COLUMNS = (
 def write_csv(path: Path, n: int) -> None:
     """A file shaped like a camera export: the simulator's violations with raw plates."""
     cfg = SimConfig(seed=3, rate=2000, incident_share=0, integrity_share=0, late_rate=0, duplicate_rate=0)
-    start = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=n / cfg.rate * 1.1)
+    start = event_start()
     with path.open("w", newline="") as f:
         w = csv.writer(f)
         w.writerow(CSV_COLUMNS)
