@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from dozor.infra.topics import ensure_topics
 from dozor.producers.kafka import Publisher, make_producer
-from dozor.producers.simulator import SimConfig, Simulator
+from dozor.producers.simulator import WEEKEND_VIOLATIONS, SimConfig, Simulator, activity
 from dozor.schemas import INPUT_FAMILIES
 from dozor.settings import Settings
 
@@ -39,9 +39,25 @@ class SimStats:
         )
 
 
+_STEP = dt.timedelta(minutes=1)
+
+
 def fast_start(cfg: SimConfig, count: int, now: dt.datetime) -> dt.datetime:
-    """Where event time starts so that ``count`` messages end about now, never in the future."""
-    return now - dt.timedelta(seconds=count / cfg.rate * 1.05)
+    """Where event time starts so that ``count`` messages end about now, never in the future.
+
+    Walks back from ``now`` a minute at a time through the daily profile: at night the feed is a
+    tenth of its daytime rate, so ``count / rate`` seconds held only part of the messages and a
+    fast run at night stopped short of ``--count``. Weekends are priced at the violations'
+    factor, the lowest. The 30% margin covers the Poisson spread and the incidents' later steps
+    (dispatch, arrival, closure), scheduled up to hours after the opening: those still due after
+    ``now`` are not sent, and a 5% margin fell 16% short in the morning rush.
+    """
+    need = count * 1.3 / cfg.rate  # seconds at the mean rate
+    t = now
+    while need > 0:
+        t -= _STEP
+        need -= _STEP.total_seconds() * activity(cfg, t, WEEKEND_VIOLATIONS)
+    return t
 
 
 def run_simulation(

@@ -44,7 +44,15 @@ from dozor.schemas import (
     ViolationType,
 )
 
-__all__ = ["SimConfig", "Message", "Simulator", "HOURLY_PROFILE", "BAD_KINDS"]
+__all__ = [
+    "SimConfig",
+    "Message",
+    "Simulator",
+    "HOURLY_PROFILE",
+    "BAD_KINDS",
+    "activity",
+    "WEEKEND_VIOLATIONS",
+]
 
 KZ_OFFSET = dt.timedelta(hours=5)
 
@@ -111,6 +119,15 @@ BAD_KINDS: dict[str, str] = {
 }
 
 _PLATE_LETTERS = "ABCDEFHKLMNOPRSTUXYZ"
+
+
+def activity(cfg: SimConfig, t: dt.datetime, weekend_factor: float = 1.0) -> float:
+    """The feed's rate at event time ``t`` relative to ``cfg.rate`` (the daily profile, weekends)."""
+    if not cfg.daily_profile:
+        return 1.0
+    local = t + KZ_OFFSET
+    f = HOURLY_PROFILE[local.hour]
+    return f * (weekend_factor if local.weekday() >= 5 else 1.0)
 
 
 @dataclass(frozen=True)
@@ -230,11 +247,7 @@ class Simulator:
         return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
     def _activity(self, t: dt.datetime, weekend_factor: float) -> float:
-        if not self.cfg.daily_profile:
-            return 1.0
-        local = t + KZ_OFFSET
-        f = HOURLY_PROFILE[local.hour]
-        return f * (weekend_factor if local.weekday() >= 5 else 1.0)
+        return activity(self.cfg, t, weekend_factor)
 
     def _push(self, msg: Message) -> None:
         if msg.send_time == self._now:

@@ -9,6 +9,7 @@ from collections import Counter, defaultdict
 import orjson
 import pytest
 
+from dozor.producers.publish import fast_start
 from dozor.producers.simulator import BAD_KINDS, SimConfig, Simulator
 from dozor.schemas import InvalidEvent, parse_event
 
@@ -114,3 +115,22 @@ def test_valid_messages_never_carry_a_raw_plate(day):
 def test_values_are_compact_json(day):
     m = next(m for m in day if m.valid)
     assert orjson.loads(m.value) == m.payload
+
+
+@pytest.mark.parametrize(
+    "now",
+    [
+        dt.datetime(2026, 11, 23, 22, 0, tzinfo=dt.UTC),  # 03:00 in Astana, the night trough
+        dt.datetime(2026, 11, 29, 1, 30, tzinfo=dt.UTC),  # a Sunday night
+        dt.datetime(2026, 11, 24, 4, 0, tzinfo=dt.UTC),  # the morning rush
+    ],
+)
+def test_fast_run_sends_the_whole_count_before_now_at_any_hour(now):
+    # `dozor simulate --fast --count N` stops at the present: a start too late sent fewer than N.
+    cfg = SimConfig(seed=2, rate=50.0)
+    start = fast_start(cfg, 20_000, now)
+    msgs = list(Simulator(cfg, "s").messages(start, count=20_000, until=now))
+    assert len(msgs) == 20_000
+    assert max(orjson.loads(m.value)["event_time"] for m in msgs if m.valid) < now.isoformat()
+    # ... and still ends near now, not hours before it (the feed is meant to look current).
+    assert now - msgs[-1].send_time < dt.timedelta(hours=1)
