@@ -37,7 +37,8 @@ class DozorClickHouseSink(BatchingSink):
             ev = item.value
             pb.cover(item.offset)
             row = spec.row(ev, self.enricher.extras(ev), batch.partition, item.offset)
-            pb.rows.append(Row(ev.event_id, ev.event_time, row))
+            row[spec.district_index] = self.enricher.district(ev)  # as the worker does
+            pb.rows.append(Row(ev.event_id, ev.event_time.timestamp(), row))
         self.writer.write([pb])
 
 

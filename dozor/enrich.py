@@ -38,11 +38,13 @@ FINE_MCI: dict[str, int] = {
 }
 #: Speeding by excess over the limit in km/h: (lowest excess, MCI), ascending.
 SPEEDING_MCI: tuple[tuple[int, int], ...] = ((10, 5), (20, 10), (40, 20))
+#: A plain str: reading an enum member goes through a descriptor, and this runs for every event.
+_SPEEDING = ViolationType.speeding.value
 
 
 def fine_mci(violation_type: str, speed_kmh: int | None, limit_kmh: int | None) -> int:
     """The fine in MCI; 0 for speeding within the tolerance (10 km/h) or without a measurement."""
-    if violation_type != ViolationType.speeding:
+    if violation_type != _SPEEDING:
         return FINE_MCI.get(violation_type, 0)
     if speed_kmh is None or limit_kmh is None:
         return 0
@@ -62,12 +64,16 @@ class Enricher:
             raise ValueError("mci_kzt needs at least one year")
         self._years = sorted(mci_kzt)
         self._mci = dict(mci_kzt)
+        self._mci_seen: dict[int, int] = {}  # by year, including years answered by an earlier one
         self._districts = districts or district_map()
 
     def mci_for(self, year: int) -> int:
         """The MCI of ``year``; the latest earlier year when the table has no entry for it yet."""
-        i = bisect.bisect_right(self._years, year) - 1
-        return self._mci[self._years[max(i, 0)]]
+        mci = self._mci_seen.get(year)
+        if mci is None:
+            i = bisect.bisect_right(self._years, year) - 1
+            mci = self._mci_seen[year] = self._mci[self._years[max(i, 0)]]
+        return mci
 
     def district(self, ev: Event) -> str:
         """The event's district id, "" when neither its name nor its position says."""
@@ -87,6 +93,7 @@ class Enricher:
     def extras(self, ev: Event) -> list[object]:
         """Derived column values stored after the event's own fields (see ``TableSpec.extra``)."""
         if isinstance(ev, Violation):
-            mci = fine_mci(ev.violation_type, ev.speed_kmh, ev.speed_limit_kmh)
-            return [mci, mci * self.mci_for(ev.event_time.year)]
+            d = ev.__dict__
+            mci = fine_mci(d["violation_type"], d["speed_kmh"], d["speed_limit_kmh"])
+            return [mci, mci * self.mci_for(d["event_time"].year)]
         return []

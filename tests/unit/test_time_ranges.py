@@ -9,13 +9,14 @@ from hypothesis import strategies as st
 
 from dozor.streams.sink import MAX_RANGES, RANGE_GAP, time_ranges
 
-T0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+T0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC).timestamp()
+GAP = RANGE_GAP.total_seconds()
 offsets = st.lists(st.integers(min_value=0, max_value=86_400_000), min_size=1, max_size=400)
 
 
 @given(offsets)
 def test_every_time_is_covered_by_few_disjoint_ranges(ms: list[int]) -> None:
-    times = [T0 + dt.timedelta(milliseconds=m) for m in ms]
+    times = [T0 + m / 1000 for m in ms]
     ranges = time_ranges(times)
     assert 1 <= len(ranges) <= MAX_RANGES
     assert all(a <= b for a, b in ranges)
@@ -29,7 +30,7 @@ def test_the_widest_gaps_are_the_ones_kept() -> None:
     starts, t = [], T0
     for i in range(MAX_RANGES + 10):
         starts.append(t)
-        t += RANGE_GAP * 2 + dt.timedelta(seconds=i)
+        t += GAP * 2 + i
     ranges = time_ranges(starts)
     assert len(ranges) == MAX_RANGES
     assert ranges[0] == (starts[0], starts[10])  # the ten narrowest gaps were the first ten
@@ -38,5 +39,5 @@ def test_the_widest_gaps_are_the_ones_kept() -> None:
 
 def test_a_sparse_day_in_one_batch_is_fast() -> None:
     # A replayed day: 50,000 events a few seconds apart, each its own range before merging.
-    times = [T0 + dt.timedelta(seconds=3 * i) for i in range(50_000)]
+    times = [T0 + 3 * i for i in range(50_000)]
     assert len(time_ranges(times)) == MAX_RANGES  # quadratic merging took minutes here
