@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import os
 import signal
@@ -282,6 +283,11 @@ def worker(settings: Settings, role: str) -> None:
     ensure_topics(settings)
     run_migrations(settings)
     app = create_app(settings, role)
+    # Everything alive now (modules, pydantic's validators, settings) lives as long as the worker:
+    # out of the collector's sight, full collections stop re-scanning it. Measured on a batch of
+    # 50k violations: validation 11.7 -> 10.4 us an event (benchmarks/results/pipeline.txt).
+    gc.collect()
+    gc.freeze()
     Worker(app, loglevel=settings.log_level, quiet=True, redirect_stdouts=False).execute_from_commandline()
 
 
