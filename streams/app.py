@@ -71,6 +71,7 @@ def create_app(settings: Settings, role: str = "ingest") -> faust.App:
                 "clickhouse": ingest.clickhouse_ok,
                 "kafka_fetch": ingest.fetch_ok,
                 "last_flush_age_s": age,
+                "partitions": ingest.assigned(),
             },
             status=200 if ok else 503,
         )

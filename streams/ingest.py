@@ -299,6 +299,12 @@ class IngestService(mode.Service):
                         newest[batch.family] = t
         return newest
 
+    def assigned(self) -> list[str]:
+        """The partitions this worker owns now, as ``topic[partition]``: which worker reads what."""
+        if self._consumer is None:
+            return []
+        return [f"{tp.topic}[{tp.partition}]" for tp in sorted(self._consumer.assignment())]
+
     def _pending_for(self, tp: TopicPartition) -> PartitionBatch:
         """The batch under construction for ``tp``, started if this is its first record."""
         batch = self.pending.get(tp)

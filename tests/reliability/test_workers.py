@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from dozor.producers.kafka import Publisher, make_producer
 from dozor.schemas import REASONS
+from dozor.streams.ingest import INGESTED_FAMILIES
 from tests.reliability_helpers import (
     WORKER,
     Truth,
@@ -34,6 +35,26 @@ def _events_in(port: int) -> float:
     )
 
 
+def _partitions(port: int) -> set[str]:
+    try:
+        body = urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=3).read()
+    except OSError:
+        return set()  # not serving yet
+    return set(orjson.loads(body)["partitions"])
+
+
+def _wait_for_split(ports: list[int], timeout_s: float = 60.0) -> list[set[str]]:
+    """Each worker's partitions once every worker has some and no partition has two owners."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        owned = [_partitions(p) for p in ports]
+        if all(owned) and sum(map(len, owned)) == len(set().union(*owned)):
+            return owned
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the group did not settle: {owned}")
+        time.sleep(0.5)
+
+
 def test_two_workers_share_partitions_and_one_leaves_mid_run(settings_factory, start_service):
     settings = settings_factory(topic_partitions=6, batch_max_rows=400)
     truth = Truth()
@@ -41,7 +62,9 @@ def test_two_workers_share_partitions_and_one_leaves_mid_run(settings_factory, s
     port_b = settings.worker_web_port + 1
     a = start_service(WORKER, settings, "worker-a")
     b = start_service(WORKER, settings, "worker-b", env={"DOZOR_WORKER_WEB_PORT": str(port_b)})
-    time.sleep(8)  # both joined: the group has settled
+    owned = _wait_for_split([settings.worker_web_port, port_b])
+    # Every input topic's six partitions, each read by exactly one of the two (as /health says).
+    assert len(owned[0] | owned[1]) == 6 * len(INGESTED_FAMILIES)
     produce(settings, feed[:4500], truth)
     wait_rows(settings, 1000)
     assert _events_in(settings.worker_web_port) > 0 and _events_in(port_b) > 0, "both must get partitions"
