@@ -134,3 +134,17 @@ def test_fast_run_sends_the_whole_count_before_now_at_any_hour(now):
     assert max(orjson.loads(m.value)["event_time"] for m in msgs if m.valid) < now.isoformat()
     # ... and still ends near now, not hours before it (the feed is meant to look current).
     assert now - msgs[-1].send_time < dt.timedelta(hours=1)
+
+
+def test_the_fastest_speeding_is_still_a_valid_event():
+    cfg = SimConfig(seed=3, incident_share=0, integrity_share=0, duplicate_rate=0, late_rate=0)
+    sim = Simulator(cfg, "s")
+    draw = sim.rng.expovariate
+    # The far tail of the excess over the limit (mean 18 km/h), every time; other draws as they come.
+    sim.rng.expovariate = lambda lambd: 1e6 if lambd == 1 / 18 else draw(lambd)
+    speeding = [
+        ev
+        for m in sim.messages(START, count=200)
+        if (ev := parse_event("violations", m.value, NOW)).violation_type == "speeding"
+    ]
+    assert speeding and all(ev.speed_kmh <= 400 for ev in speeding)
