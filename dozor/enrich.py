@@ -17,6 +17,7 @@ department owns the real schedule, which changes by law, so treat them as config
 from __future__ import annotations
 
 import bisect
+import functools
 from collections.abc import Mapping
 
 from dozor.cities import city, resolve_district
@@ -24,6 +25,10 @@ from dozor.geo import DistrictMap, district_map
 from dozor.schemas import Event, Violation, ViolationType
 
 __all__ = ["FINE_MCI", "SPEEDING_MCI", "Enricher", "fine_mci"]
+
+#: A source sends the same few district names over and over; normalising one costs about as much
+#: as validating the event. Bounded, since the names come from outside.
+_resolve_district = functools.lru_cache(maxsize=4096)(resolve_district)
 
 #: Fine in MCI per violation type (speeding: see :data:`SPEEDING_MCI`).
 FINE_MCI: dict[str, int] = {
@@ -83,7 +88,7 @@ class Enricher:
             return ""
         if given and given in city(city_id).district_ids:
             return given  # the common case: a source that already sends ids
-        if given and (found := resolve_district(city_id, given)):
+        if given and (found := _resolve_district(city_id, given)):
             return found
         lat = d.get("lat")
         if lat is not None:
