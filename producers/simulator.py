@@ -249,9 +249,6 @@ class Simulator:
         h = f"{n:032x}"
         return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
-    def _activity(self, t: dt.datetime, weekend_factor: float) -> float:
-        return activity(self.cfg, t, weekend_factor)
-
     def _push(self, msg: Message) -> None:
         if msg.send_time == self._now:
             self._ready.append(msg)
@@ -478,6 +475,6 @@ class Simulator:
                 yield m
                 sent += 1
             self._ready.clear()
-            t += dt.timedelta(seconds=r.expovariate(cfg.rate / per_root * self._activity(t, w)))
+            t += dt.timedelta(seconds=r.expovariate(cfg.rate / per_root * activity(cfg, t, w)))
         while drain and self._pending:
             yield heapq.heappop(self._pending)[2]
