@@ -36,6 +36,12 @@ INSERT_SECONDS = Histogram(
     ["table"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
+LOOKUP_SECONDS = Histogram(
+    "dozor_clickhouse_lookup_seconds",
+    "Latency of the duplicate lookup before each insert (grows with the event-time span of a batch)",
+    ["table"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
 BATCH_ROWS = Histogram(
     "dozor_batch_rows",
     "Rows per ClickHouse insert",

@@ -34,7 +34,7 @@ import orjson
 from clickhouse_connect.driver.client import Client
 
 from dozor.schemas import Event
-from dozor.streams.metrics import BATCH_ROWS, DUPLICATES, INSERT_SECONDS, ROWS_WRITTEN
+from dozor.streams.metrics import BATCH_ROWS, DUPLICATES, INSERT_SECONDS, LOOKUP_SECONDS, ROWS_WRITTEN
 
 __all__ = ["TableSpec", "TABLES", "Row", "PartitionBatch", "ClickHouseWriter", "time_ranges"]
 
@@ -209,7 +209,9 @@ class ClickHouseWriter:
         # Ids come back as 128-bit integers, equal to ``uuid.UUID.int``: a UUID column costs a
         # Python UUID object per row, and ``str(uuid)`` on the batch's side cost 1.4 us an event.
         sql = f"SELECT toUInt128(event_id) FROM {self.spec.table} WHERE {where}"  # noqa: S608
+        t0 = time.perf_counter()
         columns = self.client.query(sql).result_columns
+        LOOKUP_SECONDS.labels(self.spec.table).observe(time.perf_counter() - t0)
         if not columns or not columns[0]:
             return set()
         stored = set(columns[0])

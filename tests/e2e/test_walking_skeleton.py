@@ -45,9 +45,13 @@ def test_every_violation_lands_once_and_bad_input_is_dead_lettered(settings, sta
         .read()
         .decode()
     )
-    counted = sum(
-        float(line.rsplit(" ", 1)[1])
-        for line in metrics.splitlines()
-        if line.startswith("dozor_deadletter_total{")
-    )
-    assert counted == len(truth.malformed)
+
+    def total(prefix: str) -> float:
+        return sum(float(ln.rsplit(" ", 1)[1]) for ln in metrics.splitlines() if ln.startswith(prefix))
+
+    assert total("dozor_deadletter_total{") == len(truth.malformed)
+    assert total('dozor_rows_written_total{table="violations"}') == truth.valid
+    # Every insert was preceded by its duplicate lookup, and both are timed.
+    inserts = total('dozor_clickhouse_insert_seconds_count{table="violations"}')
+    assert inserts >= 1
+    assert total('dozor_clickhouse_lookup_seconds_count{table="violations"}') >= inserts
