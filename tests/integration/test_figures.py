@@ -19,8 +19,11 @@ from typing import Any
 import orjson
 import pytest
 
+from dozor.clickhouse import connect
 from dozor.enrich import fine_mci
+from dozor.infra.migrate import migrate
 from dozor.producers.simulator import Message, SimConfig, Simulator
+from dozor.streams.figures import FiguresPublisher
 from tests.reliability_helpers import JOIN, WORKER, Truth, assert_exact, poll, produce
 from tests.schema_consumer import read_topic
 from tests.truth import district_of, epoch_ms, incidents, minute_of
@@ -209,3 +212,47 @@ def test_city_figures_and_spike_alerts_equal_the_truth(settings_factory, start_s
     revised = poll(lambda: _published(settings)[key], lambda d: d["revision"] > before["revision"], 60)
     assert revised["violations"] == before["violations"] + 1
     assert revised["late_events"] == before["late_events"] + 1
+
+
+def _violations(client: Any, start: dt.datetime, n: int, step_ms: int) -> None:
+    """``n`` violations in Astana from ``start``, ``step_ms`` apart, written straight to the table."""
+    t0 = epoch_ms(start.isoformat())
+    client.command(
+        "INSERT INTO violations (event_id, event_time, city, district, camera_id, violation_type, lat, lon,"
+        " plate_hash, plate_masked)"
+        f" SELECT generateUUIDv4(), fromUnixTimestamp64Milli(toInt64({t0} + number * {step_ms}),"
+        " 'UTC'), 'astana', '', 'astana-cam-000', 'red_light', 51.13, 71.43, repeat('a', 64), '1*****01'"
+        f" FROM numbers({n})"
+    )
+
+
+@pytest.mark.parametrize(
+    "late_step_ms",
+    [
+        500,  # the rest all fall before the watermark: the minute stays final and is revised
+        1_000,  # some fall after it: the watermark moves and the minute is open again
+    ],
+)
+def test_a_spike_counted_after_its_minute_went_final_is_still_alerted(settings_factory, late_step_ms):
+    # On a backlog one partition reaches the end of the feed first: the watermark stands still, the
+    # idle flush makes the open minute final with part of its events, and the rest come later.
+    settings = settings_factory(spike_min_violations=5, figures_idle_flush_seconds=6)
+    migrate(settings)
+    client = connect(settings)
+    publisher = FiguresPublisher(settings, client)
+    base = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=3)).replace(second=0, microsecond=0)
+    spike_minute = base + dt.timedelta(minutes=90)
+    _violations(client, base, 90 * 4, 15_000)  # an hour and a half at 4 a minute
+    _violations(client, spike_minute, 4, 10_000)  # the spike's minute, as first counted
+
+    for tick in (0.0, 100.0):  # the second tick is an idle flush: the spike's minute is now final
+        out = publisher.step(now_monotonic=tick)
+        publisher.record(out)
+        assert not out.alerts
+    assert (publisher._spikes_from or base) > spike_minute
+
+    _violations(client, spike_minute + dt.timedelta(seconds=1), 40, late_step_ms)  # the lagging partition
+    out = publisher.step(now_monotonic=101.0)
+    publisher.record(out)
+    assert [(a.kind, a.city, a.observed) for a in out.alerts] == [("violations_spike", "astana", 44)]
+    assert spike_minute < out.alerts[0].event_time <= spike_minute + dt.timedelta(minutes=1)
