@@ -475,7 +475,7 @@ class FiguresPublisher:
         span = (open_minute - first) // MINUTE + 1
         # A revised minute is judged only with its trailing hour in hand, as any other minute is.
         again = {m for m in revised if m < first and m - MINUTE * TRAILING_MINUTES >= lo}
-        for minute in sorted(again) + [first + MINUTE * i for i in range(max(span, 0))]:
+        for minute in sorted(again) + [first + MINUTE * i for i in range(span)]:
             for kind in KINDS:
                 i = KINDS.index(kind)
                 weekly = self._weekly_baseline(kind, minute.replace(minute=0))
