@@ -13,8 +13,9 @@ codecs clickhouse-connect sends. What it speaks:
   ClickHouse concatenates them. The output format is the query's own ``FORMAT`` clause, else
   ``default_format``, else ``TabSeparated``.
 - An ``INSERT … FORMAT <fmt>`` whose data follows the statement line (clickhouse-connect's chunked
-  Native inserts) is streamed into chdb's ``send_insert``; ``INSERT … VALUES`` and ``INSERT … SELECT``
-  run as plain statements.
+  Native inserts) is spooled to tmpfs and run as ``INSERT … FROM INFILE``, an ordinary query that
+  raises every engine error (chdb's streaming insert reported rows it never stored: see
+  :meth:`ChdbEngine.insert`); ``INSERT … VALUES`` and ``INSERT … SELECT`` run as plain statements.
 - ``database``, ClickHouse settings and ``param_<name>`` query parameters are URL parameters.
   Settings are applied with ``SET`` on the engine handle that serves the request and reset to
   ``DEFAULT`` afterwards, so they never leak into another request. Unknown settings are refused as
@@ -35,6 +36,7 @@ from __future__ import annotations
 import base64
 import hmac
 import logging
+import os
 import queue
 import re
 import threading
@@ -132,6 +134,7 @@ class ChdbEngine:
 
         data_dir.mkdir(parents=True, exist_ok=True)
         self.data_dir = data_dir
+        self.spool_dir = _spool_dir(data_dir)
         self._pool: queue.Queue[_Handle] = queue.Queue()
         for _ in range(max(1, handles)):
             self._pool.put(_Handle(chdb.connect(str(data_dir))))
@@ -214,26 +217,32 @@ class ChdbEngine:
         database: str = "default",
         settings: dict[str, str] | None = None,
     ) -> Result:
-        """Stream data in ``fmt`` into ``statement`` (``INSERT INTO t (cols)``) without a temp file."""
+        """Spool data in ``fmt`` to a file and insert it with ``statement`` (``INSERT INTO t (cols)``).
+
+        Not chdb's streaming ``send_insert``: in chdb 4.4 its ``finish()`` reports rows written for
+        an insert the engine refused while writing parts (an insert spanning more than
+        ``max_partitions_per_insert_block`` partitions returned ``rows_written=1000`` and stored
+        nothing), so a client was told "written" for data that was lost. ``INSERT … FROM INFILE``
+        runs as an ordinary query, which raises every engine error with its code, and measured as
+        fast (300k JSON rows: 0.10 s against 0.11 s). The file lives on tmpfs where there is one.
+        """
         self._check_settings(settings or {})
+        target, clause = _split_settings(statement)
+        path = self.spool_dir / f"insert-{uuid.uuid4().hex}"
         h = self._checkout()
         try:
+            with open(path, "wb") as f:
+                for chunk in chunks:
+                    f.write(chunk)
             self._prepare(h, database, settings or {})
             t0 = time.perf_counter()
-            inserter = h.conn.send_insert(statement, fmt)
-            try:
-                for chunk in chunks:
-                    if chunk:
-                        inserter.append(chunk)
-            except BaseException:
-                inserter.cancel()
-                raise
-            r = inserter.finish()
+            sql = f"{target} FROM INFILE '{path}'{clause} FORMAT {fmt}"
+            r = self._raw(h, sql, "TabSeparated")
             return Result(
                 body=b"",
-                fmt=fmt,
-                rows_written=int(r.rows_written),
-                bytes_written=int(r.bytes_written),
+                fmt="",
+                rows_written=int(r.rows_written()),
+                bytes_written=int(r.bytes_written()),
                 elapsed_s=time.perf_counter() - t0,
             )
         except QueryError:
@@ -241,6 +250,7 @@ class ChdbEngine:
         except Exception as e:
             raise _error_from(e) from e
         finally:
+            path.unlink(missing_ok=True)
             self._pool.put(h)
 
     def _check_settings(self, settings: dict[str, str]) -> None:
@@ -249,6 +259,26 @@ class ChdbEngine:
                 raise QueryError(
                     f"Code: 115. DB::Exception: Unknown setting '{name}'. (UNKNOWN_SETTING)", 115
                 )
+
+
+def _spool_dir(data_dir: Path) -> Path:
+    """Where insert bodies wait for the engine: tmpfs if the machine has it, else the data directory."""
+    shm = Path("/dev/shm")
+    base = shm if shm.is_dir() and os.access(shm, os.W_OK) else data_dir
+    path = base / f"dozor-chdb-spool-{os.getpid()}"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _split_settings(statement: str) -> tuple[str, str]:
+    """``INSERT INTO t (cols) SETTINGS a=1`` → (``INSERT INTO t (cols)``, `` SETTINGS a=1``).
+
+    ``FROM INFILE`` must stand before a SETTINGS clause, so the clause is moved after it.
+    """
+    m = re.search(r"\sSETTINGS\s", statement, re.IGNORECASE)
+    if m is None or statement.rfind(")") > m.start():
+        return statement.rstrip(), ""
+    return statement[: m.start()].rstrip(), " " + statement[m.start() :].strip()
 
 
 def _setting_literal(value: str) -> str:
@@ -436,16 +466,18 @@ class _Handler(BaseHTTPRequestHandler):
             "result_bytes": str(len(r.body)),
             "elapsed_ns": str(int(r.elapsed_s * 1e9)),
         }
-        return {
+        headers = {
             "Content-Type": "application/octet-stream"
             if r.fmt in ("Native", "RowBinary", "Parquet", "Arrow")
             else "text/plain; charset=UTF-8",
             "X-ClickHouse-Query-Id": query_id,
-            "X-ClickHouse-Format": r.fmt,
             "X-ClickHouse-Timezone": self.server.engine.timezone,
             "X-ClickHouse-Server-Display-Name": "dozor-chdb",
             "X-ClickHouse-Summary": orjson.dumps(summary).decode(),
         }
+        if r.fmt:  # a server names the format only of a reply that has a result
+            headers["X-ClickHouse-Format"] = r.fmt
+        return headers
 
     def _reply(self, status: int, body: bytes, headers: dict[str, str]) -> None:
         try:
