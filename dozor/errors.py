@@ -13,6 +13,8 @@ __all__ = [
     "PortInUse",
     "ServiceNotReady",
     "ClickHouseUnavailable",
+    "InsertNotStored",
+    "ClickHouseDataError",
 ]
 
 
@@ -61,4 +63,26 @@ class ClickHouseUnavailable(DozorError):
 
     def __init__(self, message: str, retry_after: float) -> None:
         self.retry_after = retry_after
+        super().__init__(message)
+
+
+class InsertNotStored(ClickHouseUnavailable):
+    """ClickHouse answered an insert as done, but the rows are not there.
+
+    Neither the data's fault nor a plain outage: a server (or an endpoint) that says "written" for
+    rows it lost. The caller keeps the batch and its offsets uncommitted and retries, as for an
+    outage, so nothing is committed past rows that were not stored.
+    """
+
+
+class ClickHouseDataError(DozorError):
+    """ClickHouse refused the data itself (a value it cannot parse or store), not the request.
+
+    Retrying the same rows would fail forever; the caller narrows the batch down to the rows that
+    fail and dead-letters them. ``code`` is ClickHouse's error code (None when the rows could not
+    even be serialised for sending).
+    """
+
+    def __init__(self, message: str, code: int | None) -> None:
+        self.code = code
         super().__init__(message)

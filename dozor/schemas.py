@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 import uuid
 from dataclasses import dataclass
 from enum import StrEnum
@@ -64,6 +65,9 @@ __all__ = [
     "SCHEMA_DIR",
     "MAX_MESSAGE_BYTES",
     "REASONS",
+    "PLATE_MASK_PATTERN",
+    "UNIT_ID_PATTERN",
+    "UINT32_MAX",
 ]
 
 #: Where the published JSON Schema files live in the repository (regenerate: ``dozor schemas export``).
@@ -95,6 +99,8 @@ REASONS = {
     "bad_position": "coordinates outside Kazakhstan or far from the event's city",
     "bad_time": "event time absurd (before 2020 or in the future)",
     "undecodable": "the message could not be read (for example a compression codec it cannot undo)",
+    "storage": "valid, but ClickHouse refused to store it (its error code and text are in the detail)",
+    "processing": "valid, but a derived-output worker (join, figures) failed on it",
 }
 
 
@@ -208,6 +214,8 @@ class Event(BaseModel):
         use_enum_values=True,
         # The published schema describes messages as sent, and every field is always sent.
         json_schema_serialization_defaults_required=True,
+        # NaN and infinities have no JSON form: orjson would write null into a non-null column.
+        allow_inf_nan=False,
     )
     family: ClassVar[str]
 
@@ -238,7 +246,15 @@ class Violation(Event):
     plate_hash: Annotated[
         str, Field(pattern=r"^[0-9a-f]{64}$", description="HMAC-SHA256 of the normalised plate.")
     ]
-    plate_masked: Annotated[str, Field(max_length=16, description="e.g. '1*****01'.")]
+    plate_masked: Annotated[
+        str,
+        Field(
+            max_length=16,
+            pattern=PLATE_MASK_PATTERN,
+            description="At most the first character and the two-character region code in the clear, "
+            "the rest as '*': e.g. '1*****01'. A raw plate is refused.",
+        ),
+    ]
 
     @model_validator(mode="after")
     def _speed_pair(self) -> Violation:
@@ -247,6 +263,19 @@ class Violation(Event):
             raise ValueError("speeding needs speed_kmh and speed_limit_kmh")
         return self
 
+
+#: What a masked plate looks like (dozor.privacy.mask_plate): an optional first character, one or
+#: more '*', at most two trailing characters (the region code).
+PLATE_MASK_PATTERN = r"^[^\W_]?\*+[^\W_]{0,2}$"
+
+#: The default shape of a crew's call sign, e.g. 'AST-C001' or 'БЕРКУТ-12': upper-case letters and
+#: digits in at most three groups joined by '-', no spaces. A person's name or a personnel number
+#: with spaces does not fit. A department with other call signs sets DOZOR_UNIT_ID_PATTERN.
+UNIT_ID_PATTERN = r"^[A-ZА-ЯЁӘҒҚҢӨҰҮҺІ0-9]{1,12}(?:-[A-ZА-ЯЁӘҒҚҢӨҰҮҺІ0-9]{1,12}){0,2}$"
+_UNIT_ID_RE = re.compile(UNIT_ID_PATTERN)
+
+#: Largest value of a UInt32 column (targets, counts, revisions).
+UINT32_MAX = 2**32 - 1
 
 IncidentId = Annotated[
     str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$", description="Stable id of the case.")
@@ -295,8 +324,14 @@ class DispatchEvent(Event):
 
 
 class IntegrityReport(Event):
-    """An integrity report, version 1 (topic ``<prefix>.integrity.v1``, key: region). No personal data."""
+    """An integrity report, version 1 (topic ``<prefix>.integrity.v1``, key: region). No personal data.
 
+    Only the region, the kind and the service, and nothing else: a report carrying any other field
+    (a comment, a name, a badge number) is refused, not stored with the field dropped, so a source
+    that sends free text learns of it. Stored at day granularity (docs/guarantees.md).
+    """
+
+    model_config = ConfigDict(**{**Event.model_config, "extra": "forbid"})
     family: ClassVar[str] = "integrity"
     schema_version: Literal[1] = 1
     region: Annotated[str, Field(min_length=1, max_length=32, json_schema_extra={"enum": sorted(REGIONS)})]
@@ -324,7 +359,7 @@ class ResponseTime(Event):
     family: ClassVar[str] = "response_times"
     schema_version: Literal[1] = 1
     incident_id: IncidentId
-    revision: Annotated[int, Field(ge=1, description="1, then +1 for each correction.")]
+    revision: Annotated[int, Field(ge=1, le=UINT32_MAX, description="1, then +1 for each correction.")]
     status: Literal["closed", "cancelled"]
     city: CityId
     district: District = ""
@@ -338,7 +373,9 @@ class ResponseTime(Event):
     time_to_assignment_s: float | None
     time_to_arrival_s: float | None = Field(description="first_on_scene_at − opened_at, seconds.")
     time_to_closure_s: float
-    arrival_target_s: int = Field(description="The arrival target of the incident's priority, seconds.")
+    arrival_target_s: int = Field(
+        ge=0, le=UINT32_MAX, description="The arrival target of the incident's priority, seconds."
+    )
     arrived_within_target: bool | None
 
 
@@ -365,8 +402,10 @@ class Alert(Event):
     incident_id: IncidentId | None = None
     priority: Annotated[int, Field(ge=1, le=4)] | None = None
     waited_s: float | None = Field(default=None, description="How long the incident had waited.")
-    target_s: int | None = None
-    observed: int | None = Field(default=None, description="Spikes: events counted in the minute.")
+    target_s: Annotated[int, Field(ge=0, le=UINT32_MAX)] | None = None
+    observed: Annotated[int, Field(ge=0, le=UINT32_MAX)] | None = Field(
+        default=None, description="Spikes: events counted in the minute."
+    )
     baseline: float | None = Field(default=None, description="Spikes: expected events per minute.")
     detail: Annotated[str, Field(max_length=500)] = ""
 
@@ -468,8 +507,13 @@ def _km_from_city(city_id: str, lat: float, lon: float) -> float:
     return 6371.0 * math.hypot(x, math.radians(lat - c.lat))
 
 
-def parse_event(family: str, raw: bytes, now: dt.datetime | None = None) -> Event:
+def parse_event(
+    family: str, raw: bytes, now: dt.datetime | None = None, unit_id_pattern: re.Pattern[str] = _UNIT_ID_RE
+) -> Event:
     """Validate one message of ``family``; raise :class:`InvalidEvent` with a reason code otherwise.
+
+    ``unit_id_pattern`` is the shape of a crew's call sign (DOZOR_UNIT_ID_PATTERN): a dispatch whose
+    unit is named any other way (a person's name, a personnel number) is refused, not stored.
 
     Valid messages take the fast path: pydantic parses the JSON bytes directly (no intermediate
     dict). Only a message that fails there is parsed again step by step, cheapest check first, to
@@ -504,10 +548,32 @@ def parse_event(family: str, raw: bytes, now: dt.datetime | None = None) -> Even
         if km > MAX_CITY_DISTANCE_KM:
             raise InvalidEvent("bad_position", f"lat={lat}, lon={lon} is {km:.0f} km from {place}")
     now = now or dt.datetime.now(dt.UTC)
+    # Every time field has event_time's bounds: a .NET empty date (0001-01-01T00:00+05:00) in
+    # opened_at passed once and crashed the join, whose UTC conversion lands in year 0.
     # As timestamps: comparing aware datetimes calls utcoffset() on both sides of each comparison.
-    if not (_EARLIEST_TS <= ev.event_time.timestamp() <= now.timestamp() + _MAX_FUTURE_SKEW_S):
-        raise InvalidEvent("bad_time", f"event_time={ev.event_time.isoformat()}")
+    latest = now.timestamp() + _MAX_FUTURE_SKEW_S
+    for name in _TIME_FIELDS[family]:
+        t = d[name]
+        if t is not None and not (_EARLIEST_TS <= t.timestamp() <= latest):
+            raise InvalidEvent("bad_time", f"{name}={t.isoformat()}")
+    if family == "dispatches" and not unit_id_pattern.fullmatch(d["unit_id"]):
+        raise InvalidEvent(
+            "schema", f"unit_id: {d['unit_id']!r} is not a call sign ({unit_id_pattern.pattern})"
+        )
     return ev
+
+
+def _time_fields(model: type[BaseModel]) -> tuple[str, ...]:
+    """The model's datetime fields, event_time first."""
+    return tuple(
+        name
+        for name, f in model.model_fields.items()
+        if f.annotation in (AwareDatetime, AwareDatetime | None)
+    )
+
+
+#: Per family, the fields whose times parse_event bounds.
+_TIME_FIELDS = {name: _time_fields(fam.model) for name, fam in FAMILIES.items()}
 
 
 def _explain(fam: Family, raw: bytes) -> Event:

@@ -7,15 +7,18 @@ passes it down, so the same variables configure the embedded stack and a product
 
 from __future__ import annotations
 
+import re
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import orjson
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from dozor.errors import ConfigError
+from dozor.schemas import UNIT_ID_PATTERN
 
 __all__ = ["Settings", "DEV_PLATE_SALT", "JOIN_TABLE"]
 
@@ -50,34 +53,64 @@ class Settings(BaseSettings):
         default=None, description="Jar cache; default ~/.cache/dozor/kafka-<version>."
     )
     topic_prefix: str = "dozor"
-    topic_partitions: int = 6
-    topic_replication_factor: int = 1
+    topic_partitions: int = Field(default=6, ge=1, le=10_000)
+    topic_replication_factor: int = Field(default=1, ge=1, le=32)
+    topic_retention_days: float = Field(
+        default=7.0, gt=0, description="How long input topics keep messages (retention.ms)."
+    )
+    derived_topic_retention_days: float = Field(
+        default=30.0,
+        gt=0,
+        description="How long output topics (response times, alerts, city figures) and the dead-letter "
+        "topic keep messages: long enough to rebuild a downstream consumer or inspect a rejection.",
+    )
 
     # ClickHouse
     clickhouse_url: str = "http://127.0.0.1:8123"
     clickhouse_database: str = "dozor"
     clickhouse_user: str = "default"
     clickhouse_password: SecretStr = SecretStr("")
-    chdb_handles: int = Field(default=4, description="Parallel engine handles of the embedded endpoint.")
+    chdb_handles: int = Field(
+        default=4, ge=1, le=64, description="Parallel engine handles of the embedded endpoint."
+    )
+    retention_raw_days: int = Field(
+        default=1830,
+        ge=1,
+        description="Days raw events, response times and alerts stay in ClickHouse (TTL on event_time); "
+        "five years covers a three-year baseline with room for the current year.",
+    )
+    retention_aggregate_days: int = Field(
+        default=3660, ge=1, description="Days the per-minute and per-day roll-ups stay (TTL)."
+    )
+    retention_integrity_days: int = Field(
+        default=1830, ge=1, description="Days integrity reports stay (TTL), at day granularity."
+    )
 
     # Worker
     consumer_group: str = "dozor-ingest"
-    batch_max_rows: int = 50_000
-    batch_max_seconds: float = 0.5
+    batch_max_rows: int = Field(default=50_000, ge=1, le=1_000_000)
+    batch_max_seconds: float = Field(default=0.5, gt=0, le=60)
     mci_kzt: dict[int, int] = Field(
         default={2024: 3692, 2025: 3932, 2026: 4325},
         description="The monthly calculation index (MCI) in tenge per year; fines are set in MCI. "
         "JSON in the environment, e.g. DOZOR_MCI_KZT='{\"2027\": 4600}' (a year missing uses the "
         "latest earlier year).",
     )
-    worker_web_port: int = 6066
+    worker_web_port: int = Field(default=6066, ge=1, le=65535)
     arrival_target_minutes: dict[int, int] = Field(
         default={1: 10, 2: 20, 3: 40, 4: 60},
         description="Minutes from an incident's opening to the first unit on scene, per priority; "
         "past it, the incident is flagged (alerts topic) and counted as late. JSON in the environment.",
     )
 
+    unit_id_pattern: str = Field(
+        default=UNIT_ID_PATTERN,
+        description="Regular expression a dispatch's unit_id must match: a crew's call sign, never a "
+        "person's name or number (dozor/schemas.py explains the default).",
+    )
+
     join_retention_hours: float = Field(
+        gt=0,
         default=24.0,
         description="A closed incident leaves the join table once event time passes its newest event "
         "by this much; a dispatch step later than that no longer revises its response times.",
@@ -85,37 +118,85 @@ class Settings(BaseSettings):
 
     # City figures and spike alerts (streams/figures.py)
     figures_allowed_lateness_s: float = Field(
+        ge=0,
         default=120.0,
         description="A minute is published once the event time read passes its end by this much; "
         "events later than that revise it (revision + 1) and count as late.",
     )
-    figures_tick_seconds: float = Field(default=2.0, description="How often the figures are checked.")
+    figures_tick_seconds: float = Field(default=2.0, gt=0, description="How often the figures are checked.")
     figures_idle_flush_seconds: float = Field(
+        gt=0,
         default=60.0,
         description="Wall-clock seconds without newer events after which every minute read so far "
         "is published (the feed has stopped; nothing later is coming to push the watermark).",
     )
     figures_horizon_hours: float = Field(
+        gt=0,
         default=6.0,
         description="How far behind the newest event a minute is still revised; older late events "
         "are stored and counted in ClickHouse but not published again.",
     )
-    spike_ratio: float = Field(default=3.0, description="A spike is at least this many times the baseline.")
-    spike_min_violations: int = Field(default=30, description="…and at least this many violations a minute,")
-    spike_min_incidents: int = Field(default=10, description="…or incidents opened a minute,")
+    spike_ratio: float = Field(
+        default=3.0, ge=1, description="A spike is at least this many times the baseline."
+    )
+    spike_min_violations: int = Field(
+        default=30, ge=1, description="…and at least this many violations a minute,"
+    )
+    spike_min_incidents: int = Field(default=10, ge=1, description="…or incidents opened a minute,")
     spike_p_value: float = Field(
-        default=1e-6, description="…and this unlikely under a Poisson count with the baseline's mean."
+        gt=0,
+        lt=1,
+        default=1e-6,
+        description="…and this unlikely under a Poisson count with the baseline's mean.",
     )
 
     # Dashboard
-    dashboard_port: int = 8501
-    refresh_seconds: float = 2.0
-    stale_after_seconds: float = 60.0
+    dashboard_port: int = Field(default=8501, ge=1, le=65535)
+    refresh_seconds: float = Field(default=2.0, gt=0)
+    stale_after_seconds: float = Field(default=60.0, gt=0)
     display_timezone: str = "Asia/Almaty"
 
     # Producers
-    simulate_rate: float = 200.0
+    simulate_rate: float = Field(default=200.0, gt=0, description="Simulated events per second.")
     plate_salt: SecretStr = SecretStr(DEV_PLATE_SALT)
+
+    @field_validator("unit_id_pattern")
+    @classmethod
+    def _compiles(cls, v: str) -> str:
+        try:
+            re.compile(v)
+        except re.error as e:
+            raise ValueError(f"not a regular expression: {e}") from None
+        return v
+
+    @field_validator("display_timezone")
+    @classmethod
+    def _known_zone(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {v!r} (an IANA name such as 'Asia/Almaty')") from None
+        return v
+
+    @field_validator("mci_kzt", "arrival_target_minutes")
+    @classmethod
+    def _positive_values(cls, v: dict[int, int]) -> dict[int, int]:
+        bad = {k: n for k, n in v.items() if n <= 0}
+        if bad:
+            raise ValueError(f"values must be positive, got {bad}")
+        return v
+
+    @field_validator("arrival_target_minutes")
+    @classmethod
+    def _every_priority(cls, v: dict[int, int]) -> dict[int, int]:
+        if set(v) != {1, 2, 3, 4}:
+            raise ValueError(f"needs a target for each priority 1-4, got {sorted(v)}")
+        return v
+
+    @cached_property
+    def unit_id_re(self) -> re.Pattern[str]:
+        """:attr:`unit_id_pattern`, compiled once."""
+        return re.compile(self.unit_id_pattern)
 
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Settings:

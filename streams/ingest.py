@@ -26,7 +26,9 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import hashlib
 import logging
+import re
 import time
 import uuid
 
@@ -36,7 +38,8 @@ from aiokafka.errors import CorruptRecordException, KafkaError, UnsupportedCodec
 
 from dozor.clickhouse import connect
 from dozor.enrich import Enricher
-from dozor.schemas import FAMILIES, InvalidEvent, parse_event
+from dozor.errors import ClickHouseUnavailable
+from dozor.schemas import FAMILIES, MAX_MESSAGE_BYTES, UNIT_ID_PATTERN, InvalidEvent, parse_event
 from dozor.settings import Settings
 from dozor.streams.faults import failpoint
 from dozor.streams.metrics import (
@@ -49,15 +52,25 @@ from dozor.streams.metrics import (
     FLUSH_SECONDS,
     PAUSED,
 )
-from dozor.streams.sink import TABLES, ClickHouseWriter, PartitionBatch, Row
+from dozor.streams.sink import TABLES, ClickHouseWriter, PartitionBatch, Row, StorageRefusal, local_day_start
 
-__all__ = ["IngestService", "Rejected", "validate_records", "INGESTED_FAMILIES"]
+__all__ = [
+    "IngestService",
+    "Rejected",
+    "validate_records",
+    "deadletter_record",
+    "INGESTED_FAMILIES",
+    "DEADLETTER_MAX_VALUE",
+]
 
 log = logging.getLogger("dozor.ingest")
 
 #: The families this service stores, each in its table in TABLES: all but city figures, which the
 #: figures publisher writes itself (its table is also its memory of what it published).
 INGESTED_FAMILIES = tuple(f for f in FAMILIES if f in TABLES)
+
+#: The call-sign pattern when the caller gives none (DOZOR_UNIT_ID_PATTERN's default).
+DEFAULT_UNIT_ID = re.compile(UNIT_ID_PATTERN)
 
 #: Backoff while ClickHouse is away: start fast (a restart takes seconds), cap so recovery is quick.
 RETRY_FIRST_S = 0.5
@@ -89,7 +102,9 @@ class Rejected:
         self.key, self.value, self.reason, self.detail = key, value, reason, detail
 
 
-def validate_records(records: list, batch: PartitionBatch, enricher: Enricher) -> float | None:
+def validate_records(
+    records: list, batch: PartitionBatch, enricher: Enricher, unit_id: re.Pattern[str] = DEFAULT_UNIT_ID
+) -> float | None:
     """Validate and enrich records into ``batch.rows`` and ``batch.rejected``; return the newest
     event time (a POSIX timestamp).
 
@@ -97,6 +112,7 @@ def validate_records(records: list, batch: PartitionBatch, enricher: Enricher) -
     """
     spec = TABLES[batch.family]
     district_at = spec.district_index
+    day_only = spec.day_only
     newest: float | None = None
     # One clock reading per batch, not per event: the batch spans under a second, the future-time
     # limit is ten minutes, and reading the clock per event halved validation throughput.
@@ -106,7 +122,7 @@ def validate_records(records: list, batch: PartitionBatch, enricher: Enricher) -
         batch.cover(records[-1].offset)
     for rec in records:
         try:
-            ev = parse_event(batch.family, rec.value if rec.value is not None else b"", now)
+            ev = parse_event(batch.family, rec.value if rec.value is not None else b"", now, unit_id)
         except InvalidEvent as e:
             batch.rejected.append(
                 Rejected(rec.topic, rec.partition, rec.offset, rec.key, rec.value, e.reason, e.detail)
@@ -119,10 +135,50 @@ def validate_records(records: list, batch: PartitionBatch, enricher: Enricher) -
             row[district_at] = enricher.district(ev)
         d = ev.__dict__
         ts = d["event_time"].timestamp()
-        batch.rows.append(Row(d["event_id"], ts, row))
+        if day_only:
+            ts = local_day_start(ts)
+            row[1] = dt.datetime.fromtimestamp(ts, dt.UTC)
+        batch.rows.append(Row(d["event_id"], ts, row, rec))
         if newest is None or ts > newest:
             newest = ts
     return newest
+
+
+#: A dead letter carries at most this much of the original value. A message near the broker's size
+#: limit could not be sent again whole with the reason headers added; the commit that carried it
+#: would fail, and the partition would be read again forever. Oversize messages are refused at
+#: MAX_MESSAGE_BYTES, so only they are ever cut.
+DEADLETTER_MAX_VALUE = MAX_MESSAGE_BYTES
+
+
+def deadletter_record(r: Rejected, failed_at: bytes) -> tuple[bytes | None, list[tuple[str, bytes]]]:
+    """The dead-letter value and headers of ``r``: the reason, where it came from, and — when the
+    value had to be cut — its original size and SHA-256, so it can still be found and matched."""
+    headers = [
+        ("dozor.reason", r.reason.encode()),
+        ("dozor.detail", r.detail[:1000].encode()),
+        ("dozor.source.topic", r.topic.encode()),
+        ("dozor.source.partition", str(r.partition).encode()),
+        ("dozor.source.offset", str(r.offset).encode()),
+        ("dozor.failed_at", failed_at),
+    ]
+    value = r.value
+    if value is not None and len(value) > DEADLETTER_MAX_VALUE:
+        headers += [
+            ("dozor.truncated", b"1"),
+            ("dozor.original_size", str(len(value)).encode()),
+            ("dozor.original_sha256", hashlib.sha256(value).hexdigest().encode()),
+        ]
+        value = value[:DEADLETTER_MAX_VALUE]
+    return value, headers
+
+
+def _storage_rejection(refusal: StorageRefusal) -> Rejected:
+    """A row ClickHouse refused, as a dead letter carrying the message as it arrived."""
+    rec = refusal.row.source
+    code = refusal.error.code
+    detail = f"ClickHouse {'code ' + str(code) if code is not None else 'client'}: {refusal.error}"
+    return Rejected(rec.topic, rec.partition, rec.offset, rec.key, rec.value, "storage", detail)
 
 
 class _Revocations(ConsumerRebalanceListener):
@@ -294,7 +350,9 @@ class IngestService(mode.Service):
                     EVENTS_IN.labels(tp.topic).inc(len(records))
                     read += len(records)
                     batch = self._pending_for(tp)
-                    t = await asyncio.to_thread(validate_records, records, batch, self._enricher)
+                    t = await asyncio.to_thread(
+                        validate_records, records, batch, self._enricher, self.settings.unit_id_re
+                    )
                     if t is not None and (batch.family not in newest or t > newest[batch.family]):
                         newest[batch.family] = t
         return newest
@@ -370,7 +428,7 @@ class IngestService(mode.Service):
             if not records:
                 return None
             EVENTS_IN.labels(tp.topic).inc(len(records))
-            validate_records(records, self._pending_for(tp), self._enricher)
+            validate_records(records, self._pending_for(tp), self._enricher, self.settings.unit_id_re)
         return None
 
     async def _readable(self, tp: TopicPartition, offset: int) -> bool:
@@ -419,7 +477,7 @@ class IngestService(mode.Service):
         for i, (family, group) in enumerate(sorted(by_family.items())):
             if i:
                 failpoint("between_tables")
-            await self._write_until_done(family, group)
+            rejected += await self._write_until_done(family, group)
         failpoint("after_insert")
         offsets = {tp: b.last_offset + 1 for tp, b in batches.items()}
         assert self._producer is not None
@@ -438,18 +496,26 @@ class IngestService(mode.Service):
         self.last_flush_monotonic = time.monotonic()
         FLUSH_SECONDS.observe(time.perf_counter() - t0)
 
-    async def _write_until_done(self, family: str, group: list[PartitionBatch]) -> None:
+    async def _write_until_done(self, family: str, group: list[PartitionBatch]) -> list[Rejected]:
+        """Store ``group``'s rows; return the ones ClickHouse refused, for the dead-letter topic.
+
+        Acts on the sink's typed errors: unavailability (the server away, overloaded, or answering
+        "written" for rows it did not store) holds the batch and retries with backoff, consumption
+        paused; rows whose values the engine refuses are dead-lettered with reason ``storage`` and
+        the server's code and text, while the rest of the batch is stored. An unexpected error is
+        held and retried too: dropping rows on a bug would lose them.
+        """
         writer = self._writers[family]
         delay = RETRY_FIRST_S
         while True:
             try:
-                await asyncio.to_thread(writer.write, group)
+                _, refused = await asyncio.to_thread(writer.write, group)
                 if not self.clickhouse_ok:
                     log.info("ClickHouse is back; ingest resumed")
                 self.clickhouse_ok = True
                 PAUSED.set(0)
-                return
-            except Exception as e:  # network, HTTP 5xx, server errors: all are held and retried
+                return [_storage_rejection(r) for r in refused]
+            except Exception as e:
                 CLICKHOUSE_FAILURES.labels(writer.spec.table).inc()
                 if self.clickhouse_ok:
                     log.error(
@@ -460,7 +526,8 @@ class IngestService(mode.Service):
                 PAUSED.set(1)
                 if self.should_stop:
                     raise
-                await asyncio.sleep(delay)
+                wait = e.retry_after if isinstance(e, ClickHouseUnavailable) else delay
+                await asyncio.sleep(max(wait, delay))
                 delay = min(delay * 2, RETRY_MAX_S)
 
     async def _deadletter(self, rejected: list[Rejected]) -> None:
@@ -474,17 +541,10 @@ class IngestService(mode.Service):
         now = dt.datetime.now(dt.UTC).isoformat().encode()
         futures = []
         for r in rejected:
-            headers = [
-                ("dozor.reason", r.reason.encode()),
-                ("dozor.detail", r.detail[:1000].encode()),
-                ("dozor.source.topic", r.topic.encode()),
-                ("dozor.source.partition", str(r.partition).encode()),
-                ("dozor.source.offset", str(r.offset).encode()),
-                ("dozor.failed_at", now),
-            ]
+            value, headers = deadletter_record(r, now)
             futures.append(
                 await self._producer.send(
-                    self.settings.topic_deadletter, value=r.value, key=r.key, headers=headers
+                    self.settings.topic_deadletter, value=value, key=r.key, headers=headers
                 )
             )
             log.warning(

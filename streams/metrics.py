@@ -7,6 +7,7 @@ from prometheus_client import Counter, Gauge, Histogram
 __all__ = [
     "EVENTS_IN",
     "ROWS_WRITTEN",
+    "NOT_STORED",
     "DEADLETTERED",
     "INSERT_SECONDS",
     "BATCH_ROWS",
@@ -27,6 +28,11 @@ __all__ = [
 
 EVENTS_IN = Counter("dozor_events_in_total", "Messages read from input topics", ["topic"])
 ROWS_WRITTEN = Counter("dozor_rows_written_total", "Rows inserted into ClickHouse", ["table"])
+NOT_STORED = Counter(
+    "dozor_rows_not_stored_total",
+    "Rows ClickHouse answered as written but did not store (the flush is retried, never committed)",
+    ["table"],
+)
 DEADLETTERED = Counter(
     "dozor_deadletter_total", "Messages sent to the dead-letter topic", ["topic", "reason"]
 )

@@ -7,8 +7,21 @@ of the same file, a worker killed between insert and commit, an insert whose rep
 2. Before inserting, :meth:`ClickHouseWriter.existing_ids` asks ClickHouse which of the batch's
    event ids it already holds, reading only the batch's event-time ranges (the tables are ordered by
    event time, so this touches a few granules, not the table). Those rows are dropped.
-3. Every insert carries an ``insert_deduplication_token`` derived from the batch's partitions and
-   offset ranges, so a retried insert after a timeout is discarded by ClickHouse itself.
+3. Every insert carries an ``insert_deduplication_token`` derived from its rows' event ids, so a
+   retried insert after a timeout is discarded by ClickHouse itself.
+
+How "nothing lost" holds on the way in:
+
+- An insert touches at most :data:`MAX_DAYS_PER_INSERT` days of event time. ClickHouse refuses an
+  insert block that spans more than ``max_partitions_per_insert_block`` (100) partitions, and the
+  raw tables are partitioned by day: a replayed backlog of several years would otherwise fail.
+- What the server says it wrote is checked against what was sent: fewer rows written than sent
+  is accepted only if the lookup then finds every row stored (a deduplicated retry writes none);
+  otherwise :class:`~dozor.errors.InsertNotStored` keeps the offsets uncommitted.
+- Errors are typed (:func:`classify`): :class:`~dozor.errors.ClickHouseUnavailable` pauses and
+  retries the whole flush; :class:`~dozor.errors.ClickHouseDataError` (the engine refused a value)
+  splits the insert in halves until the rows that fail are found, which come back to the caller for
+  the dead-letter topic while every other row is stored.
 
 Why this mechanism and not another (docs/guarantees.md has the long form): a faust table of seen ids
 would need a changelog write per event and grows without bound (replays come days later); a
@@ -32,16 +45,74 @@ from dataclasses import dataclass, field
 
 import orjson
 from clickhouse_connect.driver.client import Client
+from clickhouse_connect.driver.exceptions import DatabaseError, OperationalError
 
+from dozor.errors import ClickHouseDataError, ClickHouseUnavailable, InsertNotStored
 from dozor.schemas import Event
-from dozor.streams.metrics import BATCH_ROWS, DUPLICATES, INSERT_SECONDS, LOOKUP_SECONDS, ROWS_WRITTEN
+from dozor.streams.metrics import (
+    BATCH_ROWS,
+    DUPLICATES,
+    INSERT_SECONDS,
+    LOOKUP_SECONDS,
+    NOT_STORED,
+    ROWS_WRITTEN,
+)
 
-__all__ = ["TableSpec", "TABLES", "Row", "PartitionBatch", "ClickHouseWriter", "time_ranges"]
+__all__ = [
+    "TableSpec",
+    "TABLES",
+    "Row",
+    "PartitionBatch",
+    "ClickHouseWriter",
+    "StorageRefusal",
+    "time_ranges",
+    "local_day_start",
+    "classify",
+    "DATA_ERROR_CODES",
+    "MAX_DAYS_PER_INSERT",
+]
 
 #: Event times closer than this fall into one lookup range: fewer ranges, a little more read.
 RANGE_GAP = dt.timedelta(seconds=2)
 #: More ranges than this and the closest are merged: the query text stays small.
 MAX_RANGES = 64
+#: Days of event time one insert may span. ClickHouse refuses an insert block touching more than
+#: ``max_partitions_per_insert_block`` (100) partitions; the raw tables are partitioned by day (UTC
+#: or coarser), and 50 UTC days touch at most 51 days in any zone, well inside the limit.
+MAX_DAYS_PER_INSERT = 50
+#: How long to wait before retrying after ClickHouse was unavailable, if the error does not say.
+RETRY_AFTER_S = 1.0
+
+#: ClickHouse error codes that mean "these values cannot be stored", not "the server cannot serve":
+#: parse and conversion failures, out-of-range values, constraint violations, too many partitions.
+#: Retrying the same rows fails forever; splitting finds the rows at fault.
+DATA_ERROR_CODES = frozenset(
+    {
+        6,    # CANNOT_PARSE_TEXT
+        26,   # CANNOT_PARSE_QUOTED_STRING
+        27,   # CANNOT_PARSE_INPUT_ASSERTION_FAILED
+        32,   # ATTEMPT_TO_READ_AFTER_EOF
+        33,   # CANNOT_READ_ALL_DATA
+        38,   # CANNOT_PARSE_DATE
+        41,   # CANNOT_PARSE_DATETIME
+        53,   # TYPE_MISMATCH
+        69,   # ARGUMENT_OUT_OF_BOUND
+        70,   # CANNOT_CONVERT_TYPE
+        72,   # CANNOT_PARSE_NUMBER
+        117,  # INCORRECT_DATA
+        130,  # CANNOT_READ_ARRAY_FROM_TEXT
+        131,  # TOO_LARGE_STRING_SIZE
+        190,  # SIZES_OF_ARRAYS_DONT_MATCH
+        252,  # TOO_MANY_PARTS (per insert block: a smaller insert goes through)
+        321,  # VALUE_IS_OUT_OF_RANGE_OF_DATA_TYPE
+        349,  # CANNOT_INSERT_NULL_IN_ORDINARY_COLUMN
+        395,  # FUNCTION_THROW_IF_VALUE_IS_NON_ZERO
+        407,  # DECIMAL_OVERFLOW
+        467,  # CANNOT_PARSE_BOOL
+        469,  # VIOLATED_CONSTRAINT
+        691,  # UNKNOWN_ELEMENT_OF_ENUM
+    }
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -52,6 +123,8 @@ class TableSpec:
     fields: tuple[str, ...]
     #: Columns the worker derives (:meth:`dozor.enrich.Enricher.extras`), after the event's own.
     extra: tuple[str, ...] = ()
+    #: Store event_time only to the local day (Kazakhstan's UTC+5 midnight), not the moment.
+    day_only: bool = False
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -89,7 +162,11 @@ TABLES: dict[str, TableSpec] = {
         ("event_id", "event_time", "dispatch_id", "incident_id", "unit_id", "crew_type", "status",
          "city", "district"),
     ),
-    "integrity": TableSpec("integrity_reports", ("event_id", "event_time", "region", "kind", "service")),
+    # Integrity reports to the day only: the moment of a report, with its region and service,
+    # could point at the officer who made it; the integrity unit reads them by region and month.
+    "integrity": TableSpec(
+        "integrity_reports", ("event_id", "event_time", "region", "kind", "service"), day_only=True
+    ),
     "response_times": TableSpec(
         "incident_responses",
         ("event_id", "event_time", "incident_id", "revision", "status", "city", "district", "priority",
@@ -107,11 +184,38 @@ TABLES: dict[str, TableSpec] = {
 
 @dataclass(slots=True)
 class Row:
-    """One accepted event, ready for its table; ``ts`` is its event time as a POSIX timestamp."""
+    """One accepted event, ready for its table; ``ts`` is its event time as a POSIX timestamp.
+
+    ``source`` is the Kafka record it came from (topic, partition, offset, key, value), kept so that
+    a row ClickHouse refuses can go to the dead-letter topic as it arrived.
+    """
 
     event_id: uuid.UUID
     ts: float
     values: list[object]
+    source: object = None
+
+
+@dataclass(frozen=True, slots=True)
+class StorageRefusal:
+    """A row ClickHouse would not store, and why (for the dead-letter record)."""
+
+    row: Row
+    error: ClickHouseDataError
+
+
+def classify(exc: BaseException) -> ClickHouseDataError | ClickHouseUnavailable:
+    """Sort a failed insert: the data's fault (split and dead-letter) or the server's (wait, retry).
+
+    Anything unknown counts as unavailability: retrying an insert that could have succeeded costs
+    time, dead-lettering good rows would lose them.
+    """
+    if isinstance(exc, ClickHouseDataError | ClickHouseUnavailable):
+        return exc
+    code = getattr(exc, "code", None)
+    if isinstance(exc, DatabaseError) and not isinstance(exc, OperationalError) and code in DATA_ERROR_CODES:
+        return ClickHouseDataError(str(exc), code)
+    return ClickHouseUnavailable(f"{type(exc).__name__}: {exc}", RETRY_AFTER_S)
 
 
 @dataclass
@@ -133,9 +237,14 @@ class PartitionBatch:
             self.first_offset = offset
         self.last_offset = offset
 
-    @property
-    def span(self) -> str:
-        return f"{self.topic}:{self.partition}:{self.first_offset}-{self.last_offset}"
+
+#: Kazakhstan's offset from UTC (one zone since March 2024): where a stored "day" begins.
+KZ_OFFSET_S = 5 * 3600
+
+
+def local_day_start(ts: float) -> float:
+    """The POSIX time of the Kazakhstan midnight that begins ``ts``'s day."""
+    return (ts + KZ_OFFSET_S) // 86400 * 86400 - KZ_OFFSET_S
 
 
 def time_ranges(times: Iterable[float]) -> list[tuple[float, float]]:
@@ -217,32 +326,104 @@ class ClickHouseWriter:
         stored = set(columns[0])
         return {r.event_id for r in rows if r.event_id.int in stored}
 
-    def write(self, batches: list[PartitionBatch]) -> int:
-        """Insert the batches' rows that are new; safe to call again with the same batches."""
+    def write(self, batches: list[PartitionBatch]) -> tuple[int, list[StorageRefusal]]:
+        """Insert the batches' rows that are new; safe to call again with the same batches.
+
+        Returns the rows written and the rows ClickHouse refused (for the dead-letter topic). Raises
+        :class:`~dozor.errors.ClickHouseUnavailable` (or its :class:`~dozor.errors.InsertNotStored`)
+        when the caller must keep the batch and retry.
+        """
         candidates: dict[uuid.UUID, Row] = {}
         for b in batches:
             for r in b.rows:
                 candidates.setdefault(r.event_id, r)  # the first copy wins; later ones are repeats
         if not candidates:
-            return 0
-        existing = self.existing_ids(list(candidates.values()))
-        fresh = [r.values for eid, r in candidates.items() if eid not in existing]
+            return 0, []
+        try:
+            existing = self.existing_ids(list(candidates.values()))
+        except Exception as e:  # a lookup that failed is never the data's fault: wait and retry
+            raise ClickHouseUnavailable(
+                f"duplicate lookup in {self.spec.table} failed: {e}", RETRY_AFTER_S
+            ) from e
+        fresh = [r for eid, r in candidates.items() if eid not in existing]
         repeats = sum(len(b.rows) for b in batches) - len(fresh)
         if repeats:
             DUPLICATES.labels(self.spec.table).inc(repeats)
         if not fresh:
-            return 0
-        spans = ",".join(sorted(b.span for b in batches))
-        token = f"{self.spec.table}:{hashlib.sha1(spans.encode()).hexdigest()}"
+            return 0, []
+        written, refused = 0, []
+        for chunk in _by_days(fresh):
+            n, bad = self._insert(chunk)
+            written += n
+            refused += bad
+        return written, refused
+
+    def _insert(self, rows: list[Row]) -> tuple[int, list[StorageRefusal]]:
+        """One insert of ``rows``; on a data error, each half on its own, down to the rows at fault."""
+        try:
+            self._send(rows)
+            return len(rows), []
+        except ClickHouseDataError as e:
+            if len(rows) == 1:
+                return 0, [StorageRefusal(rows[0], e)]
+        half = len(rows) // 2
+        a, bad_a = self._insert(rows[:half])
+        b, bad_b = self._insert(rows[half:])
+        return a + b, bad_a + bad_b
+
+    def _send(self, rows: list[Row]) -> None:
+        # The token is the rows' ids: a retry of the same rows is discarded by ClickHouse, and
+        # different rows never share a token (one derived from topic offsets collided when a topic
+        # was recreated and its offsets began again at 0, and the server dropped the new rows).
+        digest = hashlib.blake2b(b"".join(r.event_id.bytes for r in rows), digest_size=16).hexdigest()
+        token = f"{self.spec.table}:{digest}"
+        try:
+            block = orjson.dumps([r.values for r in rows])[1:-1]
+        except (orjson.JSONEncodeError, TypeError) as e:  # e.g. an integer beyond 64 bits
+            raise ClickHouseDataError(f"cannot serialise the row for ClickHouse: {e}", None) from e
         t0 = time.perf_counter()
-        self.client.raw_insert(
-            self.spec.table,
-            column_names=list(self.spec.columns),
-            insert_block=orjson.dumps(fresh)[1:-1],
-            settings={**INSERT_SETTINGS, "insert_deduplication_token": token},
-            fmt="JSONCompactEachRow",
-        )
+        try:
+            summary = self.client.raw_insert(
+                self.spec.table,
+                column_names=list(self.spec.columns),
+                insert_block=block,
+                settings={**INSERT_SETTINGS, "insert_deduplication_token": token},
+                fmt="JSONCompactEachRow",
+            )
+        except Exception as e:
+            raise classify(e) from e
         INSERT_SECONDS.labels(self.spec.table).observe(time.perf_counter() - t0)
-        BATCH_ROWS.labels(self.spec.table).observe(len(fresh))
-        ROWS_WRITTEN.labels(self.spec.table).inc(len(fresh))
-        return len(fresh)
+        written = getattr(summary, "written_rows", None)
+        if written is not None and written < len(rows):
+            # A deduplicated retry writes nothing and is fine; anything else is loss.
+            stored = self.existing_ids(rows)
+            missing = len(rows) - len(stored)
+            if missing:
+                NOT_STORED.labels(self.spec.table).inc(missing)
+                raise InsertNotStored(
+                    f"ClickHouse answered an insert of {len(rows)} rows into {self.spec.table} with "
+                    f"written_rows={written}, and {missing} of them are not stored; not committing",
+                    RETRY_AFTER_S,
+                )
+        BATCH_ROWS.labels(self.spec.table).observe(len(rows))
+        ROWS_WRITTEN.labels(self.spec.table).inc(len(rows))
+
+
+def _by_days(rows: list[Row]) -> list[list[Row]]:
+    """``rows`` in inserts of at most :data:`MAX_DAYS_PER_INSERT` UTC days of event time each.
+
+    A live batch spans seconds and stays whole (one pass for the bounds); a replayed backlog is
+    grouped by day, oldest first.
+    """
+    lo = min(r.ts for r in rows)
+    hi = max(r.ts for r in rows)
+    if int(hi // 86400) - int(lo // 86400) < MAX_DAYS_PER_INSERT:
+        return [rows]
+    by_day: dict[int, list[Row]] = {}
+    for r in rows:
+        by_day.setdefault(int(r.ts // 86400), []).append(r)
+    days = sorted(by_day)
+    return [
+        [r for d in days[i : i + MAX_DAYS_PER_INSERT] for r in by_day[d]]
+        for i in range(0, len(days), MAX_DAYS_PER_INSERT)
+    ]

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from dozor.privacy import hash_plate, mask_plate
 from dozor.producers.simulator import SimConfig, Simulator
-from dozor.schemas import REASONS, InvalidEvent, Violation, parse_violation
+from dozor.schemas import REASONS, InvalidEvent, Violation, parse_event, parse_violation
 
 NOW = dt.datetime(2026, 11, 23, 12, 0, tzinfo=dt.UTC)
 
@@ -115,3 +115,75 @@ def test_stale_json_schema_is_detected(tmp_path):
     r = CliRunner().invoke(cli, ["schemas", "export", "--check", "--out", str(tmp_path)])
     assert r.exit_code == 1
     assert "incidents.v1.json" in r.output
+
+
+# --- personal data at the door ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("masked", ["123ABC01", "123 ABC 01", "1**AB*01", "A123BC"])
+def test_a_raw_or_half_masked_plate_is_refused(good, masked):
+    good["plate_masked"] = masked
+    with pytest.raises(InvalidEvent) as e:
+        parse_violation(orjson.dumps(good), now=NOW)
+    assert e.value.reason == "schema" and "plate_masked" in e.value.detail
+
+
+@pytest.mark.parametrize("plate", ["123ABC01", "777 AAA 02", "A1", "Х123ВО"])
+def test_every_mask_the_producers_make_is_accepted(good, plate):
+    good["plate_masked"] = mask_plate(plate)
+    assert parse_violation(orjson.dumps(good), now=NOW).plate_masked == mask_plate(plate)
+
+
+def _dispatch(unit_id: str) -> bytes:
+    return orjson.dumps(
+        {
+            "event_id": "8f6f3a52-6b36-4f6e-8d1b-3f0c2c7f3c11", "schema_version": 1,
+            "event_time": "2026-11-23T11:00:00Z", "dispatch_id": "d-1", "incident_id": "AST-1",
+            "unit_id": unit_id, "crew_type": "car", "status": "assigned", "city": "astana",
+        }
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("unit", ["AST-C001", "БЕРКУТ-12", "P7", "ALM-M-12"])
+def test_call_signs_are_accepted(unit):
+    assert parse_event("dispatches", _dispatch(unit), NOW).unit_id == unit
+
+
+@pytest.mark.parametrize("unit", ["Ivanov Ivan", "Иванов И.И.", "sgt. petrov", "AST C001", ""])
+def test_a_person_in_unit_id_is_refused(unit):
+    with pytest.raises(InvalidEvent) as e:
+        parse_event("dispatches", _dispatch(unit), NOW)
+    assert e.value.reason == "schema"
+
+
+def test_the_call_sign_pattern_is_a_setting():
+    import re
+
+    assert parse_event("dispatches", _dispatch("unit 7"), NOW, re.compile(r"^unit \d+$")).unit_id == "unit 7"
+
+
+def test_integrity_reports_refuse_free_text():
+    report = {
+        "event_id": "8f6f3a52-6b36-4f6e-8d1b-3f0c2c7f3c12", "schema_version": 1,
+        "event_time": "2026-11-23T11:00:00Z", "region": "astana", "kind": "bribe_attempt_reported",
+        "service": "patrol",
+    }  # fmt: skip
+    assert parse_event("integrity", orjson.dumps(report), NOW).region == "astana"
+    with pytest.raises(InvalidEvent) as e:
+        parse_event("integrity", orjson.dumps({**report, "comment": "Sgt. Petrov, badge 1234"}), NOW)
+    assert e.value.reason == "schema" and "comment" in e.value.detail
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("target_s", 2**63 + 1), ("observed", 2**32), ("waited_s", "NaN"), ("target_s", -1)],
+)
+def test_alert_numbers_outside_their_columns_are_refused(field, value):
+    alert = {
+        "event_id": "8f6f3a52-6b36-4f6e-8d1b-3f0c2c7f3c13", "schema_version": 1,
+        "event_time": "2026-11-23T11:00:00Z", "kind": "incident_waiting", "city": "astana",
+    }  # fmt: skip
+    raw = orjson.dumps(alert)[:-1] + f',"{field}":{value}}}'.encode()
+    with pytest.raises(InvalidEvent) as e:
+        parse_event("alerts", raw, NOW)
+    assert e.value.reason in ("schema", "malformed_json")
