@@ -55,6 +55,7 @@ from clickhouse_connect.driver.client import Client
 from dozor.clickhouse import connect
 from dozor.schemas import Alert, AreaFigures, CityFigures
 from dozor.settings import Settings
+from dozor.streams.deadletter import Rejected, deadletter_record
 from dozor.streams.metrics import FIGURES_FAILURES, JOIN_OUTPUTS, LATE_EVENTS
 
 __all__ = [
@@ -158,6 +159,8 @@ class Output:
     rows: list[list] = field(default_factory=list)
     alerts: list[Alert] = field(default_factory=list)
     state: dict[tuple[str, dt.datetime], Published] = field(default_factory=dict)
+    #: Minutes whose figures could not be built: (city, minute, error), for the dead-letter topic.
+    failed: list[tuple[str, dt.datetime, str]] = field(default_factory=list)
 
 
 _LATEST_RESPONSES = """
@@ -198,6 +201,9 @@ class FiguresPublisher:
         self.lateness = dt.timedelta(seconds=settings.figures_allowed_lateness_s)
         self.horizon = dt.timedelta(hours=settings.figures_horizon_hours)
         self.published: dict[tuple[str, dt.datetime], Published] = {}
+        #: Minutes whose figures failed to build, with the totals they failed on: tried again only
+        #: when those change, so one bad minute neither stops the others nor floods the log.
+        self.failed: dict[tuple[str, dt.datetime], tuple] = {}
         self.watermark: dt.datetime | None = None
         self._moved_at = 0.0
         self._loaded = False
@@ -354,16 +360,25 @@ class FiguresPublisher:
             self._load(lo)
         for key in [k for k in self.published if k[1] < lo]:
             del self.published[key]
+        for key in [k for k in self.failed if k[1] < lo]:
+            del self.failed[key]
         totals = self._totals(lo, open_minute + MINUTE)
 
         changed = {
             k for k, fp in totals.items()
             if k[1] < final_before and (k not in self.published or self.published[k].fingerprint != tuple(fp))
+            and self.failed.get(k) != tuple(fp)
         }  # fmt: skip
         if changed:
             details = self._details(changed)
             for key in sorted(changed, key=lambda k: (k[1], k[0])):
-                self._figure(key, details[key], tuple(totals[key]), out)
+                try:
+                    self._figure(key, details[key], tuple(totals[key]), out)
+                except Exception as e:  # one minute must not stop every other city's figures
+                    FIGURES_FAILURES.inc()
+                    log.exception("figures of %s at %s could not be built; dead-lettered", *key)
+                    self.failed[key] = tuple(totals[key])
+                    out.failed.append((*key, f"{type(e).__name__}: {e}"))
         self._spikes(totals, final_before, open_minute, out, {m for _, m in changed})
         return out
 
@@ -528,6 +543,7 @@ def install_figures(app: faust.App, settings: Settings) -> FiguresPublisher:
     publisher = FiguresPublisher(settings)
     figures = app.topic(settings.topic("city_figures"), key_serializer="raw", value_serializer="raw")
     alerts = app.topic(settings.topic("alerts"), key_serializer="raw", value_serializer="raw")
+    deadletters = app.topic(settings.topic_deadletter, key_serializer="raw", value_serializer="raw")
 
     @app.timer(settings.figures_tick_seconds, on_leader=True)
     async def publish_figures() -> None:
@@ -538,6 +554,13 @@ def install_figures(app: faust.App, settings: Settings) -> FiguresPublisher:
             log.warning("figures: reading ClickHouse failed (%s); retrying next tick", e)
             return
         sent = []
+        now = dt.datetime.now(dt.UTC).isoformat().encode()
+        for city, minute, error in out.failed:
+            about = orjson.dumps({"city": city, "minute": minute.isoformat(), "error": error})
+            rejected = Rejected(settings.topic("city_figures"), -1, -1, city.encode(), about, "processing",
+                                f"figures: {error}")  # fmt: skip
+            value, headers = deadletter_record(rejected, now)
+            sent.append(await deadletters.send(key=city.encode(), value=value, headers=headers))
         for alert in out.alerts:
             sent.append(await alerts.send(key=alert.city.encode(), value=alert.to_json()))
         for fig in out.figures:

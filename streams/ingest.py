@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import hashlib
 import logging
 import re
 import time
@@ -39,8 +38,9 @@ from aiokafka.errors import CorruptRecordException, KafkaError, UnsupportedCodec
 from dozor.clickhouse import connect
 from dozor.enrich import Enricher
 from dozor.errors import ClickHouseUnavailable
-from dozor.schemas import FAMILIES, MAX_MESSAGE_BYTES, UNIT_ID_PATTERN, InvalidEvent, parse_event
+from dozor.schemas import FAMILIES, UNIT_ID_PATTERN, InvalidEvent, parse_event
 from dozor.settings import Settings
+from dozor.streams.deadletter import Rejected, deadletter_record
 from dozor.streams.faults import failpoint
 from dozor.streams.metrics import (
     CLICKHOUSE_FAILURES,
@@ -54,14 +54,7 @@ from dozor.streams.metrics import (
 )
 from dozor.streams.sink import TABLES, ClickHouseWriter, PartitionBatch, Row, StorageRefusal, local_day_start
 
-__all__ = [
-    "IngestService",
-    "Rejected",
-    "validate_records",
-    "deadletter_record",
-    "INGESTED_FAMILIES",
-    "DEADLETTER_MAX_VALUE",
-]
+__all__ = ["IngestService", "validate_records", "INGESTED_FAMILIES"]
 
 log = logging.getLogger("dozor.ingest")
 
@@ -87,19 +80,6 @@ PROBE_TIMEOUT_MS = 5_000
 
 #: On shutdown, how long to wait for the batch in hand to be flushed and committed.
 SHUTDOWN_DRAIN_S = 30.0
-
-
-class Rejected:
-    """A message refused by validation, on its way to the dead-letter topic."""
-
-    __slots__ = ("topic", "partition", "offset", "key", "value", "reason", "detail")
-
-    def __init__(
-        self, topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None,
-        reason: str, detail: str,
-    ) -> None:  # fmt: skip
-        self.topic, self.partition, self.offset = topic, partition, offset
-        self.key, self.value, self.reason, self.detail = key, value, reason, detail
 
 
 def validate_records(
@@ -142,35 +122,6 @@ def validate_records(
         if newest is None or ts > newest:
             newest = ts
     return newest
-
-
-#: A dead letter carries at most this much of the original value. A message near the broker's size
-#: limit could not be sent again whole with the reason headers added; the commit that carried it
-#: would fail, and the partition would be read again forever. Oversize messages are refused at
-#: MAX_MESSAGE_BYTES, so only they are ever cut.
-DEADLETTER_MAX_VALUE = MAX_MESSAGE_BYTES
-
-
-def deadletter_record(r: Rejected, failed_at: bytes) -> tuple[bytes | None, list[tuple[str, bytes]]]:
-    """The dead-letter value and headers of ``r``: the reason, where it came from, and — when the
-    value had to be cut — its original size and SHA-256, so it can still be found and matched."""
-    headers = [
-        ("dozor.reason", r.reason.encode()),
-        ("dozor.detail", r.detail[:1000].encode()),
-        ("dozor.source.topic", r.topic.encode()),
-        ("dozor.source.partition", str(r.partition).encode()),
-        ("dozor.source.offset", str(r.offset).encode()),
-        ("dozor.failed_at", failed_at),
-    ]
-    value = r.value
-    if value is not None and len(value) > DEADLETTER_MAX_VALUE:
-        headers += [
-            ("dozor.truncated", b"1"),
-            ("dozor.original_size", str(len(value)).encode()),
-            ("dozor.original_sha256", hashlib.sha256(value).hexdigest().encode()),
-        ]
-        value = value[:DEADLETTER_MAX_VALUE]
-    return value, headers
 
 
 def _storage_rejection(refusal: StorageRefusal) -> Rejected:

@@ -37,6 +37,7 @@ import hashlib
 import heapq
 import logging
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import faust
@@ -45,9 +46,10 @@ import orjson
 from dozor.enrich import Enricher
 from dozor.schemas import Alert, DispatchEvent, IncidentEvent, InvalidEvent, ResponseTime, parse_event
 from dozor.settings import JOIN_TABLE, Settings
+from dozor.streams.deadletter import Rejected, deadletter_record
 from dozor.streams.metrics import JOIN_EVENTS, JOIN_EXPIRED, JOIN_OUTPUTS, JOIN_STATE
 
-__all__ = ["install_join", "response_record", "NAMESPACE"]
+__all__ = ["install_join", "response_record", "guarded", "NAMESPACE"]
 
 log = logging.getLogger("dozor.join")
 
@@ -187,6 +189,35 @@ def commit_after_changelog(app: faust.App, table: faust.Table) -> None:
     producer.flush = flush_then_wait_for_changelog  # type: ignore[method-assign]
 
 
+async def guarded(
+    handle: Callable[[Any], Awaitable[None]], event: Any, send: Callable[..., Awaitable[Any]]
+) -> bool:
+    """Run ``handle(event)``; if it fails, dead-letter the event (reason ``processing``) and go on.
+
+    One event must never stop the join: an exception out of a faust agent restarts it, and the same
+    event comes first again after the restart, so one poison would stall its partition for good
+    (a ``0001-01-01`` opened_at did exactly that, before times were bounded at the door). The
+    event is still stored by the ingest, which validates it on its own; only its join is lost, and
+    the dead letter says so. Returns whether the event was handled.
+    """
+    try:
+        await handle(event)
+        return True
+    except Exception as e:
+        msg = event.message
+        JOIN_EVENTS.labels("failed").inc()
+        log.exception(
+            "join failed on %s[%d]@%d; dead-lettered, going on", msg.topic, msg.partition, msg.offset
+        )
+        rejected = Rejected(
+            msg.topic, msg.partition, msg.offset, msg.key, event.value, "processing",
+            f"join: {type(e).__name__}: {e}",
+        )  # fmt: skip
+        value, headers = deadletter_record(rejected, dt.datetime.now(dt.UTC).isoformat().encode())
+        await send(key=msg.key, value=value, headers=headers)
+        return False
+
+
 def install_join(app: faust.App, settings: Settings, enricher: Enricher) -> faust.Table:
     """Add the join agent and its table to ``app``; returns the table (tests and status read it)."""
     targets_s = {int(p): m * 60 for p, m in settings.arrival_target_minutes.items()}
@@ -202,6 +233,7 @@ def install_join(app: faust.App, settings: Settings, enricher: Enricher) -> faus
     source = app.topic(*family_of, key_serializer="raw", value_serializer="raw")
     responses = app.topic(settings.topic("response_times"), key_serializer="raw", value_serializer="raw")
     alerts = app.topic(settings.topic("alerts"), key_serializer="raw", value_serializer="raw")
+    deadletters = app.topic(settings.topic_deadletter, key_serializer="raw", value_serializer="raw")
     # Incidents waiting for a first arrival, per partition: (deadline ms, incident id).
     waiting: dict[int, list[tuple[int, str]]] = {}
     # Incidents done with, per partition: (expiry ms, incident id). A closed incident (or a state
@@ -270,58 +302,62 @@ def install_join(app: faust.App, settings: Settings, enricher: Enricher) -> faus
             del table[iid]
             JOIN_EXPIRED.inc()
 
+    async def handle(event: faust.EventT) -> None:
+        """Fold one incident or dispatch event into its incident and publish what follows."""
+        msg = event.message
+        family = family_of[msg.topic]
+        try:
+            ev = parse_event(family, event.value or b"", dt.datetime.now(dt.UTC), settings.unit_id_re)
+        except InvalidEvent:
+            return  # the ingest service dead-letters it
+        assert isinstance(ev, IncidentEvent | DispatchEvent)
+        now = min(progress.get((topic, msg.partition), 0) for topic in family_of)
+        if _ms(ev.event_time) + retention_ms < now:
+            # Older than the retention: its incident may have left the table, and joining it
+            # to a fresh state would publish a partial revision. Stored raw by the ingest.
+            JOIN_EVENTS.labels("too_late").inc()
+            return
+        JOIN_EVENTS.labels(family).inc()
+        iid = ev.incident_id
+        before = table.get(iid)
+        replay = before is not None and str(ev.event_id) in before["seen"]
+        s = merge(before, ev, enricher.district(ev))
+        s["p"] = msg.partition
+        newly_open = before is None or before.get("opened") is None
+        if newly_open and s.get("opened") is not None and s.get("priority") is not None:
+            # Armed even if a unit is already on scene: whether it came in time is decided
+            # when the deadline passes (an incident learnt of late may have waited too long).
+            deadline = s["opened"] + targets_s[s["priority"]] * 1000
+            heapq.heappush(waiting.setdefault(msg.partition, []), (deadline, iid))
+        publish = False
+        if _complete(s):
+            digest = hashlib.sha1(
+                orjson.dumps(response_record(iid, s, 0, targets_s), option=orjson.OPT_SORT_KEYS)
+            ).hexdigest()
+            if digest != s["digest"]:
+                s["rev"], s["digest"] = s["rev"] + 1, digest
+                publish = True
+            else:
+                publish = replay  # the current revision may have reached the changelog only
+        table[iid] = s
+        if _finished(s):
+            heapq.heappush(expiring.setdefault(msg.partition, []), (s["last"] + retention_ms, iid))
+        if publish:
+            await publish_response(iid, s)
+        t = _ms(ev.event_time)
+        if t > progress.get((msg.topic, msg.partition), 0):
+            progress[(msg.topic, msg.partition)] = t
+        # The partition's event time is the lesser of the two topics' progress: faust reads
+        # the incidents and the dispatches of a partition as separate fetches, so one topic
+        # can run ahead, and a unit's arrival must not be judged missing before it is read.
+        watermark = min(progress.get((topic, msg.partition), 0) for topic in family_of)
+        await check_waiting(msg.partition, watermark)
+        expire(msg.partition, watermark)
+        JOIN_STATE.set(len(table))
+
     @app.agent(source)
     async def join(stream: faust.StreamT) -> None:
         async for event in stream.events():
-            msg = event.message
-            family = family_of[msg.topic]
-            try:
-                ev = parse_event(family, event.value or b"", dt.datetime.now(dt.UTC), settings.unit_id_re)
-            except InvalidEvent:
-                continue  # the ingest service dead-letters it
-            assert isinstance(ev, IncidentEvent | DispatchEvent)
-            now = min(progress.get((topic, msg.partition), 0) for topic in family_of)
-            if _ms(ev.event_time) + retention_ms < now:
-                # Older than the retention: its incident may have left the table, and joining it
-                # to a fresh state would publish a partial revision. Stored raw by the ingest.
-                JOIN_EVENTS.labels("too_late").inc()
-                continue
-            JOIN_EVENTS.labels(family).inc()
-            iid = ev.incident_id
-            before = table.get(iid)
-            replay = before is not None and str(ev.event_id) in before["seen"]
-            s = merge(before, ev, enricher.district(ev))
-            s["p"] = msg.partition
-            newly_open = before is None or before.get("opened") is None
-            if newly_open and s.get("opened") is not None and s.get("priority") is not None:
-                # Armed even if a unit is already on scene: whether it came in time is decided
-                # when the deadline passes (an incident learnt of late may have waited too long).
-                deadline = s["opened"] + targets_s[s["priority"]] * 1000
-                heapq.heappush(waiting.setdefault(msg.partition, []), (deadline, iid))
-            publish = False
-            if _complete(s):
-                digest = hashlib.sha1(
-                    orjson.dumps(response_record(iid, s, 0, targets_s), option=orjson.OPT_SORT_KEYS)
-                ).hexdigest()
-                if digest != s["digest"]:
-                    s["rev"], s["digest"] = s["rev"] + 1, digest
-                    publish = True
-                else:
-                    publish = replay  # the current revision may have reached the changelog only
-            table[iid] = s
-            if _finished(s):
-                heapq.heappush(expiring.setdefault(msg.partition, []), (s["last"] + retention_ms, iid))
-            if publish:
-                await publish_response(iid, s)
-            t = _ms(ev.event_time)
-            if t > progress.get((msg.topic, msg.partition), 0):
-                progress[(msg.topic, msg.partition)] = t
-            # The partition's event time is the lesser of the two topics' progress: faust reads
-            # the incidents and the dispatches of a partition as separate fetches, so one topic
-            # can run ahead, and a unit's arrival must not be judged missing before it is read.
-            watermark = min(progress.get((topic, msg.partition), 0) for topic in family_of)
-            await check_waiting(msg.partition, watermark)
-            expire(msg.partition, watermark)
-            JOIN_STATE.set(len(table))
+            await guarded(handle, event, deadletters.send)
 
     return table

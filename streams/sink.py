@@ -228,7 +228,7 @@ class PartitionBatch:
     first_offset: int = -1
     last_offset: int = -1
     rows: list[Row] = field(default_factory=list)
-    #: Messages refused by validation (``dozor.streams.ingest.Rejected``), bound for the DLQ.
+    #: Messages refused by validation (``dozor.streams.deadletter.Rejected``), bound for the DLQ.
     rejected: list = field(default_factory=list)
 
     def cover(self, offset: int) -> None:
