@@ -460,6 +460,32 @@ def status(settings: Settings) -> None:
         raise click.ClickException(f"cannot read the stack's status: {e}") from None
 
 
+@cli.command()
+@click.pass_obj
+@_guard
+def verify(settings: Settings) -> None:
+    """Account for every consumed message: stored + dead-lettered + duplicate; exit 1 on any loss.
+
+    Reads the retained input topics up to the committed offsets and checks each offset against
+    ClickHouse and the dead-letter topic (streams/verify.py). Run it after an import.
+
+    Example: dozor verify
+    """
+    from dozor.streams.verify import reconcile
+
+    try:
+        results = reconcile(settings)
+    except Exception as e:  # an unreachable broker or ClickHouse is the answer, not a crash
+        raise click.ClickException(f"cannot reconcile: {e}") from None
+    for r in results:
+        click.secho(r.line(), fg=None if r.ok else "red", bold=not r.ok)
+    lost = sum(r.unaccounted for r in results)
+    if lost:
+        click.secho(f"{lost:,} consumed messages are neither stored, dead-lettered nor duplicates", fg="red")
+        sys.exit(1)
+    click.secho("every consumed message is accounted for", fg="green")
+
+
 # --- the whole stack -----------------------------------------------------------------------------
 
 

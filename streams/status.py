@@ -8,7 +8,8 @@ is exactly when a duty engineer needs it.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 
@@ -44,17 +45,22 @@ class Status:
     topics: list[TopicStatus]
     deadletters: int
     tables: list[TableStatus]
+    #: Committed dead letters per reason (dozor.schemas.REASONS).
+    deadletter_reasons: dict[str, int] = field(default_factory=dict)
 
     def render(self) -> str:
         now = dt.datetime.now(dt.UTC)
         out = [f"{'input topic':<34} {'log end':>10} {'committed':>10} {'lag':>8}"]
         out += [f"{t.topic:<34} {t.end:>10,} {t.committed:>10,} {t.lag:>8,}" for t in self.topics]
-        out.append(f"dead letters: {self.deadletters:,}")
+        reasons = ", ".join(f"{r} {n:,}" for r, n in sorted(self.deadletter_reasons.items()))
+        out.append(f"dead letters: {self.deadletters:,}" + (f" ({reasons})" if reasons else ""))
         out.append("")
         out.append(f"{'table':<20} {'rows':>12} {'ingested/min':>13} {'newest event':>14}")
         for t in self.tables:
             age = f"{(now - t.newest).total_seconds():,.0f} s ago" if t.newest else "—"
             out.append(f"{t.table:<20} {t.rows:>12,} {t.last_minute:>13,} {age:>14}")
+        out.append("")
+        out.append("`dozor verify` accounts for every consumed message (stored, dead-lettered, duplicate).")
         return "\n".join(out)
 
 
@@ -77,9 +83,7 @@ def collect(settings: Settings) -> Status:
             topics.append(
                 TopicStatus(topic, sum(ends.values()), sum(max(committed.get(tp, 0), 0) for tp in tps))
             )
-        dl_parts = consumer.partitions_for_topic(settings.topic_deadletter) or set()
-        dl_tps = [TopicPartition(settings.topic_deadletter, p) for p in dl_parts]
-        dl_end = sum(consumer.end_offsets(dl_tps).values()) if dl_tps else 0
+        reasons = _deadletter_reasons(settings, conf)
     finally:
         consumer.close()
         admin.close()
@@ -93,6 +97,17 @@ def collect(settings: Settings) -> Status:
         ).result_rows[0]
         newest = newest.replace(tzinfo=dt.UTC) if newest and newest.tzinfo is None else newest
         tables.append(TableStatus(table, int(rows), int(minute), newest if rows else None))
-    # The dead-letter topic is written transactionally: its log end counts commit markers too, so
-    # this is an upper bound; the exact count is dozor_deadletter_total on each worker.
-    return Status(topics, dl_end, tables)
+    return Status(topics, sum(reasons.values()), tables, reasons)
+
+
+def _deadletter_reasons(settings: Settings, conf: dict) -> dict[str, int]:
+    """Committed dead letters by reason, read from the topic itself (read_committed: a flush that
+    was aborted and sent again counts once; the log end would count commit markers too)."""
+    from dozor.streams.verify import read_all
+
+    consumer = KafkaConsumer(enable_auto_commit=False, isolation_level="read_committed", **conf)
+    try:
+        messages = read_all(consumer, settings.topic_deadletter)
+        return dict(Counter(dict(m.headers).get("dozor.reason", b"?").decode() for m in messages))
+    finally:
+        consumer.close()
