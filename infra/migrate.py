@@ -13,15 +13,37 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from clickhouse_connect.driver.client import Client
+
 from dozor.clickhouse import connect
 from dozor.settings import Settings
 
-__all__ = ["Migration", "migrations", "migrate", "MIGRATIONS_DIR"]
+__all__ = ["Migration", "migrations", "migrate", "apply_retention", "RETENTION", "MIGRATIONS_DIR"]
 
 log = logging.getLogger("dozor.infra.migrate")
 
 MIGRATIONS_DIR = Path(__file__).with_name("clickhouse") / "migrations"
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+
+
+#: Every table's retention: the time it is kept by, and the setting that says for how many days.
+#: One home for it, applied by :func:`apply_retention` after the migrations (so a changed setting
+#: takes effect on the next start). ``schema_migrations`` is kept for ever.
+RETENTION: dict[str, tuple[str, str]] = {
+    "violations": ("toDateTime(event_time)", "retention_raw_days"),
+    "incident_events": ("toDateTime(event_time)", "retention_raw_days"),
+    "dispatch_events": ("toDateTime(event_time)", "retention_raw_days"),
+    "incident_responses": ("toDateTime(event_time)", "retention_raw_days"),
+    "alerts": ("toDateTime(event_time)", "retention_raw_days"),
+    "integrity_reports": ("toDateTime(event_time)", "retention_integrity_days"),
+    "violations_by_minute": ("minute", "retention_aggregate_days"),
+    "incidents_by_minute": ("minute", "retention_aggregate_days"),
+    "violations_by_city_minute": ("minute", "retention_aggregate_days"),
+    "incident_state": ("toDateTime(opened_at)", "retention_aggregate_days"),
+    "incident_status": ("opened_day", "retention_aggregate_days"),
+    "unit_state": ("toDateTime(last_change)", "retention_aggregate_days"),
+    "city_figures": ("minute", "retention_aggregate_days"),
+}
 
 
 @dataclass(frozen=True)
@@ -72,4 +94,30 @@ def migrate(settings: Settings) -> list[Migration]:
         client.insert("schema_migrations", [[m.version, m.name]], column_names=["version", "name"])
         log.info("applied migration %04d_%s to %s", m.version, m.name, database)
         applied.append(m)
+    apply_retention(settings, client)
     return applied
+
+
+def apply_retention(settings: Settings, client: Client) -> list[str]:
+    """Set each table's TTL to the configured days where it differs; returns the tables changed.
+
+    Only a changed TTL is altered, and without rewriting the existing parts
+    (``materialize_ttl_after_modify = 0``): expired rows leave at the next merge instead of in a
+    mutation of the whole table on every start.
+    """
+    current = dict(
+        client.query(
+            "SELECT name, engine_full FROM system.tables WHERE database = currentDatabase()"
+        ).result_rows
+    )
+    changed = []
+    for table, (expr, setting) in RETENTION.items():
+        if table not in current:
+            continue
+        ttl = f"{expr} + toIntervalDay({int(getattr(settings, setting))})"
+        if f"TTL {ttl}" in current[table]:
+            continue
+        client.command(f"ALTER TABLE {table} MODIFY TTL {ttl}", settings={"materialize_ttl_after_modify": 0})
+        log.info("retention of %s: %s", table, ttl)
+        changed.append(table)
+    return changed

@@ -18,12 +18,14 @@ def dozor_topics(settings: Settings) -> dict[str, dict[str, str]]:
     """Every topic Dozor owns, with its topic-level configuration."""
     from dozor.schemas import FAMILIES
 
-    week_ms = str(7 * 24 * 3600 * 1000)
+    day_ms = 24 * 3600 * 1000
+    inputs_ms = str(int(settings.topic_retention_days * day_ms))
     topics = {
-        settings.topic(name): {"retention.ms": week_ms, "compression.type": "producer"} for name in FAMILIES
+        settings.topic(name): {"retention.ms": inputs_ms, "compression.type": "producer"} for name in FAMILIES
     }
-    month_ms = str(30 * 24 * 3600 * 1000)
-    # Derived streams are what downstream teams build on: a month, so a consumer can be rebuilt.
+    month_ms = str(int(settings.derived_topic_retention_days * day_ms))
+    # Derived streams are what downstream teams build on (DOZOR_DERIVED_TOPIC_RETENTION_DAYS, a
+    # month by default), so a consumer can be rebuilt.
     # Response times are keyed by incident and revised in place, so compaction keeps the latest
     # revision of every incident as well (README, output topics).
     topics[settings.topic("response_times")] = {"retention.ms": month_ms, "cleanup.policy": "compact,delete"}
@@ -33,7 +35,7 @@ def dozor_topics(settings: Settings) -> dict[str, dict[str, str]]:
     # ingest worker otherwise raced faust's own creation and crashed on PartitionsMismatch. Same
     # partition count as its source topics (co-partitioning); compacted, it is the state itself.
     topics[settings.topic_join_changelog] = {"cleanup.policy": "compact"}
-    # Rejected input is evidence: keep it a month so it can be inspected and replayed.
+    # Rejected input is evidence: kept as long as the derived streams, to inspect and replay.
     topics[settings.topic_deadletter] = {"retention.ms": month_ms}
     return topics
 

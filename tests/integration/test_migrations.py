@@ -26,3 +26,36 @@ def test_violations_table_is_ordered_for_city_time_queries(settings):
         "SELECT sorting_key FROM system.tables WHERE database = currentDatabase() AND name = 'violations'"
     )
     assert key.startswith("city, event_time")
+
+
+def test_every_table_has_the_configured_retention(settings_factory):
+    settings = settings_factory(
+        retention_raw_days=400, retention_aggregate_days=800, retention_integrity_days=90
+    )
+    migrate(settings)
+    c = connect(settings)
+    engines = dict(
+        c.query(
+            "SELECT name, engine_full FROM system.tables WHERE database = currentDatabase() "
+            "AND engine LIKE '%MergeTree'"
+        ).result_rows
+    )
+    without = sorted(t for t, e in engines.items() if " TTL " not in e and t != "schema_migrations")
+    assert without == [], f"tables with no retention: {without}"
+    assert "toIntervalDay(400)" in engines["violations"]
+    assert "toIntervalDay(90)" in engines["integrity_reports"]
+    assert "toIntervalDay(800)" in engines["violations_by_minute"]
+    # Rows past their retention leave at the next merge; younger ones stay.
+    c.command(
+        "INSERT INTO integrity_reports (event_id, event_time, region, kind, service) VALUES "
+        "(generateUUIDv4(), now64(3) - INTERVAL 100 DAY, 'astana', 'integrity_check', 'patrol'), "
+        "(generateUUIDv4(), now64(3) - INTERVAL 80 DAY, 'astana', 'integrity_check', 'patrol')"
+    )
+    c.command("OPTIMIZE TABLE integrity_reports FINAL")
+    assert c.command("SELECT count() FROM integrity_reports") == 1
+    # A changed setting takes effect on the next start.
+    migrate(settings.model_copy(update={"retention_integrity_days": 30}))
+    assert "toIntervalDay(30)" in c.command(
+        "SELECT engine_full FROM system.tables "
+        "WHERE database = currentDatabase() AND name = 'integrity_reports'"
+    )
