@@ -49,14 +49,38 @@ def _settings() -> Settings:
         raise click.ClickException(str(e)) from None
 
 
+def _unreachable(e: BaseException, settings: Settings | None) -> str | None:
+    """One line for an exception that means Kafka or ClickHouse cannot be reached, else None."""
+    from clickhouse_connect.driver.exceptions import DatabaseError, OperationalError
+    from kafka.errors import KafkaError
+
+    kafka_at = settings.kafka_bootstrap_servers if settings else "DOZOR_KAFKA_BOOTSTRAP_SERVERS"
+    clickhouse_at = settings.clickhouse_url if settings else "DOZOR_CLICKHOUSE_URL"
+    first = str(e).splitlines()[0][:300] if str(e) else type(e).__name__
+    if isinstance(e, KafkaError) or type(e).__module__.startswith("aiokafka"):
+        return f"cannot reach Kafka at {kafka_at} (DOZOR_KAFKA_BOOTSTRAP_SERVERS): {first}"
+    if isinstance(e, OperationalError):
+        return f"cannot reach ClickHouse at {clickhouse_at} (DOZOR_CLICKHOUSE_URL): {first}"
+    if isinstance(e, DatabaseError):
+        return f"ClickHouse at {clickhouse_at} refused: {first}"
+    return None
+
+
 def _guard(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn DozorError into one line (exit 1) instead of a traceback."""
+    """Turn DozorError, and an unreachable Kafka or ClickHouse, into one line (exit 1) instead of a
+    traceback."""
 
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
         except DozorError as e:
             raise click.ClickException(str(e)) from None
+        except Exception as e:
+            settings = next((a for a in args if isinstance(a, Settings)), None)
+            line = _unreachable(e, settings)
+            if line is None:
+                raise
+            raise click.ClickException(line) from None
 
     wrapper.__name__ = fn.__name__
     wrapper.__doc__ = fn.__doc__

@@ -74,16 +74,17 @@ class Settings(BaseSettings):
         default=4, ge=1, le=64, description="Parallel engine handles of the embedded endpoint."
     )
     retention_raw_days: int = Field(
-        default=1830,
+        default=3650,
         ge=1,
-        description="Days raw events, response times and alerts stay in ClickHouse (TTL on event_time); "
-        "five years covers a three-year baseline with room for the current year.",
+        description="Days raw events, response times and alerts stay in ClickHouse (TTL on event_time). "
+        "Ten years keeps everything the validator accepts (from 2020) and a three-year baseline; a "
+        "shorter retention removes older imported history at the next merge, by design.",
     )
     retention_aggregate_days: int = Field(
         default=3660, ge=1, description="Days the per-minute and per-day roll-ups stay (TTL)."
     )
     retention_integrity_days: int = Field(
-        default=1830, ge=1, description="Days integrity reports stay (TTL), at day granularity."
+        default=3650, ge=1, description="Days integrity reports stay (TTL), at day granularity."
     )
 
     # Worker

@@ -73,7 +73,11 @@ class Mapping:
     @classmethod
     def load(cls, path: Path) -> Mapping:
         try:
-            raw = tomllib.loads(path.read_text())
+            raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        except UnicodeDecodeError as e:
+            raise MappingError(
+                f"cannot read mapping {path}: not UTF-8 text (byte {e.start}); save it as UTF-8"
+            ) from None
         except (OSError, tomllib.TOMLDecodeError) as e:
             raise MappingError(f"cannot read mapping {path}: {e}") from None
         family = raw.get("family")
@@ -90,15 +94,29 @@ class Mapping:
             ZoneInfo(raw.get("timezone", "Asia/Almaty"))
         except Exception:
             raise MappingError(f"{path}: unknown timezone {raw.get('timezone')!r}") from None
+        time_format = raw.get("time", {}).get("format")
+        if time_format is not None:
+            _check_time_format(path, time_format)
         return cls(
             family=family,
             columns=columns,
             values=raw.get("values", {}),
             constants=raw.get("constants", {}),
-            time_format=raw.get("time", {}).get("format"),
+            time_format=time_format,
             timezone=raw.get("timezone", "Asia/Almaty"),
             format=raw.get("format"),
         )
+
+
+def _check_time_format(path: Path, fmt: object) -> None:
+    """Refuse a [time] format that strptime cannot use, before a single row is read."""
+    sample = dt.datetime(2021, 9, 14, 7, 8, 9)
+    try:
+        if not isinstance(fmt, str) or "%" not in fmt:
+            raise ValueError("it has no % directive")
+        dt.datetime.strptime(sample.strftime(fmt), fmt)
+    except ValueError as e:
+        raise MappingError(f"{path}: [time] format {fmt!r} cannot be parsed by strptime: {e}") from None
 
 
 @dataclass

@@ -68,3 +68,52 @@ def test_missing_java_through_the_cli(monkeypatch, tmp_path):
     assert "Traceback" not in r.output
     assert len(r.output.strip().splitlines()) == 1
     assert "java not found" in r.output
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("DOZOR_BATCH_MAX_ROWS", "0"),
+        ("DOZOR_SIMULATE_RATE", "-3"),
+        ("DOZOR_BATCH_MAX_SECONDS", "0"),
+        ("DOZOR_TOPIC_PARTITIONS", "0"),
+        ("DOZOR_DISPLAY_TIMEZONE", "Mars/Olympus"),
+        ("DOZOR_ARRIVAL_TARGET_MINUTES", '{"1": 10}'),
+        ("DOZOR_UNIT_ID_PATTERN", "(unclosed"),
+        ("DOZOR_SPIKE_P_VALUE", "2"),
+    ],
+)
+def test_settings_that_cannot_work_are_refused_in_one_line(monkeypatch, variable, value):
+    monkeypatch.setenv(variable, value)
+    r = CliRunner().invoke(cli, ["status"])
+    assert r.exit_code == 1
+    assert variable in r.output and len(r.output.strip().splitlines()) == 1, r.output
+    assert "Traceback" not in r.output
+
+
+def _mapping(tmp_path, text: bytes):
+    path = tmp_path / "m.toml"
+    path.write_bytes(text)
+    data = tmp_path / "d.csv"
+    data.write_text("t,city\n2024-01-01 00:00:00,astana\n")
+    return CliRunner().invoke(cli, ["replay", str(data), "--mapping", str(path)])
+
+
+def test_a_mapping_that_is_not_utf8_is_one_line(tmp_path):
+    r = _mapping(tmp_path, 'family = "violations"\n[columns]\ncity = "Город"\n'.encode("cp1251"))
+    assert r.exit_code == 1 and "not UTF-8" in r.output and "Traceback" not in r.output
+
+
+def test_an_unparsable_time_format_is_one_line(tmp_path):
+    text = b'family = "violations"\n[columns]\nevent_time = "t"\n[time]\nformat = "%Y-%m-%d %Q"\n'
+    r = _mapping(tmp_path, text)
+    assert r.exit_code == 1 and "[time] format" in r.output and "Traceback" not in r.output
+
+
+def test_an_unreachable_clickhouse_is_one_line(monkeypatch):
+    monkeypatch.setenv("DOZOR_CLICKHOUSE_URL", f"http://127.0.0.1:{free_port()}")
+    r = CliRunner().invoke(cli, ["migrate"])
+    assert r.exit_code == 1
+    # Log lines may come first (the driver's retry warning); the error is the last line.
+    assert r.output.strip().splitlines()[-1].startswith("Error: cannot reach ClickHouse at http://127.0.0.1:")
+    assert "Traceback" not in r.output
