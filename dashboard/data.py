@@ -27,7 +27,7 @@ def settings() -> Settings:
 @st.cache_resource
 def client() -> Client:
     """Thread-safe: clickhouse-connect's client with ``autogenerate_session_id=False``."""
-    return connect(settings(), connect_timeout=3, send_receive_timeout=10)
+    return connect(settings(), reader=True, connect_timeout=3, send_receive_timeout=10)
 
 
 @dataclass(frozen=True)

@@ -161,18 +161,27 @@ def clickhouse_serve(settings: Settings) -> None:
 
     Example: dozor clickhouse serve
     """
-    from dozor.infra.chdb_http import serve
+    from dozor.infra.chdb_http import User, check_users, serve
+    from dozor.infra.chdb_policy import READER, WRITER
     from dozor.infra.procs import ensure_port_free
 
     host, port = settings.clickhouse_host_port
+    users = [
+        User(settings.clickhouse_user, settings.clickhouse_password.get_secret_value(), WRITER),
+        User(settings.clickhouse_reader_user, settings.clickhouse_reader_password.get_secret_value(), READER),
+    ]
+    production = settings.environment == "production"
+    check_users(users, host, production)
     ensure_port_free("ClickHouse endpoint", host, port, "DOZOR_CLICKHOUSE_URL")
     with contextlib.suppress(KeyboardInterrupt):
         serve(
             settings.state_dir / "clickhouse",
+            users,
             host,
             port,
             settings.chdb_handles,
-            settings.clickhouse_password.get_secret_value(),
+            production=production,
+            max_body_bytes=settings.clickhouse_max_body_mb * 1024 * 1024,
         )
 
 

@@ -68,8 +68,17 @@ class Settings(BaseSettings):
     # ClickHouse
     clickhouse_url: str = "http://127.0.0.1:8123"
     clickhouse_database: str = "dozor"
-    clickhouse_user: str = "default"
+    clickhouse_user: str = Field(
+        default="default", description="The writer: workers and migrations insert and change the schema."
+    )
     clickhouse_password: SecretStr = SecretStr("")
+    clickhouse_reader_user: str = Field(
+        default="dozor_reader", description="The reader: the dashboard; SELECT on Dozor's tables only."
+    )
+    clickhouse_reader_password: SecretStr = SecretStr("")
+    clickhouse_max_body_mb: int = Field(
+        default=512, ge=1, description="Largest request body the embedded endpoint accepts."
+    )
     chdb_handles: int = Field(
         default=4, ge=1, le=64, description="Parallel engine handles of the embedded endpoint."
     )

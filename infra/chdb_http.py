@@ -34,6 +34,7 @@ between requests.
 from __future__ import annotations
 
 import base64
+import email.policy
 import hmac
 import logging
 import os
@@ -45,6 +46,7 @@ import uuid
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from email.parser import BytesParser
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -52,7 +54,20 @@ from urllib.parse import parse_qsl, urlsplit
 
 import orjson
 
-__all__ = ["ChdbEngine", "ChdbHTTPServer", "QueryError", "serve"]
+from dozor.errors import ConfigError
+from dozor.infra.chdb_policy import (
+    READER,
+    READER_LIMITS,
+    READER_SETTINGS,
+    WRITER,
+    Denied,
+    Node,
+    check,
+    parse_ast,
+    set_items,
+)
+
+__all__ = ["ChdbEngine", "ChdbHTTPServer", "QueryError", "User", "check_users", "serve"]
 
 log = logging.getLogger("dozor.clickhouse")
 
@@ -74,9 +89,11 @@ _INSERT_HEAD = re.compile(
     re.IGNORECASE | re.DOTALL,
 )
 _IS_INSERT = re.compile(r"^\s*INSERT\s+INTO\b", re.IGNORECASE)
-_READ_ONLY = re.compile(r"^\s*(SELECT|WITH|SHOW|DESC|DESCRIBE|EXISTS|EXPLAIN)\b", re.IGNORECASE)
 _CODE = re.compile(r"Code:\s*(\d+)")
 _SETTING_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+#: ClickHouse's default max_query_size.
+DEFAULT_MAX_QUERY_SIZE = 262_144
 
 # A statement and its data arrive in one body; the statement line is never longer than this, so
 # only this much is buffered before the data is streamed on to the engine.
@@ -118,36 +135,56 @@ class Result:
     rows_written: int = 0
     bytes_written: int = 0
     elapsed_s: float = 0.0
+    #: A ``SET`` or ``USE`` statement's effect, for the request's session (never run on a handle).
+    set_settings: dict[str, str] | None = None
+    use_database: str | None = None
+
+
+@dataclass(frozen=True)
+class User:
+    """A configured user: name, password and role (:data:`policy.WRITER` or :data:`policy.READER`)."""
+
+    name: str
+    password: str
+    role: str
 
 
 class ChdbEngine:
-    """A pool of chdb handles over one data directory.
+    """Two pools of chdb handles over one data directory: one for writers, one for readers.
 
     chdb runs queries on different handles in parallel, but a handle serves one statement at a time
     and a handle with an open stream silently returns empty results; so each request checks a handle
-    out for its whole duration. Parameterised queries are serialised: in chdb 4.x they clash across
-    parallel handles (chdb-node PR #51).
+    out for its whole duration. Writers and readers draw from separate pools, so slow dashboard
+    queries queue among themselves and never hold the handle a worker's insert needs.
+    Parameterised queries are serialised: in chdb 4.x they clash across parallel handles
+    (chdb-node PR #51).
+
+    Every statement passes :mod:`dozor.infra.chdb_policy` first (one statement, allowed for the
+    user's role, no host access). ``SET`` and ``USE`` never reach a handle: their effect is handed
+    back for the request's session, so no request can change what a later one on the same handle
+    does.
     """
 
-    def __init__(self, data_dir: Path, handles: int = 4) -> None:
+    def __init__(self, data_dir: Path, handles: int = 4, reader_handles: int | None = None) -> None:
         import chdb  # imported here so that importing this module never starts an engine
 
         data_dir.mkdir(parents=True, exist_ok=True)
         self.data_dir = data_dir
         self.spool_dir = _spool_dir(data_dir)
-        self._pool: queue.Queue[_Handle] = queue.Queue()
-        for _ in range(max(1, handles)):
-            self._pool.put(_Handle(chdb.connect(str(data_dir))))
+        self._pools: dict[str, queue.Queue[_Handle]] = {WRITER: queue.Queue(), READER: queue.Queue()}
+        for role, n in ((WRITER, handles), (READER, reader_handles or handles)):
+            for _ in range(max(1, n)):
+                self._pools[role].put(_Handle(chdb.connect(str(data_dir))))
         self._param_lock = threading.Lock()
-        h = self._pool.get()
+        h = self._pools[WRITER].get()
         try:
-            self.settings = frozenset(
-                self._raw(h, "SELECT name FROM system.settings", "TabSeparated").bytes().decode().split()
-            )
+            rows = self._raw(h, "SELECT name, type FROM system.settings", "TabSeparated").bytes().decode()
+            self.setting_types = dict(line.split("\t", 1) for line in rows.splitlines() if "\t" in line)
+            self.settings = frozenset(self.setting_types)
             self.timezone = self._raw(h, "SELECT timezone()", "TabSeparated").bytes().decode().strip()
             self.version = self._raw(h, "SELECT version()", "TabSeparated").bytes().decode().strip()
         finally:
-            self._pool.put(h)
+            self._pools[WRITER].put(h)
 
     @staticmethod
     def _raw(h: _Handle, sql: str, fmt: str = "TabSeparated", params: dict | None = None) -> object:
@@ -167,11 +204,71 @@ class ChdbEngine:
             del h.changed[name]
         for name, value in settings.items():
             if h.changed.get(name) != value:
-                self._raw(h, f"SET {name} = {_setting_literal(value)}")
+                self._raw(h, f"SET {name} = {self._literal(name, value)}")
                 h.changed[name] = value
 
-    def _checkout(self) -> _Handle:
-        return self._pool.get()
+    def _literal(self, name: str, value: str) -> str:
+        """A setting's value as SQL: quoted for text settings even when it is all digits
+        (``log_comment=123``), bare for numbers."""
+        if value.startswith("'") and value.endswith("'") and len(value) > 1:
+            return value  # already a literal (from a SET statement in a session)
+        if "String" not in self.setting_types.get(name, "") and re.fullmatch(r"-?\d+(\.\d+)?", value):
+            return value
+        return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+    def _policy(
+        self,
+        h: _Handle,
+        user: User,
+        sql: str,
+        database: str,
+        settings: dict[str, str],
+        readonly: bool,
+        params: dict | None = None,
+    ) -> tuple[Node, str]:
+        """Parse ``sql`` with the engine's own parser and refuse what ``user`` may not run.
+
+        Returns the parse tree and the statement in ClickHouse's canonical form.
+        """
+        size = len(sql.encode())
+        limit = int(settings.get("max_query_size", DEFAULT_MAX_QUERY_SIZE))
+        if size <= limit < size + 64:
+            # A statement just under the request's limit must not fail for the check's own prefix.
+            self._prepare(h, database, {**settings, "max_query_size": str(size + 64)})
+        try:
+            with self._param_lock:
+                # The value of a String query parameter is read in the escaped (TSV) form.
+                escaped = sql.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
+                formatted = self._raw(
+                    h, "SELECT formatQuerySingleLine({q:String})", "TabSeparatedRaw", {"q": escaped}
+                )
+                # Bound parameters must be known to parse a statement that uses them.
+                explained = self._raw(h, f"EXPLAIN AST {sql}", "TabSeparatedRaw", params or None)
+            formatted = formatted.bytes().decode()
+            tree = parse_ast(explained.bytes().decode())
+            check(tree, user.role, database, readonly)
+            self._prepare(h, database, settings)
+        except Denied as e:
+            raise QueryError(str(e), e.code) from None
+        except Exception as e:
+            err = _error_from(e)
+            raise QueryError(
+                str(err).replace("In scope SELECT formatQuerySingleLine", "In"), err.code
+            ) from None
+        if formatted.upper().startswith("CREATE TEMPORARY"):
+            raise QueryError(
+                "Code: 48. DB::Exception: temporary tables are not supported by the embedded endpoint "
+                "(its engine handles are shared between sessions); create a regular table. (NOT_IMPLEMENTED)",
+                48,
+            )
+        return tree, formatted
+
+    def _checkout(self, role: str) -> _Handle:
+        return self._pools[role].get()
+
+    def _settings_for(self, user: User, settings: dict[str, str]) -> dict[str, str]:
+        self._check_settings(settings, user)
+        return {**settings, **READER_LIMITS} if user.role == READER else settings
 
     def execute(
         self,
@@ -180,12 +277,22 @@ class ChdbEngine:
         database: str = "default",
         settings: dict[str, str] | None = None,
         params: dict[str, str] | None = None,
+        user: User | None = None,
+        readonly: bool = False,
     ) -> Result:
         """Run one statement and return its output in ``fmt`` (unless the SQL names a FORMAT)."""
-        self._check_settings(settings or {})
-        h = self._checkout()
+        user = user or User("default", "", WRITER)
+        settings = self._settings_for(user, settings or {})
+        h = self._checkout(user.role)
         try:
-            self._prepare(h, database, settings or {})
+            self._prepare(h, database, settings)
+            tree, formatted = self._policy(h, user, sql, database, settings, readonly, params)
+            if tree.kind == "Set":
+                changes = set_items(formatted)
+                self._check_settings({k: "" for k in changes}, user)
+                return Result(body=b"", fmt="", set_settings=changes)
+            if tree.kind == "UseQuery":
+                return Result(body=b"", fmt="", use_database=tree.name.strip("`"))
             t0 = time.perf_counter()
             if params:
                 with self._param_lock:
@@ -193,9 +300,10 @@ class ChdbEngine:
             else:
                 r = self._raw(h, sql, fmt)
             elapsed = time.perf_counter() - t0
+            returns_rows = tree.kind in RESULT_STATEMENTS
             return Result(
                 body=r.bytes(),
-                fmt=fmt,
+                fmt=fmt if returns_rows else "",
                 rows_read=int(r.rows_read()),
                 bytes_read=int(r.bytes_read()),
                 rows_written=int(r.rows_written()),
@@ -207,7 +315,7 @@ class ChdbEngine:
         except Exception as e:  # chdb raises ChdbError/RuntimeError with ClickHouse's text
             raise _error_from(e) from e
         finally:
-            self._pool.put(h)
+            self._pools[user.role].put(h)
 
     def insert(
         self,
@@ -216,6 +324,7 @@ class ChdbEngine:
         chunks: Iterator[bytes],
         database: str = "default",
         settings: dict[str, str] | None = None,
+        user: User | None = None,
     ) -> Result:
         """Spool data in ``fmt`` to a file and insert it with ``statement`` (``INSERT INTO t (cols)``).
 
@@ -226,15 +335,17 @@ class ChdbEngine:
         runs as an ordinary query, which raises every engine error with its code, and measured as
         fast (300k JSON rows: 0.10 s against 0.11 s). The file lives on tmpfs where there is one.
         """
-        self._check_settings(settings or {})
+        user = user or User("default", "", WRITER)
+        settings = self._settings_for(user, settings or {})
         target, clause = _split_settings(statement)
         path = self.spool_dir / f"insert-{uuid.uuid4().hex}"
-        h = self._checkout()
+        h = self._checkout(user.role)
         try:
+            self._prepare(h, database, settings)
+            self._policy(h, user, f"{statement} FORMAT {fmt}", database, settings, readonly=False)
             with open(path, "wb") as f:
                 for chunk in chunks:
                     f.write(chunk)
-            self._prepare(h, database, settings or {})
             t0 = time.perf_counter()
             sql = f"{target} FROM INFILE '{path}'{clause} FORMAT {fmt}"
             r = self._raw(h, sql, "TabSeparated")
@@ -251,14 +362,27 @@ class ChdbEngine:
             raise _error_from(e) from e
         finally:
             path.unlink(missing_ok=True)
-            self._pool.put(h)
+            self._pools[user.role].put(h)
 
-    def _check_settings(self, settings: dict[str, str]) -> None:
+    def _check_settings(self, settings: dict[str, str], user: User) -> None:
         for name in settings:
             if not _SETTING_NAME.match(name) or name not in self.settings:
                 raise QueryError(
                     f"Code: 115. DB::Exception: Unknown setting '{name}'. (UNKNOWN_SETTING)", 115
                 )
+            if user.role == READER and not READER_SETTINGS.match(name):
+                raise QueryError(
+                    f"Code: 164. DB::Exception: {user.name}: Cannot modify '{name}' setting in readonly "
+                    "mode. (READONLY)",
+                    164,
+                )
+
+
+#: Statement kinds whose reply is a result (a server names its format only on those).
+RESULT_STATEMENTS = frozenset(
+    {"SelectWithUnionQuery", "SelectIntersectExceptQuery", "ShowTables", "DescribeQuery",
+     "ExistsTableQuery", "ShowCreateTableQuery", "Explain"}
+)  # fmt: skip
 
 
 def _spool_dir(data_dir: Path) -> Path:
@@ -279,13 +403,6 @@ def _split_settings(statement: str) -> tuple[str, str]:
     if m is None or statement.rfind(")") > m.start():
         return statement.rstrip(), ""
     return statement[: m.start()].rstrip(), " " + statement[m.start() :].strip()
-
-
-def _setting_literal(value: str) -> str:
-    """Render a URL setting value as a SQL literal: numbers bare, everything else quoted."""
-    if re.fullmatch(r"-?\d+(\.\d+)?", value):
-        return value
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 class _Decoder:
@@ -325,6 +442,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     # --- body reading -----------------------------------------------------------------------
     def _raw_chunks(self) -> Iterator[bytes]:
+        limit, seen = self.server.max_body_bytes, 0
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
             while True:
                 line = self.rfile.readline(65537)
@@ -333,10 +451,17 @@ class _Handler(BaseHTTPRequestHandler):
                     while self.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
                         pass  # trailers
                     return
+                seen += size
+                if seen > limit:
+                    self.close_connection = True  # the rest of the body is not read
+                    raise _too_large(limit)
                 yield self.rfile.read(size)
                 self.rfile.readline(3)
         else:
             remaining = int(self.headers.get("Content-Length") or 0)
+            if remaining > limit:
+                self.close_connection = True
+                raise _too_large(limit)
             while remaining > 0:
                 data = self.rfile.read(min(remaining, 1 << 20))
                 if not data:
@@ -346,8 +471,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _body_chunks(self) -> Iterator[bytes]:
         decoder = _Decoder(self.headers.get("Content-Encoding", ""))
+        limit, seen = self.server.max_body_bytes, 0
         for raw in self._raw_chunks():
             out = decoder.feed(raw)
+            seen += len(out)
+            if seen > limit:  # a small compressed body can unpack to any size
+                self.close_connection = True
+                raise _too_large(limit)
             if out:
                 yield out
 
@@ -362,59 +492,83 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:  # noqa: N802 - stdlib naming
         self._serve(readonly=False)
 
-    def _authorised(self, params: dict[str, str]) -> bool:
-        expected = self.server.password
-        if not expected:
-            return True
+    def _authenticate(self, params: dict[str, str]) -> User:
+        """The user of this request, from HTTP basic auth, X-ClickHouse-User/Key or the user and
+        password URL parameters (as a server reads them); 516 otherwise."""
+        name = params.get("user") or self.headers.get("X-ClickHouse-User") or ""
         given = params.get("password") or self.headers.get("X-ClickHouse-Key") or ""
         auth = self.headers.get("Authorization", "")
         if auth.lower().startswith("basic "):
             try:
-                given = base64.b64decode(auth[6:]).decode().split(":", 1)[1]
-            except (ValueError, IndexError):
-                given = ""
-        return hmac.compare_digest(given.encode(), expected.encode())
+                name, _, given = base64.b64decode(auth[6:]).decode().partition(":")
+            except ValueError:
+                name, given = "", ""
+        name = name or "default"
+        user = self.server.users.get(name)
+        expected = user.password if user else "\x00 no such user"
+        if not hmac.compare_digest(given.encode(), expected.encode()) or user is None:
+            raise QueryError(
+                f"Code: 516. DB::Exception: {name}: Authentication failed: password is incorrect, or "
+                "there is no user with such name. (AUTHENTICATION_FAILED)",
+                516,
+                401,
+            )
+        return user
+
+    def _form(self, params: dict[str, str], body: bytes) -> dict[str, str]:
+        """Fields of a multipart/form-data body (clickhouse-connect sends the query and bound
+        parameters so once they pass ~4 KB), merged over the URL parameters."""
+        msg = BytesParser(policy=email.policy.HTTP).parsebytes(
+            b"Content-Type: " + self.headers.get("Content-Type", "").encode() + b"\r\n\r\n" + body
+        )
+        out = dict(params)
+        for part in msg.iter_parts():
+            name = part.get_param("name", header="content-disposition")
+            if name:
+                out[name] = part.get_payload(decode=True).decode()
+        return out
 
     def _serve(self, readonly: bool) -> None:
         query_id = str(uuid.uuid4())
         body_iter: Iterator[bytes] | None = None
+        session: _Session | None = None
         try:
             params = dict(parse_qsl(urlsplit(self.path).query, keep_blank_values=True))
             query_id = params.get("query_id") or query_id
-            if not self._authorised(params):
-                raise QueryError(
-                    "Code: 516. DB::Exception: default: Authentication failed. (AUTHENTICATION_FAILED)",
-                    516,
-                    401,
-                )
-            database = params.get("database") or self.server.default_database
+            user = self._authenticate(params)
+            body_iter = self._body_chunks()
+            if self.headers.get("Content-Type", "").lower().startswith("multipart/form-data"):
+                params = self._form(params, b"".join(body_iter))
+                body_iter = iter(())
+            session = self.server.sessions.enter(user, params)
+            database = (
+                params.get("database") or (session and session.database) or self.server.default_database
+            )
             fmt = params.get("default_format") or "TabSeparated"
             settings = {
-                k: v for k, v in params.items() if k not in _HTTP_PARAMS and not k.startswith("param_")
+                **(session.settings if session else {}),
+                **{k: v for k, v in params.items() if k not in _HTTP_PARAMS and not k.startswith("param_")},
             }
             qparams = {k[6:]: v for k, v in params.items() if k.startswith("param_")}
-            body_iter = self._body_chunks()
             if "query" in params:
                 statement, data = params["query"], b""
             else:
                 buf = self._read_head(body_iter)
                 nl = buf.find(b"\n")
-                statement, data = (buf.decode(), b"") if nl < 0 else (buf[:nl].decode(), buf[nl + 1 :])
+                statement, data = (buf, b"") if nl < 0 else (buf[:nl], buf[nl + 1 :])
+                statement = _text(statement)
             m = _INSERT_HEAD.match(statement) if _IS_INSERT.match(statement) else None
+            engine = self.server.engine
             if m and not readonly:
-                result = self.server.engine.insert(
-                    m.group("stmt"), m.group("fmt"), _prepend(data, body_iter), database, settings
+                result = engine.insert(
+                    m.group("stmt"), m.group("fmt"), _prepend(data, body_iter), database, settings, user
                 )
             else:
                 rest = data + b"".join(body_iter)
-                sql = statement + ("\n" + rest.decode() if rest else "")
-                if readonly and not _READ_ONLY.match(sql):
-                    raise QueryError(
-                        "Code: 164. DB::Exception: Cannot execute query in readonly mode: "
-                        "GET requests are read-only. (READONLY)",
-                        164,
-                    )
-                result = self.server.engine.execute(sql, fmt, database, settings, qparams)
+                sql = statement + ("\n" + _text(rest) if rest else "")
+                result = engine.execute(sql, fmt, database, settings, qparams, user, readonly)
+            if session is not None:
+                session.apply(result)
             self._reply(200, result.body, self._headers(query_id, result))
         except QueryError as e:
             self._drain(body_iter)
@@ -437,6 +591,9 @@ class _Handler(BaseHTTPRequestHandler):
                 f"Code: 1001. DB::Exception: {type(e).__name__}: {e}\n".encode(),
                 {"X-ClickHouse-Exception-Code": "1001", "X-ClickHouse-Query-Id": query_id},
             )
+        finally:
+            if session is not None:
+                session.leave()
 
     @staticmethod
     def _read_head(chunks: Iterator[bytes]) -> bytes:
@@ -499,6 +656,89 @@ def _prepend(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
     yield from rest
 
 
+def _too_large(limit: int) -> QueryError:
+    return QueryError(
+        f"Code: 1001. DB::Exception: request body larger than {limit} bytes (DOZOR_CLICKHOUSE_MAX_BODY_MB)",
+        1001,
+        413,
+    )
+
+
+def _text(raw: bytes) -> str:
+    try:
+        return raw.decode()
+    except UnicodeDecodeError as e:
+        raise QueryError(
+            f"Code: 36. DB::Exception: the statement is not valid UTF-8 (byte {e.start}); the embedded "
+            "endpoint takes text statements only (docs/clickhouse-endpoint.md). (BAD_ARGUMENTS)",
+            36,
+        ) from None
+
+
+@dataclass
+class _Session:
+    """What a ``session_id`` remembers between requests: its database and its settings."""
+
+    id: str
+    user: str
+    timeout_s: float
+    database: str | None = None
+    settings: dict[str, str] = field(default_factory=dict)
+    expires: float = 0.0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def apply(self, result: Result) -> None:
+        if result.set_settings:
+            self.settings.update(result.set_settings)
+        if result.use_database:
+            self.database = result.use_database
+
+    def leave(self) -> None:
+        self.expires = time.monotonic() + self.timeout_s
+        self.lock.release()
+
+
+class _Sessions:
+    """Sessions as a server keeps them: per user and ``session_id``, one request at a time, gone
+    after ``session_timeout`` seconds unused (60 by default)."""
+
+    def __init__(self) -> None:
+        self._by_key: dict[tuple[str, str], _Session] = {}
+        self._lock = threading.Lock()
+
+    def enter(self, user: User, params: dict[str, str]) -> _Session | None:
+        sid = params.get("session_id")
+        if not sid:
+            return None
+        try:
+            timeout = float(params.get("session_timeout") or 60)
+        except ValueError:
+            raise QueryError(
+                "Code: 27. DB::Exception: invalid session_timeout. (CANNOT_PARSE_INPUT_ASSERTION_FAILED)", 27
+            ) from None
+        now = time.monotonic()
+        with self._lock:
+            for key in [
+                k for k, v in self._by_key.items() if v.expires and v.expires < now and not v.lock.locked()
+            ]:
+                del self._by_key[key]
+            session = self._by_key.get((user.name, sid))
+            if session is None:
+                if params.get("session_check") == "1":
+                    raise QueryError(
+                        f"Code: 372. DB::Exception: Session {sid} not found. (SESSION_NOT_FOUND)", 372
+                    )
+                session = self._by_key[(user.name, sid)] = _Session(sid, user.name, timeout)
+        if not session.lock.acquire(blocking=False):
+            raise QueryError(
+                f"Code: 373. DB::Exception: Session {sid} is locked by a concurrent client. "
+                "(SESSION_IS_LOCKED)",
+                373,
+            )
+        session.timeout_s = timeout
+        return session
+
+
 class ChdbHTTPServer(ThreadingHTTPServer):
     """The threaded HTTP server that owns the engine."""
 
@@ -511,26 +751,45 @@ class ChdbHTTPServer(ThreadingHTTPServer):
         self,
         address: tuple[str, int],
         engine: ChdbEngine,
+        users: list[User],
         default_database: str = "default",
-        password: str = "",
+        max_body_bytes: int = 512 * 1024 * 1024,
     ) -> None:
         super().__init__(address, _Handler)
         self.engine = engine
+        self.users = {u.name: u for u in users}
+        self.sessions = _Sessions()
         self.default_database = default_database
-        self.password = password
+        self.max_body_bytes = max_body_bytes
+
+
+def check_users(users: list[User], host: str, production: bool) -> None:
+    """Refuse to serve anyone without a password where that matters: in production, or bound to
+    any address but loopback (the port would be open to the network)."""
+    loopback = host in ("127.0.0.1", "::1", "localhost") or host.startswith("127.")
+    if not production and loopback:
+        return
+    where = "in production" if production else f"on {host}, which is not loopback"
+    for u in users:
+        if not u.password:
+            var = "DOZOR_CLICKHOUSE_PASSWORD" if u.role == WRITER else "DOZOR_CLICKHOUSE_READER_PASSWORD"
+            raise ConfigError(f"the ClickHouse endpoint will not serve {where} without passwords: set {var}")
 
 
 def serve(
     data_dir: Path,
+    users: list[User],
     host: str = "127.0.0.1",
     port: int = 8123,
     handles: int = 4,
-    password: str = "",
+    production: bool = False,
+    max_body_bytes: int = 512 * 1024 * 1024,
     ready: threading.Event | None = None,
 ) -> None:
     """Open the engine on ``data_dir`` and serve until interrupted."""
+    check_users(users, host, production)
     engine = ChdbEngine(data_dir, handles)
-    server = ChdbHTTPServer((host, port), engine, password=password)
+    server = ChdbHTTPServer((host, port), engine, users, max_body_bytes=max_body_bytes)
     log.info("ClickHouse %s (chdb) on %s serving http://%s:%d", engine.version, data_dir, host, port)
     if ready is not None:
         ready.set()

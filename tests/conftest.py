@@ -62,15 +62,16 @@ class ClickHouseEndpoint:
     Tests that take ClickHouse away (tests/reliability) make their own and kill and restart it.
     """
 
-    def __init__(self, state: Path) -> None:
+    def __init__(self, state: Path, env: dict[str, str] | None = None) -> None:
         self.state = state
+        self.env = env or {}
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = state / "clickhouse.log"
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> None:
-        env = {**os.environ, "DOZOR_STATE_DIR": str(self.state), "DOZOR_CLICKHOUSE_URL": self.url}
+        env = {**os.environ, "DOZOR_STATE_DIR": str(self.state), "DOZOR_CLICKHOUSE_URL": self.url, **self.env}
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "dozor", "clickhouse", "serve"],
