@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import click
-from pydantic import ValidationError
+from pydantic import SecretStr, ValidationError
 
 from dozor.errors import DozorError
 from dozor.logs import configure_logging
@@ -183,6 +183,45 @@ def clickhouse_serve(settings: Settings) -> None:
             production=production,
             max_body_bytes=settings.clickhouse_max_body_mb * 1024 * 1024,
         )
+
+
+@clickhouse.command("create-users")
+@click.option(
+    "--print", "print_only", is_flag=True, help="Print the statements (passwords hashed); run nothing."
+)
+@click.pass_obj
+@_guard
+def clickhouse_create_users(settings: Settings, print_only: bool) -> None:
+    """Create Dozor's writer and reader users with their grants on a real ClickHouse server.
+
+    Connects as DOZOR_CLICKHOUSE_ADMIN_USER / DOZOR_CLICKHOUSE_ADMIN_PASSWORD (a user with access
+    management); the users are DOZOR_CLICKHOUSE_USER and DOZOR_CLICKHOUSE_READER_USER with their
+    passwords (infra/clickhouse/users.sql). The embedded endpoint needs none of this.
+
+    Example: dozor clickhouse create-users --print
+    """
+    from dozor.clickhouse import connect
+    from dozor.infra.migrate import user_statements
+
+    try:
+        statements = user_statements(settings)
+    except ValueError as e:
+        raise click.ClickException(str(e)) from None
+    if print_only:
+        click.echo(";\n".join(statements) + ";")
+        return
+    admin = settings.model_copy(
+        update={
+            "clickhouse_user": os.environ.get("DOZOR_CLICKHOUSE_ADMIN_USER", "default"),
+            "clickhouse_password": SecretStr(os.environ.get("DOZOR_CLICKHOUSE_ADMIN_PASSWORD", "")),
+        }
+    )
+    client = connect(admin, database="default")
+    for stmt in statements:
+        client.command(stmt)
+    click.echo(
+        f"users {settings.clickhouse_user} (writer) and {settings.clickhouse_reader_user} (reader) ready"
+    )
 
 
 @cli.command()

@@ -18,11 +18,22 @@ from clickhouse_connect.driver.client import Client
 from dozor.clickhouse import connect
 from dozor.settings import Settings
 
-__all__ = ["Migration", "migrations", "migrate", "apply_retention", "RETENTION", "MIGRATIONS_DIR"]
+__all__ = [
+    "Migration",
+    "migrations",
+    "migrate",
+    "apply_retention",
+    "user_statements",
+    "RETENTION",
+    "MIGRATIONS_DIR",
+    "USERS_SQL",
+]
 
 log = logging.getLogger("dozor.infra.migrate")
 
 MIGRATIONS_DIR = Path(__file__).with_name("clickhouse") / "migrations"
+USERS_SQL = Path(__file__).with_name("clickhouse") / "users.sql"
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 
 
@@ -121,3 +132,40 @@ def apply_retention(settings: Settings, client: Client) -> list[str]:
         log.info("retention of %s: %s", table, ttl)
         changed.append(table)
     return changed
+
+
+def user_statements(settings: Settings) -> list[str]:
+    """``infra/clickhouse/users.sql`` for these settings: the writer and reader users and their
+    grants, for a real ClickHouse server (the embedded endpoint enforces the same by itself).
+
+    Names are checked to be plain identifiers; passwords go in only as SHA-256 hex.
+    """
+    import hashlib
+
+    names = {
+        "writer": settings.clickhouse_user,
+        "reader": settings.clickhouse_reader_user,
+        "database": settings.clickhouse_database,
+    }
+    for key, value in names.items():
+        if not _IDENT.match(value):
+            raise ValueError(f"{key} name {value!r} is not a plain identifier")
+    if names["writer"] == "default":
+        raise ValueError("DOZOR_CLICKHOUSE_USER is 'default': on a server, give Dozor's writer its own name")
+    for var, secret in (
+        ("DOZOR_CLICKHOUSE_PASSWORD", settings.clickhouse_password),
+        ("DOZOR_CLICKHOUSE_READER_PASSWORD", settings.clickhouse_reader_password),
+    ):
+        if not secret.get_secret_value():
+            raise ValueError(f"{var} is empty: a server user needs a password")
+    values = {
+        **names,
+        "writer_sha256": hashlib.sha256(settings.clickhouse_password.get_secret_value().encode()).hexdigest(),
+        "reader_sha256": hashlib.sha256(
+            settings.clickhouse_reader_password.get_secret_value().encode()
+        ).hexdigest(),
+    }
+    text = "\n".join(
+        line for line in USERS_SQL.read_text().splitlines() if not line.lstrip().startswith("--")
+    )
+    return [s.strip().format(**values) for s in re.split(r";\s*$", text, flags=re.M) if s.strip()]

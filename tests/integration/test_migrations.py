@@ -59,3 +59,23 @@ def test_every_table_has_the_configured_retention(settings_factory):
         "SELECT engine_full FROM system.tables "
         "WHERE database = currentDatabase() AND name = 'integrity_reports'"
     )
+
+
+def test_server_users_script_is_valid_clickhouse_and_holds_no_password(settings_factory):
+    from dozor.infra.migrate import user_statements
+
+    settings = settings_factory(
+        clickhouse_user="dozor_writer",
+        clickhouse_password="w-pass-81",
+        clickhouse_reader_password="r-pass-92",
+    )
+    statements = user_statements(settings)
+    assert any(s.startswith("GRANT SELECT ON") and "dozor_reader" in s for s in statements)
+    # Parsed by the engine's own parser (a real server runs them; the embedded one needs none).
+    c = connect(settings_factory(), database="default")
+    for stmt in statements:
+        assert "w-pass-81" not in stmt and "r-pass-92" not in stmt
+        canonical = c.query("SELECT formatQuerySingleLine({q:String})", parameters={"q": stmt}).result_rows
+        assert canonical[0][0].split()[0] in ("CREATE", "ALTER", "GRANT")
+    with pytest.raises(ValueError, match="plain identifier"):
+        user_statements(settings.model_copy(update={"clickhouse_reader_user": "x; DROP USER y"}))
