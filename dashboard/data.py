@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import streamlit as st
 from clickhouse_connect.driver.client import Client
 
+from dozor.access import Scope
 from dozor.clickhouse import connect
 from dozor.dashboard import queries
 from dozor.settings import Settings
@@ -48,13 +49,14 @@ _TTL = min(1.0, Settings().refresh_seconds / 2)
 
 
 @st.cache_data(ttl=_TTL, max_entries=64, show_spinner=False)
-def snapshot(city: str, tz: str) -> Snapshot:
+def snapshot(city: str, tz: str, scope: Scope) -> Snapshot:
+    """One screen's figures, within ``scope`` (cached per scope: ten screens of one kind, one read)."""
     c = client()
     return Snapshot(
-        overview=queries.overview(c, tz),
-        districts=queries.districts(c, city, tz),
-        alerts=queries.alerts(c),
-        points=queries.map_points(c, city),
+        overview=queries.overview(c, tz, scope),
+        districts=queries.districts(c, city, tz, scope),
+        alerts=queries.alerts(c, scope),
+        points=queries.map_points(c, city, scope),
         newest=queries.newest_event_time(c),
         read_at=dt.datetime.now(dt.UTC),
     )

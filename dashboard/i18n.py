@@ -54,6 +54,11 @@ _TEXT: dict[str, dict[str, str]] = {
     "open_now": {"ru": "открыто", "kk": "ашық", "en": "open"},
     "alerts": {"ru": "Тревоги", "kk": "Дабылдар", "en": "Alerts"},
     "no_alerts": {"ru": "Тревог нет", "kk": "Дабыл жоқ", "en": "No alerts"},
+    "refused_city": {
+        "ru": "Нет доступа: {city} вне вашей зоны ответственности. Попытка записана в журнал.",
+        "kk": "Рұқсат жоқ: {city} сіздің жауапкершілік аймағыңыздан тыс. Әрекет журналға жазылды.",
+        "en": "Access refused: {city} is outside your scope. The attempt has been recorded.",
+    },
     "map": {"ru": "Последние 15 минут", "kk": "Соңғы 15 минут", "en": "Last 15 minutes"},
     "alert_violations_spike": {
         "ru": "Всплеск нарушений: {observed} за минуту (обычно {baseline})",

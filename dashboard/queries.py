@@ -33,6 +33,8 @@ from dataclasses import dataclass, field
 
 from clickhouse_connect.driver.client import Client
 
+from dozor.access import KIOSK, Scope
+
 __all__ = [
     "CityRow",
     "DistrictRow",
@@ -166,8 +168,12 @@ _CITY_RESPONSES = _RESPONSES.format(by="city", city_filter="")
 _DISTRICT_RESPONSES = _RESPONSES.format(by="district", city_filter="AND city = %(city)s")
 
 
-def overview(client: Client, tz: str) -> dict[str, CityRow]:
-    """Every city with any figure, keyed by city id."""
+def overview(client: Client, tz: str, scope: Scope) -> dict[str, CityRow]:
+    """Every city in ``scope`` with any figure, keyed by city id.
+
+    A district head sees its city's row only if its scope covers the whole city: city totals
+    would show the other districts' figures.
+    """
     rows: dict[str, CityRow] = {}
 
     def row(city: str) -> CityRow:
@@ -186,7 +192,7 @@ def overview(client: Client, tz: str) -> dict[str, CityRow]:
     for city, n, p50, p90, within in client.query(_CITY_RESPONSES).result_rows:
         r = row(city)
         r.responses, r.response_p50_s, r.response_p90_s, r.within_target = int(n), p50, p90, within
-    return rows
+    return {c: r for c, r in rows.items() if scope.covers_city(c) and scope.districts is None}
 
 
 _DISTRICT_VIOLATIONS = """
@@ -206,8 +212,10 @@ GROUP BY district
 """
 
 
-def districts(client: Client, city: str, tz: str) -> list[DistrictRow]:
-    """The focused city's districts, busiest today first; '' collects events without a district."""
+def districts(client: Client, city: str, tz: str, scope: Scope) -> list[DistrictRow]:
+    """The focused city's districts in ``scope``, busiest today first; '' collects events without
+    a district (shown only to a scope that covers the whole city)."""
+    scope.require_city(city)
     p = {"city": city, "tz": tz}
     rows: dict[str, DistrictRow] = {}
 
@@ -223,7 +231,8 @@ def districts(client: Client, city: str, tz: str) -> list[DistrictRow]:
             row(d).incidents_open += int(n)
     for d, _n, p50, _p90, _within in client.query(_DISTRICT_RESPONSES, parameters=p).result_rows:
         row(d).response_p50_s = p50
-    return sorted(rows.values(), key=lambda r: (-r.today, r.district))
+    shown = [r for r in rows.values() if scope.covers_district(city, r.district)]
+    return sorted(shown, key=lambda r: (-r.today, r.district))
 
 
 _ALERTS = """
@@ -234,12 +243,17 @@ ORDER BY event_time DESC LIMIT 1 BY event_id LIMIT %(limit)s
 """
 
 
-def alerts(client: Client, city: str | None = None, hours: int = 6, limit: int = 12) -> list[AlertRow]:
-    """The newest alerts (of one city, or all), newest first."""
+def alerts(
+    client: Client, scope: Scope, city: str | None = None, hours: int = 6, limit: int = 12
+) -> list[AlertRow]:
+    """The newest alerts in ``scope`` (of one city, or all it covers), newest first."""
+    if city is not None:
+        scope.require_city(city)
     rows = client.query(
-        _ALERTS, parameters={"city": city or "", "all": city is None, "hours": hours, "limit": limit}
+        _ALERTS, parameters={"city": city or "", "all": city is None, "hours": hours, "limit": limit * 4}
     ).result_rows
-    return [AlertRow(_utc(t), *rest) for t, *rest in rows]
+    shown = [AlertRow(_utc(t), *rest) for t, *rest in rows if scope.covers_district(rest[1], rest[2])]
+    return shown[:limit]
 
 
 _MAP_POINTS = """
@@ -254,8 +268,17 @@ SELECT * FROM (
 """
 
 
-def map_points(client: Client, city: str, minutes: int = 15, limit: int = 4000) -> list[MapPoint]:
-    """Violations and incidents opened in the last ``minutes`` in one city, newest first."""
+def map_points(
+    client: Client, city: str, scope: Scope, minutes: int = 15, limit: int = 4000
+) -> list[MapPoint]:
+    """Violations and incidents opened in the last ``minutes`` in one city, newest first.
+
+    Points carry no district, so a scope limited to some districts gets none: a point outside
+    them would show what it may not see.
+    """
+    scope.require_city(city)
+    if scope.districts is not None:
+        return []
     rows = client.query(
         _MAP_POINTS, parameters={"city": city, "minutes": minutes, "limit": limit}
     ).result_rows
@@ -295,9 +318,9 @@ def newest_event_time(client: Client) -> dt.datetime | None:
 
 #: The wall screen's queries with example arguments, for the latency benchmark.
 WALL_QUERIES: dict[str, Callable[[Client], object]] = {
-    "overview": lambda c: overview(c, "Asia/Almaty"),
-    "districts": lambda c: districts(c, "astana", "Asia/Almaty"),
-    "alerts": lambda c: alerts(c),
-    "map_points": lambda c: map_points(c, "astana"),
+    "overview": lambda c: overview(c, "Asia/Almaty", KIOSK),
+    "districts": lambda c: districts(c, "astana", "Asia/Almaty", KIOSK),
+    "alerts": lambda c: alerts(c, KIOSK),
+    "map_points": lambda c: map_points(c, "astana", KIOSK),
     "newest_event_time": newest_event_time,
 }

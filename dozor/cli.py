@@ -224,6 +224,27 @@ def clickhouse_create_users(settings: Settings, print_only: bool) -> None:
     )
 
 
+@cli.group()
+def oidc() -> None:
+    """The local OIDC provider for development sign-in (never in production)."""
+
+
+@oidc.command("serve")
+@click.pass_obj
+@_guard
+def oidc_serve(settings: Settings) -> None:
+    """Serve the local OIDC provider with the access file's demo users until Ctrl-C.
+
+    Example: dozor oidc serve
+    """
+    from dozor.infra.oidc_dev import serve
+    from dozor.infra.procs import ensure_port_free
+
+    ensure_port_free("OIDC provider", "127.0.0.1", settings.oidc_port, "DOZOR_OIDC_PORT")
+    with contextlib.suppress(KeyboardInterrupt):
+        serve(settings)
+
+
 @cli.command()
 @click.pass_obj
 @_guard
@@ -503,16 +524,23 @@ def dashboard(settings: Settings, port: int | None, address: str) -> None:
 
     port = port or settings.dashboard_port
     ensure_port_free("Dashboard", address, port, "DOZOR_DASHBOARD_PORT")
-    os.execvp(sys.executable, _streamlit_cmd(port, address))
+    os.execvp(sys.executable, _streamlit_cmd(settings, port, address))
 
 
-def _streamlit_cmd(port: int, address: str) -> list[str]:
+def _streamlit_cmd(settings: Settings, port: int, address: str) -> list[str]:
+    """``streamlit run`` of the dashboard; sign-in configured by a secrets file written from
+    DOZOR_OIDC_* into the state directory (mode 600), never into the repository."""
+    secrets_file = settings.state_dir / "streamlit" / "secrets.toml"
+    secrets_file.parent.mkdir(parents=True, exist_ok=True)
+    secrets_file.touch(mode=0o600)
+    secrets_file.chmod(0o600)
+    secrets_file.write_text(settings.streamlit_secrets())
     return [
         sys.executable, "-m", "streamlit", "run", str(_dashboard_app()),
         "--server.port", str(port), "--server.address", address, "--server.headless", "true",
         "--browser.gatherUsageStats", "false", "--theme.base", "dark",
         "--client.toolbarMode", "minimal", "--server.runOnSave", "false",
-        "--server.fileWatcherType", "none",
+        "--server.fileWatcherType", "none", "--secrets.files", str(secrets_file.resolve()),
     ]  # fmt: skip
 
 
@@ -582,6 +610,8 @@ def up(settings: Settings, rate: float | None, no_simulator: bool) -> None:
     ensure_port_free("ClickHouse endpoint", ch_host, ch_port, "DOZOR_CLICKHOUSE_URL")
     ensure_port_free("Dashboard", "127.0.0.1", settings.dashboard_port, "DOZOR_DASHBOARD_PORT")
     ensure_port_free("Worker web", "127.0.0.1", settings.worker_web_port, "DOZOR_WORKER_WEB_PORT")
+    if not settings.oidc_server_metadata_url:
+        ensure_port_free("OIDC provider", "127.0.0.1", settings.oidc_port, "DOZOR_OIDC_PORT")
 
     procs: list[tuple[str, subprocess.Popen]] = []
     broker = KafkaBroker(settings)
@@ -604,9 +634,20 @@ def up(settings: Settings, rate: float | None, no_simulator: bool) -> None:
             procs.append(
                 ("simulator", _spawn(_dozor("simulate", "--rate", sim_rate), logs / "simulator.log"))
             )
-        dash = _spawn(_streamlit_cmd(settings.dashboard_port, "127.0.0.1"), logs / "dashboard.log")
+        dash_settings = settings
+        if not settings.oidc_server_metadata_url:
+            # Sign-in for the managers' pages: the local provider with the demo users (README).
+            oidc = _spawn(_dozor("oidc", "serve"), logs / "oidc.log")
+            procs.append(("oidc", oidc))
+            wait_until("OIDC provider", lambda: port_open("127.0.0.1", settings.oidc_port), 60, oidc)
+            metadata = f"http://localhost:{settings.oidc_port}/.well-known/openid-configuration"
+            dash_settings = settings.model_copy(update={"oidc_server_metadata_url": metadata})
+        dash = _spawn(
+            _streamlit_cmd(dash_settings, settings.dashboard_port, "127.0.0.1"), logs / "dashboard.log"
+        )
         procs.append(("dashboard", dash))
-        url = f"http://127.0.0.1:{settings.dashboard_port}"
+        # localhost, not 127.0.0.1: the sign-in's redirect address and cookie are on localhost.
+        url = f"http://localhost:{settings.dashboard_port}"
         wait_until("Dashboard", lambda: port_open("127.0.0.1", settings.dashboard_port), 60, dash)
         click.echo(f"\nDozor is up. Dashboard: {url}\nLogs: {logs}\nPress Ctrl-C to stop.\n")
         with contextlib.suppress(Exception):

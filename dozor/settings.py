@@ -76,6 +76,9 @@ class Settings(BaseSettings):
         default="dozor_reader", description="The reader: the dashboard; SELECT on Dozor's tables only."
     )
     clickhouse_reader_password: SecretStr = SecretStr("")
+    retention_audit_days: int = Field(
+        default=400, ge=366, description="Days the dashboard's audit log stays (TTL); at least a year."
+    )
     clickhouse_max_body_mb: int = Field(
         default=512, ge=1, description="Largest request body the embedded endpoint accepts."
     )
@@ -162,6 +165,33 @@ class Settings(BaseSettings):
 
     # Dashboard
     dashboard_port: int = Field(default=8501, ge=1, le=65535)
+    access_file: Path | None = Field(
+        default=None,
+        description="TOML mapping users and IdP groups to roles and scopes (dozor/access.py); "
+        "default infra/access/dev.toml (the demo users), refused in production.",
+    )
+    kiosk_addresses: str = Field(
+        default="127.0.0.1/32,::1/128",
+        description="Comma-separated addresses or networks whose browsers may show the wall screen "
+        "signed out (the control centre's screens); empty: none. Everything else signs in.",
+    )
+    session_idle_minutes: float = Field(default=30.0, gt=0, description="Idle sign-ins end after this.")
+    oidc_server_metadata_url: str | None = Field(
+        default=None,
+        description="The identity provider's /.well-known/openid-configuration (Keycloak, AD FS, …); "
+        "unset: no sign-in, the wall only as a kiosk. `dozor up` sets it to its local provider.",
+    )
+    oidc_client_id: str = "dozor-dashboard"
+    oidc_client_secret: SecretStr = SecretStr("")
+    oidc_cookie_secret: SecretStr = Field(
+        default=SecretStr(""),
+        description="Signs the sign-in cookie; a random one per start when empty (sign-ins then end "
+        "with a restart).",
+    )
+    oidc_redirect_uri: str | None = Field(
+        default=None, description="Default http://localhost:<dashboard port>/oauth2callback."
+    )
+    oidc_port: int = Field(default=9400, ge=1, le=65535, description="The local provider of `dozor up`.")
     refresh_seconds: float = Field(default=2.0, gt=0)
     stale_after_seconds: float = Field(default=60.0, gt=0)
     display_timezone: str = "Asia/Almaty"
@@ -210,10 +240,24 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Settings:
-        if self.environment == "production" and self.plate_salt.get_secret_value() == DEV_PLATE_SALT:
+        if self.environment != "production":
+            return self
+        salt = self.plate_salt.get_secret_value()
+        if salt in ("", DEV_PLATE_SALT):
             raise ConfigError(
-                "DOZOR_PLATE_SALT must be set to a secret value in production: the development "
-                "salt would let anyone reverse plate hashes"
+                "DOZOR_PLATE_SALT must be set to a secret value in production: an empty or the "
+                "development salt would let anyone reverse plate hashes"
+            )
+        if not self.clickhouse_password.get_secret_value():
+            raise ConfigError("DOZOR_CLICKHOUSE_PASSWORD must be set in production: ClickHouse would be open")
+        if self.kafka_security_protocol == "PLAINTEXT":
+            raise ConfigError(
+                "DOZOR_KAFKA_SECURITY_PROTOCOL is PLAINTEXT in production: anyone could send or read "
+                "events; use SASL_SSL (or SSL)"
+            )
+        if self.access_file is None:
+            raise ConfigError(
+                "DOZOR_ACCESS_FILE must name the production access file: the default holds demo users"
             )
         return self
 
@@ -269,6 +313,23 @@ class Settings(BaseSettings):
                 value = orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()  # complex: JSON
             out[f"DOZOR_{name.upper()}"] = str(value)
         return out
+
+    def streamlit_secrets(self) -> str:
+        """The ``[auth]`` table Streamlit's ``st.login`` reads, as TOML (empty without an IdP)."""
+        if not self.oidc_server_metadata_url:
+            return ""
+        import secrets
+
+        cookie = self.oidc_cookie_secret.get_secret_value() or secrets.token_hex(32)
+        redirect = self.oidc_redirect_uri or f"http://localhost:{self.dashboard_port}/oauth2callback"
+        fields = {
+            "redirect_uri": redirect,
+            "cookie_secret": cookie,
+            "client_id": self.oidc_client_id,
+            "client_secret": self.oidc_client_secret.get_secret_value() or "unused",
+            "server_metadata_url": self.oidc_server_metadata_url,
+        }
+        return "[auth]\n" + "".join(f"{k} = {orjson.dumps(v).decode()}\n" for k, v in fields.items())
 
     def kafka_client_config(self) -> dict[str, object]:
         """Security options shared by every Kafka client (kafka-python and aiokafka agree on names)."""

@@ -188,6 +188,8 @@ def check(root: Node, role: str, database: str, readonly: bool = False) -> None:
     allowed = _WRITE if role == WRITER and not readonly else _READ
     if kind in SESSION_STATEMENTS:
         return  # the endpoint handles SET and USE itself (sessions); the caller checks their names
+    if role == READER and kind == "InsertQuery" and _is_audit_insert(root):
+        return  # the dashboard's one write: its audit trail, append-only
     if kind not in allowed:
         if kind in _WRITE:
             who = "GET requests are read-only" if readonly and role == WRITER else "this user may only read"
@@ -232,6 +234,22 @@ def check(root: Node, role: str, database: str, readonly: bool = False) -> None:
             raise _deny(f"function {node.name} reaches the host or the network")
         if node.kind == "Set" and role == READER and node is not root:
             raise _deny("a reader sends settings as URL parameters, not in a SETTINGS clause", READONLY)
+
+
+#: The one table a reader may insert into (append-only: no other statement reaches it).
+AUDIT_TABLE = "audit_log"
+
+
+def _is_audit_insert(root: Node) -> bool:
+    """``INSERT INTO [db.]audit_log (…) FORMAT …`` with data, and nothing else (no SELECT, no
+    INFILE, no table function)."""
+    kinds = [c.kind for c in root.children]
+    idents = [c.name.strip("`") for c in root.children if c.kind == "Identifier"]
+    return (
+        bool(idents)
+        and idents[-1] == AUDIT_TABLE
+        and all(k in ("Identifier", "ExpressionList") for k in kinds)
+    )
 
 
 _SET_ITEM = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*('(?:[^'\\]|\\.)*'|[^,]+?)\s*(?:,|$)")

@@ -54,6 +54,7 @@ RETENTION: dict[str, tuple[str, str]] = {
     "incident_status": ("opened_day", "retention_aggregate_days"),
     "unit_state": ("toDateTime(last_change)", "retention_aggregate_days"),
     "city_figures": ("minute", "retention_aggregate_days"),
+    "audit_log": ("toDateTime(at)", "retention_audit_days"),
 }
 
 

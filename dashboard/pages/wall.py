@@ -25,7 +25,7 @@ import pydeck as pdk
 import streamlit as st
 
 from dozor.cities import CITIES, CITY_IDS, city, resolve_district
-from dozor.dashboard import data
+from dozor.dashboard import data, signin
 from dozor.dashboard.i18n import (
     LANGS,
     fmt_age,
@@ -77,8 +77,23 @@ settings = data.settings()
 params = st.query_params
 lang = params.get("lang", "ru")
 lang = lang if lang in LANGS else "ru"
-chosen = params.get("city", "astana")
-chosen = chosen if chosen in CITY_IDS else "astana"
+scope = signin.current_scope("wall", kiosk_ok=True)
+if scope is None:
+    signin.require_sign_in("wall")
+visible = scope.visible_cities()
+asked = params.get("city")
+if asked is not None and asked in CITY_IDS and not scope.covers_city(asked):
+    # An edited or shared link outside this user's scope: refused, and recorded.
+    signin.audit("refused", "wall", f"city={asked}", scope=scope)
+    st.error(t("refused_city", lang, city=city(asked).name(lang)))
+    st.stop()
+chosen = asked if asked in visible else (visible[0] if visible else None)
+if chosen is None:
+    st.error(t("refused_city", lang, city="—"))
+    st.stop()
+if st.session_state.get("dozor_viewed") != (chosen, lang):
+    st.session_state["dozor_viewed"] = (chosen, lang)
+    signin.audit("view", "wall", f"city={chosen} lang={lang}", scope=scope)
 try:
     rotate_s = max(int(params.get("rotate", "0")), 0)
 except ValueError:
@@ -237,7 +252,7 @@ def live() -> None:
     now = dt.datetime.now(dt.UTC)
     failed_at = None
     try:
-        snap = data.snapshot(chosen, TZ)
+        snap = data.snapshot(chosen, TZ, scope)
         st.session_state["last_good"] = snap
     except Exception:  # network, HTTP, server: a banner and the last good figures, never a traceback
         snap = st.session_state.get("last_good")
@@ -245,7 +260,7 @@ def live() -> None:
     if rotate_s:
         focus = focus_city(now, snap.overview if snap else {}, chosen, rotate_s)
         if snap is not None and focus != chosen and failed_at is None:
-            snap = data.snapshot(focus, TZ)
+            snap = data.snapshot(focus, TZ, scope)
     else:
         focus = chosen
     name = city(focus).name(lang)

@@ -41,6 +41,7 @@ def test_up_serves_live_data_and_ctrl_c_stops_everything(tmp_path):
         clickhouse_url=f"http://127.0.0.1:{ch_port}",
         dashboard_port=free_port(),
         worker_web_port=free_port(),
+        oidc_port=free_port(),
     )
     env = {**os.environ, **settings.to_env()}
     proc = subprocess.Popen(
@@ -60,7 +61,8 @@ def test_up_serves_live_data_and_ctrl_c_stops_everything(tmp_path):
             lines.append(line)
             if "Dashboard: http://" in line:
                 break
-        url = f"http://127.0.0.1:{settings.dashboard_port}"
+        # localhost: the sign-in's redirect address and cookie are there (README, Signing in).
+        url = f"http://localhost:{settings.dashboard_port}"
         assert any(url in ln for ln in lines), "".join(lines)
         assert urllib.request.urlopen(url + "/_stcore/health", timeout=5).status == 200
 
@@ -71,7 +73,10 @@ def test_up_serves_live_data_and_ctrl_c_stops_everything(tmp_path):
             time.sleep(1)
         assert count > 0, "simulated violations must reach ClickHouse"
         children = _children(proc.pid)
-        assert len(children) >= 5  # kafka, clickhouse, worker, simulator, dashboard
+        assert len(children) >= 6  # kafka, clickhouse, worker, simulator, oidc, dashboard
+        # The local identity provider answers, for the managers' sign-in.
+        oidc = f"http://localhost:{settings.oidc_port}/.well-known/openid-configuration"
+        assert urllib.request.urlopen(oidc, timeout=5).status == 200
     finally:
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=120)

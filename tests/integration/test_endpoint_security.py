@@ -312,3 +312,20 @@ def test_bound_parameters_past_the_url_limit_arrive_as_a_form(endpoint, db):
 def test_command_on_ddl_returns_a_summary_not_text(endpoint, db):
     summary = _client(endpoint).command(f"CREATE TABLE IF NOT EXISTS {db}.u (x UInt8) ENGINE = Memory")
     assert not isinstance(summary, str)
+
+
+def test_the_reader_may_append_to_the_audit_log_and_nothing_more(endpoint, db):
+    w = _client(endpoint)
+    w.command(f"CREATE TABLE {db}.audit_log (user String, action String) ENGINE = MergeTree ORDER BY user")
+    r = _client(endpoint, READER)
+    r.insert(f"{db}.audit_log", [["u", "view"]], column_names=["user", "action"])
+    assert w.command(f"SELECT count() FROM {db}.audit_log") == 1
+    for sql in (
+        f"INSERT INTO {db}.audit_log SELECT s, s FROM {db}.t",
+        f"ALTER TABLE {db}.audit_log DELETE WHERE 1",
+        f"TRUNCATE TABLE {db}.audit_log",
+        f"DROP TABLE {db}.audit_log",
+    ):
+        status, h, body = _post(endpoint, sql, _basic(READER))
+        assert status != 200 and h["X-ClickHouse-Exception-Code"] == "164", (sql, body)
+    assert w.command(f"SELECT count() FROM {db}.audit_log") == 1

@@ -16,7 +16,9 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
+from dozor.access import KIOSK, Scope
 from dozor.clickhouse import connect
+from dozor.dashboard import signin
 from dozor.dashboard.i18n import fmt_int
 from dozor.infra.migrate import migrate
 from dozor.settings import Settings
@@ -182,9 +184,12 @@ def wall_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     st.cache_resource.clear()
 
 
-def _app(settings: Settings, monkeypatch: pytest.MonkeyPatch, **params: str) -> AppTest:
+def _app(settings: Settings, monkeypatch: pytest.MonkeyPatch, scope: Scope = KIOSK, **params: str) -> AppTest:
     for k, v in settings.to_env().items():
         monkeypatch.setenv(k, v)
+    # AppTest cannot sign in (no browser, no IdP): the page is given its scope, as the signed-in
+    # user's would be. Sign-in itself is tested in chromium (tests/browser/test_sign_in.py).
+    monkeypatch.setattr(signin, "current_scope", lambda page, kiosk_ok=False: scope)
     at = AppTest.from_file(str(WALL), default_timeout=30)
     for k, v in params.items():
         at.query_params[k] = v
@@ -280,3 +285,47 @@ def test_clickhouse_down_keeps_the_last_figures_under_a_banner(
     fresh.run()
     assert not fresh.exception
     assert "Нет связи с хранилищем ClickHouse; данных пока нет." in _text(fresh)
+
+
+ASTANA_HEAD = Scope("astana.head@police.kz", "city_head", frozenset({"astana"}))
+
+
+def test_a_city_outside_the_scope_is_refused_and_audited(settings_factory, monkeypatch, wall_env):
+    settings = settings_factory(display_timezone=TZ)
+    _seed(settings)
+    at = _app(settings, monkeypatch, ASTANA_HEAD, city="almaty", lang="en")
+    at.run()
+    assert not at.exception
+    assert [e.value for e in at.error] == [
+        "Access refused: Almaty is outside your scope. The attempt has been recorded."
+    ]
+    assert not at.metric  # not one figure of Almaty
+    audit = (
+        connect(settings)
+        .query("SELECT user, role, action, page, detail FROM audit_log WHERE action = 'refused'")
+        .result_rows
+    )
+    assert audit == [("astana.head@police.kz", "city_head", "refused", "wall", "city=almaty")]
+
+
+def test_a_scoped_wall_shows_only_its_cities(settings_factory, monkeypatch, wall_env):
+    settings = settings_factory(display_timezone=TZ)
+    _seed(settings)
+    at = _app(settings, monkeypatch, ASTANA_HEAD, lang="ru")
+    at.run()
+    assert not at.exception
+    text = _text(at)
+    assert "Астана" in text and "Алматы" not in text  # Almaty has figures, but not for this user
+    views = connect(settings).query("SELECT action, detail FROM audit_log WHERE action = 'view'").result_rows
+    assert views == [("view", "city=astana lang=ru")]
+
+
+def test_a_district_head_sees_its_district_only(settings_factory, monkeypatch, wall_env):
+    settings = settings_factory(display_timezone=TZ)
+    _seed(settings)
+    yesil = Scope("yesil.head@police.kz", "district_head", frozenset({"astana"}), frozenset({"yesil"}))
+    at = _app(settings, monkeypatch, yesil, lang="ru")
+    at.run()
+    assert not at.exception
+    text = _text(at)
+    assert "Есиль" in text and "Нура" not in text  # Nura has violations today, not Yesil's to see

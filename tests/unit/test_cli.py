@@ -117,3 +117,28 @@ def test_an_unreachable_clickhouse_is_one_line(monkeypatch):
     # Log lines may come first (the driver's retry warning); the error is the last line.
     assert r.output.strip().splitlines()[-1].startswith("Error: cannot reach ClickHouse at http://127.0.0.1:")
     assert "Traceback" not in r.output
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"DOZOR_PLATE_SALT": ""}, "DOZOR_PLATE_SALT"),
+        ({"DOZOR_PLATE_SALT": "s3cret", "DOZOR_CLICKHOUSE_PASSWORD": ""}, "DOZOR_CLICKHOUSE_PASSWORD"),
+        ({"DOZOR_PLATE_SALT": "s3cret", "DOZOR_CLICKHOUSE_PASSWORD": "p"}, "DOZOR_KAFKA_SECURITY_PROTOCOL"),
+        (
+            {
+                "DOZOR_PLATE_SALT": "s3cret",
+                "DOZOR_CLICKHOUSE_PASSWORD": "p",
+                "DOZOR_KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+            },
+            "DOZOR_ACCESS_FILE",
+        ),
+    ],
+)
+def test_production_refuses_what_would_leave_it_open(monkeypatch, env, named):
+    monkeypatch.setenv("DOZOR_ENVIRONMENT", "production")
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    r = CliRunner().invoke(cli, ["status"])
+    assert r.exit_code == 1 and named in r.output and "Traceback" not in r.output
+    assert len(r.output.strip().splitlines()) == 1

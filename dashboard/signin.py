@@ -1,0 +1,130 @@
+"""Sign-in, scope and audit for every page: who is looking, what they may see, what they did.
+
+Sign-in is Streamlit's own OIDC (``st.login`` / ``st.user``, configured by the ``[auth]`` table of
+the secrets file that ``dozor dashboard`` writes from ``DOZOR_OIDC_*``). It says who someone is;
+their role and scope come from Dozor's access file (:mod:`dozor.access`). The wall screen may run
+signed out only as a kiosk, on the addresses in ``DOZOR_KIOSK_ADDRESSES``.
+
+Every decision is written to the ``audit_log`` table (who, when, what, how many rows): the
+dashboard's ClickHouse user may insert there and nowhere else.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import logging
+from functools import cache
+
+import streamlit as st
+
+from dozor.access import DEV_ACCESS_FILE, KIOSK, AccessPolicy, Scope
+from dozor.dashboard import data
+
+__all__ = ["current_scope", "audit", "auth_configured", "kiosk_allowed", "require_sign_in"]
+
+log = logging.getLogger("dozor.dashboard.access")
+
+_AUDIT_COLUMNS = ["user", "role", "action", "page", "detail", "rows", "address"]
+
+
+@cache
+def _policy() -> AccessPolicy:
+    return AccessPolicy.load(data.settings().access_file or DEV_ACCESS_FILE)
+
+
+def auth_configured() -> bool:
+    """Whether the secrets file has an ``[auth]`` table (sign-in is possible)."""
+    try:
+        return "auth" in st.secrets
+    except Exception:  # no secrets file at all
+        return False
+
+
+def kiosk_allowed(address: object) -> bool:
+    """Whether a browser at ``address`` may show the wall signed out."""
+    if not isinstance(address, str) or not address:
+        return False
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    nets = [n.strip() for n in data.settings().kiosk_addresses.split(",") if n.strip()]
+    return any(ip in ipaddress.ip_network(n, strict=False) for n in nets)
+
+
+def _who() -> tuple[str, list[str]]:
+    user = st.user
+    name = str(user.get("email") or user.get("sub") or "")
+    groups = user.get("groups") or []
+    return name, [str(g) for g in groups] if isinstance(groups, list) else []
+
+
+def audit(action: str, page: str, detail: str = "", rows: int = 0, scope: Scope | None = None) -> None:
+    """Append one line to the audit log; a failure to write it is logged, never shown as a page error."""
+    scope = scope or st.session_state.get("dozor_scope")
+    user = scope.user if scope else (_who()[0] if auth_configured() and st.user.is_logged_in else "")
+    address = st.context.ip_address
+    address = address if isinstance(address, str) else ""
+    row = [user, scope.role if scope else "", action, page, detail[:2000], rows, address]
+    try:
+        data.client().insert("audit_log", [row], column_names=_AUDIT_COLUMNS)
+    except Exception as e:
+        log.error("audit log write failed (%s): %s", e, row)
+
+
+#: Sign-ins this server has seen, by (user, token issue time), with when each was last active: a
+#: reload or a second tab opens a new Streamlit session but is the same sign-in, neither a new
+#: sign-in in the audit log nor a reset of its idle clock. Bounded: the oldest are forgotten.
+_SIGN_INS: dict[tuple[str, str], dt.datetime] = {}
+_MAX_SIGN_INS = 10_000
+
+
+def _touch(key: tuple[str, str]) -> tuple[bool, bool]:
+    """(is this a new sign-in, has it been idle too long) for the sign-in ``key``; marks it active."""
+    now = dt.datetime.now(dt.UTC)
+    last = _SIGN_INS.get(key)
+    _SIGN_INS[key] = now
+    if len(_SIGN_INS) > _MAX_SIGN_INS:
+        for k in sorted(_SIGN_INS, key=_SIGN_INS.__getitem__)[: _MAX_SIGN_INS // 10]:
+            del _SIGN_INS[k]
+    limit = dt.timedelta(minutes=data.settings().session_idle_minutes)
+    return last is None, last is not None and now - last > limit
+
+
+def current_scope(page: str, kiosk_ok: bool = False) -> Scope | None:
+    """The scope of this session on ``page``: the signed-in user's, the kiosk's (if ``kiosk_ok``
+    and the address is allowed), or None (the caller shows the sign-in page)."""
+    if auth_configured() and st.user.is_logged_in:
+        name, groups = _who()
+        scope = _policy().scope_for(name, groups)
+        new, idle = _touch((name, str(st.user.get("iat") or "")))
+        if idle:
+            audit("sign_out_idle", page, scope=scope)
+            _SIGN_INS.pop((name, str(st.user.get("iat") or "")), None)
+            st.logout()
+        if scope is None:
+            audit("refused", page, f"{name} is signed in but has no role in the access file")
+            st.error(f"{name}: no role is assigned to this account. Ask the administrator for access.")
+            st.stop()
+        st.session_state["dozor_scope"] = scope
+        if new:
+            audit("sign_in", page, f"groups={','.join(groups)}", scope=scope)
+        return scope
+    if kiosk_ok and kiosk_allowed(st.context.ip_address):
+        return KIOSK
+    return None
+
+
+def require_sign_in(page: str) -> None:
+    """The page for a visitor who must sign in: a button to the identity provider, and stop."""
+    audit("sign_in_required", page)
+    st.markdown("## Dozor")
+    if not auth_configured():
+        st.error(
+            "Sign-in is not configured on this dashboard (DOZOR_OIDC_*), and this address is not a kiosk."
+        )
+        st.stop()
+    st.write("Sign in with your organisation's account to continue.")
+    st.button("Sign in", on_click=st.login, type="primary", key="dozor_sign_in")
+    st.stop()

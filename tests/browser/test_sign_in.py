@@ -1,0 +1,107 @@
+"""Sign-in through a real OIDC provider in a real browser: each user sees only their own cities.
+
+The provider is the local one of ``dozor up`` (oidc-provider-mock on loopback); the dashboard is
+configured as for an organisation's IdP, by DOZOR_OIDC_SERVER_METADATA_URL, and no address is a
+kiosk, so nobody sees anything signed out. The expected cities come from the access file the test
+reads itself; refusals must land in the audit table.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+import uuid
+
+import pytest
+
+from dozor.clickhouse import connect
+from dozor.infra.migrate import migrate
+from dozor.infra.procs import port_open, wait_until
+from tests.conftest import free_port
+
+pytestmark = [pytest.mark.integration, pytest.mark.browser]
+
+
+def _seed(settings) -> None:
+    migrate(settings)
+    now = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=30)
+    rows = [
+        [uuid.uuid4(), now, city, "", f"{city}-cam-001", "red_light", lat, lon, "a" * 64, "1*****01", 0, i]
+        for i, (city, lat, lon) in enumerate([("astana", 51.13, 71.43)] * 7 + [("almaty", 43.24, 76.89)] * 11)
+    ]
+    connect(settings).insert(
+        "violations", rows,
+        column_names=["event_id", "event_time", "city", "district", "camera_id", "violation_type", "lat",
+                      "lon", "plate_hash", "plate_masked", "src_partition", "src_offset"],
+    )  # fmt: skip
+
+
+def _sign_in(page, base: str, user: str) -> None:
+    page.goto(base + "/")
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url("**/oauth2/authorize**", timeout=30_000)  # the identity provider's page
+    page.get_by_role("button", name=user).click()
+    page.wait_for_url(base + "/**", timeout=30_000)
+
+
+def _title(page) -> str:
+    title = page.locator(".dz-title")
+    title.wait_for(timeout=30_000)
+    return title.inner_text()
+
+
+def test_two_users_see_only_their_cities_and_a_foreign_link_is_refused(
+    settings_factory, start_service, browser, artifacts_dir
+):
+    oidc_port = free_port()
+    settings = settings_factory(
+        oidc_port=oidc_port,
+        oidc_server_metadata_url=f"http://localhost:{oidc_port}/.well-known/openid-configuration",
+        kiosk_addresses="",
+        refresh_seconds=2.0,
+    )
+    _seed(settings)
+    oidc = start_service([sys.executable, "-m", "dozor", "oidc", "serve"], settings, "oidc")
+    wait_until("OIDC provider", lambda: port_open("127.0.0.1", oidc_port), 60, oidc.proc)
+    dash = start_service([sys.executable, "-m", "dozor", "dashboard"], settings, "dashboard")
+    wait_until("dashboard", lambda: port_open("127.0.0.1", settings.dashboard_port), 60, dash.proc)
+    base = f"http://localhost:{settings.dashboard_port}"
+    page = browser.new_page()
+    try:
+        # Signed out and not a kiosk: the wall is not shown, sign-in is asked for.
+        page.goto(base + "/?city=astana")
+        page.get_by_role("button", name="Sign in").wait_for(timeout=30_000)
+        assert page.locator(".dz-title").count() == 0
+        page.screenshot(path=str(artifacts_dir / "sign-in-required.png"))
+
+        _sign_in(page, base, "astana.head@police.kz")
+        assert "Астана" in _title(page)
+        page.screenshot(path=str(artifacts_dir / "signed-in-astana-head.png"))
+        page.goto(base + "/?city=almaty")  # a colleague's link, outside this user's scope
+        refusal = page.get_by_text("Нет доступа")
+        refusal.wait_for(timeout=30_000)
+        assert page.locator(".dz-title").count() == 0
+        page.screenshot(path=str(artifacts_dir / "refused-almaty-for-astana-head.png"))
+
+        browser.clear_cookies()  # the next person at the same browser
+        _sign_in(page, base, "almaty.head@police.kz")
+        assert "Алматы" in _title(page)
+        page.goto(base + "/?city=astana")
+        page.get_by_text("Нет доступа").wait_for(timeout=30_000)
+    finally:
+        page.close()
+        browser.clear_cookies()
+
+    audit = (
+        connect(settings)
+        .query(
+            "SELECT user, action, detail FROM audit_log WHERE action IN ('sign_in', 'refused') ORDER BY at"
+        )
+        .result_rows
+    )
+    assert [(u, a) for u, a, _ in audit if a == "sign_in"] == [
+        ("astana.head@police.kz", "sign_in"), ("almaty.head@police.kz", "sign_in"),
+    ]  # fmt: skip
+    assert [(u, d) for u, a, d in audit if a == "refused"] == [
+        ("astana.head@police.kz", "city=almaty"), ("almaty.head@police.kz", "city=astana"),
+    ]  # fmt: skip
