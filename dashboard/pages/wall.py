@@ -260,7 +260,13 @@ def live() -> None:
     if rotate_s:
         focus = focus_city(now, snap.overview if snap else {}, chosen, rotate_s)
         if snap is not None and focus != chosen and failed_at is None:
-            snap = data.snapshot(focus, TZ, scope)
+            # The rotated city's read can fail too: the same banner and last good figures, never a
+            # traceback on a wall screen.
+            try:
+                snap = data.snapshot(focus, TZ, scope)
+                st.session_state["last_good"] = snap
+            except Exception:
+                failed_at, focus = snap.read_at, chosen
     else:
         focus = chosen
     name = city(focus).name(lang)

@@ -329,3 +329,28 @@ def test_a_district_head_sees_its_district_only(settings_factory, monkeypatch, w
     assert not at.exception
     text = _text(at)
     assert "Есиль" in text and "Нура" not in text  # Nura has violations today, not Yesil's to see
+
+
+def test_a_failure_reading_the_rotated_city_shows_the_banner_not_a_traceback(
+    settings_factory, monkeypatch, wall_env
+):
+    # Rotation reads a second city after the first; ClickHouse failing at that moment (injected
+    # here for the rotated city only) showed a traceback on the wall instead of the banner.
+    from dozor.dashboard import data, screen
+
+    settings = settings_factory(display_timezone=TZ)
+    _seed(settings)
+    real = data.snapshot
+
+    def snapshot(city_id, tz, scope):
+        if city_id == "almaty":
+            raise ConnectionError("ClickHouse went away")
+        return real(city_id, tz, scope)
+
+    monkeypatch.setattr(data, "snapshot", snapshot)
+    monkeypatch.setattr(screen, "focus_city", lambda now, overview, chosen, rotate_s: "almaty")
+    at = _app(settings, monkeypatch, city="astana", lang="ru", rotate="10")
+    at.run()
+    assert not at.exception, at.exception
+    assert "Нет связи с хранилищем ClickHouse. Показаны последние полученные данные" in _text(at)
+    assert "Астана" in _text(at)  # the last good figures stay on screen
