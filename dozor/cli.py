@@ -117,6 +117,8 @@ def kafka_start(settings: Settings) -> None:
 
     broker = KafkaBroker(settings)
     proc = broker.start()
+    if broker.sasl:
+        broker.grant_dozor()  # Dozor's own user, with ACLs on its topics, groups, transactions
     click.echo(f"Kafka ready on {settings.kafka_bootstrap_servers} (log: {broker.log_path})")
     _wait_for_interrupt([proc])
     broker.stop()
@@ -618,6 +620,8 @@ def up(settings: Settings, rate: float | None, no_simulator: bool) -> None:
     try:
         click.echo("starting Kafka …")
         procs.append(("kafka", broker.start()))
+        if broker.sasl:
+            broker.grant_dozor()
         click.echo("starting ClickHouse endpoint …")
         ch = _spawn(_dozor("clickhouse", "serve"), logs / "clickhouse.log")
         procs.append(("clickhouse", ch))

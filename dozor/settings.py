@@ -8,6 +8,7 @@ passes it down, so the same variables configure the embedded stack and a product
 from __future__ import annotations
 
 import re
+import ssl
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
@@ -48,6 +49,14 @@ class Settings(BaseSettings):
     kafka_sasl_mechanism: str | None = None
     kafka_sasl_username: str | None = None
     kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_cafile: Path | None = Field(default=None, description="CA of the cluster's TLS listeners.")
+    kafka_ssl_certfile: Path | None = Field(default=None, description="Client certificate (mutual TLS).")
+    kafka_ssl_keyfile: Path | None = None
+    kafka_embedded_admin_password: SecretStr = Field(
+        default=SecretStr(""),
+        description="With DOZOR_KAFKA_SECURITY_PROTOCOL=SASL_PLAINTEXT, the embedded broker runs a SCRAM "
+        "listener with ACLs; this is its super user's password (user 'admin').",
+    )
     kafka_controller_port: int = 9093
     kafka_jar_dir: Path | None = Field(
         default=None, description="Jar cache; default ~/.cache/dozor/kafka-<version>."
@@ -331,8 +340,9 @@ class Settings(BaseSettings):
         }
         return "[auth]\n" + "".join(f"{k} = {orjson.dumps(v).decode()}\n" for k, v in fields.items())
 
-    def kafka_client_config(self) -> dict[str, object]:
-        """Security options shared by every Kafka client (kafka-python and aiokafka agree on names)."""
+    def kafka_client_config(self, aiokafka: bool = False) -> dict[str, object]:
+        """Security options for every Kafka client: kafka-python's (the default) or, with
+        ``aiokafka``, aiokafka's, which takes TLS as an ``ssl_context`` instead of file names."""
         conf: dict[str, object] = {"security_protocol": self.kafka_security_protocol}
         if self.kafka_sasl_mechanism:
             conf["sasl_mechanism"] = self.kafka_sasl_mechanism
@@ -340,4 +350,35 @@ class Settings(BaseSettings):
             conf["sasl_plain_password"] = (
                 self.kafka_sasl_password.get_secret_value() if self.kafka_sasl_password else None
             )
+        if "SSL" in self.kafka_security_protocol:
+            if aiokafka:
+                conf["ssl_context"] = self.kafka_ssl_context()
+            else:
+                files = {"ssl_cafile": self.kafka_ssl_cafile, "ssl_certfile": self.kafka_ssl_certfile,
+                         "ssl_keyfile": self.kafka_ssl_keyfile}  # fmt: skip
+                conf.update({k: str(v) for k, v in files.items() if v is not None})
         return conf
+
+    def kafka_ssl_context(self) -> ssl.SSLContext:
+        """The TLS context of aiokafka and faust: the cluster's CA, and a client certificate if set."""
+        ctx = ssl.create_default_context(cafile=str(self.kafka_ssl_cafile) if self.kafka_ssl_cafile else None)
+        if self.kafka_ssl_certfile:
+            ctx.load_cert_chain(str(self.kafka_ssl_certfile), str(self.kafka_ssl_keyfile or "") or None)
+        return ctx
+
+    def faust_credentials(self) -> object | None:
+        """The same security as faust's ``broker_credentials`` (faust does not read the options above)."""
+        import faust
+
+        protocol = self.kafka_security_protocol
+        if protocol == "PLAINTEXT":
+            return None
+        ctx = self.kafka_ssl_context() if "SSL" in protocol else None
+        if protocol == "SSL":
+            return faust.SSLCredentials(ctx)
+        return faust.SASLCredentials(
+            username=self.kafka_sasl_username,
+            password=self.kafka_sasl_password.get_secret_value() if self.kafka_sasl_password else None,
+            mechanism=self.kafka_sasl_mechanism or "PLAIN",
+            ssl_context=ctx,
+        )

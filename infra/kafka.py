@@ -119,11 +119,106 @@ Configuration:
 """
 
 
+#: The embedded broker's super user in SASL mode, and the mechanism it speaks.
+ADMIN = "admin"
+SCRAM = "SCRAM-SHA-512"
+
+
 @dataclass
 class KafkaBroker:
-    """One broker+controller node. ``start()`` returns once clients can use it."""
+    """One broker+controller node. ``start()`` returns once clients can use it.
+
+    With ``DOZOR_KAFKA_SECURITY_PROTOCOL=SASL_PLAINTEXT`` it listens with SCRAM-SHA-512 and ACLs
+    (``grant_dozor``, ``create_user``); otherwise in plaintext, as a development broker.
+    """
 
     settings: Settings
+
+    @property
+    def sasl(self) -> bool:
+        return self.settings.kafka_security_protocol == "SASL_PLAINTEXT"
+
+    def _admin_password(self) -> str:
+        password = self.settings.kafka_embedded_admin_password.get_secret_value()
+        if not password:
+            raise DozorError("a SASL broker needs DOZOR_KAFKA_EMBEDDED_ADMIN_PASSWORD (its super user's)")
+        return password
+
+    def admin_config(self) -> dict[str, object]:
+        """kafka-python options to connect as the broker's super user (SASL mode) or anyone."""
+        if not self.sasl:
+            return {}
+        return {"security_protocol": "SASL_PLAINTEXT", "sasl_mechanism": SCRAM,
+                "sasl_plain_username": ADMIN, "sasl_plain_password": self._admin_password()}  # fmt: skip
+
+    def _admin_client(self):  # noqa: ANN202 - kafka-python's KafkaAdminClient
+        from kafka import KafkaAdminClient
+
+        return KafkaAdminClient(
+            bootstrap_servers=self.settings.kafka_bootstrap_servers, **self.admin_config()
+        )
+
+    def create_user(self, name: str, password: str) -> None:
+        """A SCRAM user on the running broker (SASL mode)."""
+        from kafka.admin import UserScramCredentialUpsertion
+
+        admin = self._admin_client()
+        try:
+            errors = admin.alter_user_scram_credentials([UserScramCredentialUpsertion(name, SCRAM, password)])
+            if errors.get(name):
+                raise DozorError(f"creating Kafka user {name} failed: {errors[name]}")
+        finally:
+            admin.close()
+
+    def grant(self, user: str, topics: list[str], operations: list[str], prefixed: bool = False,
+              groups: str | None = None, transactional: str | None = None) -> None:  # fmt: skip
+        """ACLs for ``user``: ``operations`` (READ, WRITE, DESCRIBE, CREATE, ALL…) on ``topics``
+        (names, or prefixes with ``prefixed``), and READ on consumer groups / WRITE on
+        transactional ids starting with the given prefixes."""
+        from kafka.admin import (
+            ACL,
+            ACLOperation,
+            ACLPermissionType,
+            ACLResourcePatternType,
+            ResourcePattern,
+            ResourceType,
+        )  # fmt: skip
+
+        pattern = ACLResourcePatternType.PREFIXED if prefixed else ACLResourcePatternType.LITERAL
+        principal = f"User:{user}"
+
+        def acl(rtype: ResourceType, name: str, op: str, ptype: ACLResourcePatternType = pattern) -> ACL:
+            return ACL(
+                principal, "*", ACLOperation[op], ACLPermissionType.ALLOW, ResourcePattern(rtype, name, ptype)
+            )
+
+        acls = [acl(ResourceType.TOPIC, t, op) for t in topics for op in operations]
+        if groups:
+            acls.append(acl(ResourceType.GROUP, groups, "ALL", ACLResourcePatternType.PREFIXED))
+        if transactional:
+            acls.append(
+                acl(ResourceType.TRANSACTIONAL_ID, transactional, "ALL", ACLResourcePatternType.PREFIXED)
+            )
+            acls.append(
+                acl(ResourceType.CLUSTER, "kafka-cluster", "IDEMPOTENT_WRITE", ACLResourcePatternType.LITERAL)
+            )
+        admin = self._admin_client()
+        try:
+            result = admin.create_acls(acls)
+            if result["failed"]:
+                raise DozorError(f"creating Kafka ACLs for {user} failed: {result['failed'][0]}")
+        finally:
+            admin.close()
+
+    def grant_dozor(self) -> None:
+        """Dozor's own user (DOZOR_KAFKA_SASL_USERNAME/PASSWORD): everything on its topics, groups
+        and transactional ids, by their prefixes, and nothing else."""
+        s = self.settings
+        if not (s.kafka_sasl_username and s.kafka_sasl_password):
+            raise DozorError("a SASL broker needs DOZOR_KAFKA_SASL_USERNAME and DOZOR_KAFKA_SASL_PASSWORD")
+        self.create_user(s.kafka_sasl_username, s.kafka_sasl_password.get_secret_value())
+        self.grant(s.kafka_sasl_username, [s.topic_prefix, s.consumer_group], ["ALL"], prefixed=True,
+                   groups=s.consumer_group, transactional=s.consumer_group)  # fmt: skip
 
     @property
     def home(self) -> Path:
@@ -141,15 +236,16 @@ class KafkaBroker:
         host, port = self.settings.kafka_host_port
         cport = self.settings.kafka_controller_port
         data = self.home / "data"
+        name = "SASL_PLAINTEXT" if self.sasl else "PLAINTEXT"
         props = {
             "process.roles": "broker,controller",
             "node.id": "1",
             "controller.quorum.voters": f"1@{host}:{cport}",
-            "listeners": f"PLAINTEXT://{host}:{port},CONTROLLER://{host}:{cport}",
-            "advertised.listeners": f"PLAINTEXT://{host}:{port}",
+            "listeners": f"{name}://{host}:{port},CONTROLLER://{host}:{cport}",
+            "advertised.listeners": f"{name}://{host}:{port}",
             "controller.listener.names": "CONTROLLER",
-            "inter.broker.listener.name": "PLAINTEXT",
-            "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+            "inter.broker.listener.name": name,
+            "listener.security.protocol.map": f"CONTROLLER:PLAINTEXT,{name}:{name}",
             "log.dirs": str(data.resolve()),
             "num.partitions": str(self.settings.topic_partitions),
             # A single node can hold one replica of the internal topics, no more.
@@ -164,9 +260,27 @@ class KafkaBroker:
             "log.retention.hours": "168",
             "log.segment.bytes": str(256 * 1024 * 1024),
         }
+        if self.sasl:
+            # SCRAM on the clients' listener, ACLs enforced, nothing allowed without one. The
+            # broker speaks to itself as the super user 'admin'; the controller listener is bound
+            # to loopback and serves only the controller's own requests.
+            jaas = (
+                "org.apache.kafka.common.security.scram.ScramLoginModule required "
+                f'username="{ADMIN}" password="{self._admin_password()}";'
+            )
+            props.update({
+                "sasl.enabled.mechanisms": SCRAM,
+                "sasl.mechanism.inter.broker.protocol": SCRAM,
+                f"listener.name.sasl_plaintext.{SCRAM.lower()}.sasl.jaas.config": jaas,
+                "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+                "super.users": f"User:{ADMIN};User:ANONYMOUS",
+                "allow.everyone.if.no.acl.found": "false",
+                "auto.create.topics.enable": "false",
+            })  # fmt: skip
         self.home.mkdir(parents=True, exist_ok=True)
         (self.home / "logs").mkdir(exist_ok=True)
         path = self.home / "server.properties"
+        path.touch(mode=0o600)
         path.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
         (self.home / "log4j2.yaml").write_text(_LOG4J2.format(log_dir=(self.home / "logs").resolve()))
         return path
@@ -209,8 +323,15 @@ class KafkaBroker:
         config = self._write_config()
         if not (self.home / "data" / "meta.properties").exists():
             cluster_id = _kafka_uuid()
+            scram = (
+                ["--add-scram", f"{SCRAM}=[name={ADMIN},password={self._admin_password()}]"]
+                if self.sasl
+                else []
+            )
             fmt = subprocess.run(
-                self._java(jars, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(config)),
+                self._java(
+                    jars, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(config), *scram
+                ),
                 capture_output=True,
                 text=True,
             )
@@ -228,7 +349,10 @@ class KafkaBroker:
         log.info("Kafka %s starting on %s:%d (pid %d)", kafka_version(), host, port, proc.pid)
         wait_until(
             "Kafka broker",
-            lambda: port_open(host, port) and _metadata_ok(self.settings.kafka_bootstrap_servers),
+            lambda: (
+                port_open(host, port)
+                and _metadata_ok(self.settings.kafka_bootstrap_servers, self.admin_config())
+            ),
             timeout_s,
             proc,
             self.log_path,
@@ -252,10 +376,10 @@ def _kafka_uuid() -> str:
     return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
 
 
-def _metadata_ok(bootstrap: str) -> bool:
+def _metadata_ok(bootstrap: str, auth: dict[str, object]) -> bool:
     from kafka import KafkaAdminClient
 
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000)
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000, **auth)
     try:
         admin.list_topics()
         return True

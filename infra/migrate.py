@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from clickhouse_connect.driver.client import Client
+from clickhouse_connect.driver.exceptions import DatabaseError
 
 from dozor.clickhouse import connect
 from dozor.settings import Settings
@@ -33,6 +34,8 @@ log = logging.getLogger("dozor.infra.migrate")
 
 MIGRATIONS_DIR = Path(__file__).with_name("clickhouse") / "migrations"
 USERS_SQL = Path(__file__).with_name("clickhouse") / "users.sql"
+#: ClickHouse's code for a table that does not exist.
+UNKNOWN_TABLE = 60
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 
@@ -50,7 +53,6 @@ RETENTION: dict[str, tuple[str, str]] = {
     "violations_by_minute": ("minute", "retention_aggregate_days"),
     "incidents_by_minute": ("minute", "retention_aggregate_days"),
     "violations_by_city_minute": ("minute", "retention_aggregate_days"),
-    "incident_state": ("toDateTime(opened_at)", "retention_aggregate_days"),
     "incident_status": ("opened_day", "retention_aggregate_days"),
     "unit_state": ("toDateTime(last_change)", "retention_aggregate_days"),
     "city_figures": ("minute", "retention_aggregate_days"),
@@ -129,7 +131,16 @@ def apply_retention(settings: Settings, client: Client) -> list[str]:
         ttl = f"{expr} + toIntervalDay({int(getattr(settings, setting))})"
         if f"TTL {ttl}" in current[table]:
             continue
-        client.command(f"ALTER TABLE {table} MODIFY TTL {ttl}", settings={"materialize_ttl_after_modify": 0})
+        try:
+            client.command(
+                f"ALTER TABLE {table} MODIFY TTL {ttl}", settings={"materialize_ttl_after_modify": 0}
+            )
+        except DatabaseError as e:
+            # Two processes migrating at once (the worker and the join start together): a table
+            # the other one dropped meanwhile (0006 drops incident_state) has no retention to set.
+            if getattr(e, "code", None) != UNKNOWN_TABLE:
+                raise
+            continue
         log.info("retention of %s: %s", table, ttl)
         changed.append(table)
     return changed

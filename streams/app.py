@@ -35,6 +35,8 @@ def create_app(settings: Settings, role: str = "ingest") -> faust.App:
         # is consumer_group itself.
         settings.streams_app_id(role),
         broker=[f"kafka://{h.strip()}" for h in settings.kafka_bootstrap_servers.split(",")],
+        # SASL and TLS from the same settings as every other client; faust reads only this.
+        broker_credentials=settings.faust_credentials(),
         store="memory://",
         web_host="127.0.0.1",
         web_port=settings.worker_web_port,

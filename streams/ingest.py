@@ -189,7 +189,7 @@ class IngestService(mode.Service):
 
     async def on_start(self) -> None:
         s = self.settings
-        common = dict(bootstrap_servers=s.kafka_bootstrap_servers, **s.kafka_client_config())
+        common = dict(bootstrap_servers=s.kafka_bootstrap_servers, **s.kafka_client_config(aiokafka=True))
         self._consumer = AIOKafkaConsumer(
             group_id=s.consumer_group,
             enable_auto_commit=False,

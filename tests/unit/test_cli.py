@@ -142,3 +142,19 @@ def test_production_refuses_what_would_leave_it_open(monkeypatch, env, named):
     r = CliRunner().invoke(cli, ["status"])
     assert r.exit_code == 1 and named in r.output and "Traceback" not in r.output
     assert len(r.output.strip().splitlines()) == 1
+
+
+def test_the_clickhouse_endpoint_will_not_serve_without_passwords_off_loopback_or_in_production():
+    from dozor.errors import ConfigError
+    from dozor.infra.chdb_http import User, check_users
+    from dozor.infra.chdb_policy import READER, WRITER
+
+    open_users = [User("default", "", WRITER), User("dozor_reader", "", READER)]
+    check_users(open_users, "127.0.0.1", production=False)  # development on loopback: allowed
+    with pytest.raises(ConfigError, match="DOZOR_CLICKHOUSE_PASSWORD"):
+        check_users(open_users, "0.0.0.0", production=False)
+    with pytest.raises(ConfigError, match="in production"):
+        check_users(open_users, "127.0.0.1", production=True)
+    with pytest.raises(ConfigError, match="DOZOR_CLICKHOUSE_READER_PASSWORD"):
+        check_users([User("default", "w", WRITER), User("dozor_reader", "", READER)], "10.1.2.3", False)
+    check_users([User("default", "w", WRITER), User("dozor_reader", "r", READER)], "0.0.0.0", True)
