@@ -9,5 +9,12 @@ import streamlit as st
 st.set_page_config(page_title="Dozor", page_icon="🚓", layout="wide", initial_sidebar_state="collapsed")
 
 PAGES = Path(__file__).with_name("pages")
-nav = st.navigation([st.Page(PAGES / "wall.py", title="Wall", default=True)], position="hidden")
+nav = st.navigation(
+    [
+        st.Page(PAGES / "wall.py", title="Wall", default=True),
+        # Managers' pages sign in first and check the role themselves (dashboard/signin.py).
+        st.Page(PAGES / "integrity.py", title="Integrity", url_path="integrity"),
+    ],
+    position="hidden",
+)
 nav.run()

@@ -316,6 +316,38 @@ def newest_event_time(client: Client) -> dt.datetime | None:
     return _utc(newest) + dt.timedelta(seconds=59) if n else None
 
 
+@dataclass(frozen=True)
+class IntegrityRow:
+    """Integrity reports of one region, month, kind and service: aggregates only, never a report."""
+
+    region: str
+    month: dt.date
+    kind: str
+    service: str
+    reports: int
+
+
+_INTEGRITY = """
+SELECT region, toStartOfMonth(event_time, 'Asia/Almaty') AS month, kind, service, count()
+FROM integrity_reports
+WHERE event_time >= %(start)s AND event_time < %(end)s
+GROUP BY region, month, kind, service
+ORDER BY month, region, kind, service
+"""
+
+
+def integrity_by_month(client: Client, scope: Scope, start: dt.date, end: dt.date) -> list[IntegrityRow]:
+    """Integrity reports per region and month (Kazakhstan's calendar) for months ``start`` to
+    ``end`` inclusive; only for the integrity and ministry roles (:meth:`Scope.require_integrity`)."""
+    scope.require_integrity()
+    kz = dt.timezone(dt.timedelta(hours=5))
+    lo = dt.datetime(start.year, start.month, 1, tzinfo=kz)
+    nxt = dt.date(end.year + end.month // 12, end.month % 12 + 1, 1)
+    hi = dt.datetime(nxt.year, nxt.month, 1, tzinfo=kz)
+    rows = client.query(_INTEGRITY, parameters={"start": lo, "end": hi}).result_rows
+    return [IntegrityRow(r, m, k, s, int(n)) for r, m, k, s, n in rows]
+
+
 #: The wall screen's queries with example arguments, for the latency benchmark.
 WALL_QUERIES: dict[str, Callable[[Client], object]] = {
     "overview": lambda c: overview(c, "Asia/Almaty", KIOSK),

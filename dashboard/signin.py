@@ -21,7 +21,7 @@ import streamlit as st
 from dozor.access import DEV_ACCESS_FILE, KIOSK, AccessPolicy, Scope
 from dozor.dashboard import data
 
-__all__ = ["current_scope", "audit", "auth_configured", "kiosk_allowed", "require_sign_in"]
+__all__ = ["current_scope", "audit", "auth_configured", "kiosk_allowed", "client_address", "require_sign_in"]
 
 log = logging.getLogger("dozor.dashboard.access")
 
@@ -39,6 +39,17 @@ def auth_configured() -> bool:
         return "auth" in st.secrets
     except Exception:  # no secrets file at all
         return False
+
+
+def client_address() -> str | None:
+    """The browser's address as the kiosk check needs it. Streamlit reports a loopback connection
+    as None (``st.context.ip_address``), so None is loopback here. Behind a reverse proxy every
+    browser has the proxy's address: there, leave DOZOR_KIOSK_ADDRESSES empty or let the proxy
+    decide who is a kiosk."""
+    address = st.context.ip_address
+    if address is None:
+        return "127.0.0.1"
+    return address if isinstance(address, str) else None
 
 
 def kiosk_allowed(address: object) -> bool:
@@ -64,8 +75,7 @@ def audit(action: str, page: str, detail: str = "", rows: int = 0, scope: Scope 
     """Append one line to the audit log; a failure to write it is logged, never shown as a page error."""
     scope = scope or st.session_state.get("dozor_scope")
     user = scope.user if scope else (_who()[0] if auth_configured() and st.user.is_logged_in else "")
-    address = st.context.ip_address
-    address = address if isinstance(address, str) else ""
+    address = client_address() or ""
     row = [user, scope.role if scope else "", action, page, detail[:2000], rows, address]
     try:
         data.client().insert("audit_log", [row], column_names=_AUDIT_COLUMNS)
@@ -111,7 +121,7 @@ def current_scope(page: str, kiosk_ok: bool = False) -> Scope | None:
         if new:
             audit("sign_in", page, f"groups={','.join(groups)}", scope=scope)
         return scope
-    if kiosk_ok and kiosk_allowed(st.context.ip_address):
+    if kiosk_ok and kiosk_allowed(client_address()):
         return KIOSK
     return None
 

@@ -136,7 +136,17 @@ class KafkaBroker:
 
     @property
     def sasl(self) -> bool:
-        return self.settings.kafka_security_protocol == "SASL_PLAINTEXT"
+        return self.settings.kafka_security_protocol.startswith("SASL_")
+
+    @property
+    def tls(self) -> bool:
+        return "SSL" in self.settings.kafka_security_protocol
+
+    @property
+    def tls_dir(self) -> Path:
+        """Where a TLS broker keeps its CA (``ca.pem``, for clients' DOZOR_KAFKA_SSL_CAFILE) and its
+        certificate and key."""
+        return self.home / "tls"
 
     def _admin_password(self) -> str:
         password = self.settings.kafka_embedded_admin_password.get_secret_value()
@@ -145,11 +155,14 @@ class KafkaBroker:
         return password
 
     def admin_config(self) -> dict[str, object]:
-        """kafka-python options to connect as the broker's super user (SASL mode) or anyone."""
-        if not self.sasl:
-            return {}
-        return {"security_protocol": "SASL_PLAINTEXT", "sasl_mechanism": SCRAM,
-                "sasl_plain_username": ADMIN, "sasl_plain_password": self._admin_password()}  # fmt: skip
+        """kafka-python options to connect as the broker's super user (SASL, TLS) or anyone."""
+        conf: dict[str, object] = {"security_protocol": self.settings.kafka_security_protocol}
+        if self.tls:
+            conf["ssl_cafile"] = str(self.tls_dir / "ca.pem")
+        if self.sasl:
+            conf.update({"sasl_mechanism": SCRAM, "sasl_plain_username": ADMIN,
+                         "sasl_plain_password": self._admin_password()})  # fmt: skip
+        return conf
 
     def _admin_client(self):  # noqa: ANN202 - kafka-python's KafkaAdminClient
         from kafka import KafkaAdminClient
@@ -236,7 +249,7 @@ class KafkaBroker:
         host, port = self.settings.kafka_host_port
         cport = self.settings.kafka_controller_port
         data = self.home / "data"
-        name = "SASL_PLAINTEXT" if self.sasl else "PLAINTEXT"
+        name = self.settings.kafka_security_protocol
         props = {
             "process.roles": "broker,controller",
             "node.id": "1",
@@ -271,11 +284,21 @@ class KafkaBroker:
             props.update({
                 "sasl.enabled.mechanisms": SCRAM,
                 "sasl.mechanism.inter.broker.protocol": SCRAM,
-                f"listener.name.sasl_plaintext.{SCRAM.lower()}.sasl.jaas.config": jaas,
+                f"listener.name.{name.lower()}.{SCRAM.lower()}.sasl.jaas.config": jaas,
                 "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
                 "super.users": f"User:{ADMIN};User:ANONYMOUS",
                 "allow.everyone.if.no.acl.found": "false",
                 "auto.create.topics.enable": "false",
+            })  # fmt: skip
+        if self.tls:
+            # A CA of its own, made once, and a certificate for the listener's address: clients
+            # verify it with DOZOR_KAFKA_SSL_CAFILE=<state>/kafka/tls/ca.pem. PEM files, no keystores.
+            _make_tls(self.tls_dir, host)
+            props.update({
+                "ssl.keystore.type": "PEM",
+                "ssl.keystore.location": str((self.tls_dir / "server.pem").resolve()),
+                "ssl.truststore.type": "PEM",
+                "ssl.truststore.location": str((self.tls_dir / "ca.pem").resolve()),
             })  # fmt: skip
         self.home.mkdir(parents=True, exist_ok=True)
         (self.home / "logs").mkdir(exist_ok=True)
@@ -367,6 +390,54 @@ class KafkaBroker:
         stop_process(pid, grace_s)
         self.pid_file.unlink(missing_ok=True)
         return True
+
+
+def _make_tls(directory: Path, host: str) -> None:
+    """A self-signed CA and a server certificate for ``host`` (and localhost), once, in PEM."""
+    if (directory / "server.pem").exists():
+        return
+    import datetime as dt
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    directory.mkdir(parents=True, exist_ok=True)
+    now = dt.datetime.now(dt.UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Dozor embedded Kafka CA")])
+    ca = (
+        x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
+        .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=3650))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )  # fmt: skip
+    key = ec.generate_private_key(ec.SECP256R1())
+    names: list[x509.GeneralName] = [x509.DNSName("localhost")]
+    try:
+        names.append(x509.IPAddress(ipaddress.ip_address(host)))
+    except ValueError:
+        names.append(x509.DNSName(host))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)]))
+        .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=3650))
+        .add_extension(x509.SubjectAlternativeName(names), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )  # fmt: skip
+    pem = serialization.Encoding.PEM
+    (directory / "ca.pem").write_bytes(ca.public_bytes(pem))
+    server = directory / "server.pem"
+    server.touch(mode=0o600)
+    server.write_bytes(
+        key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+        + cert.public_bytes(pem)
+        + ca.public_bytes(pem)
+    )
 
 
 def _kafka_uuid() -> str:

@@ -105,3 +105,59 @@ def test_two_users_see_only_their_cities_and_a_foreign_link_is_refused(
     assert [(u, d) for u, a, d in audit if a == "refused"] == [
         ("astana.head@police.kz", "city=almaty"), ("almaty.head@police.kz", "city=astana"),
     ]  # fmt: skip
+
+
+def test_the_integrity_page_signs_in_first_and_its_csv_is_the_sql_truth(
+    settings_factory, start_service, browser, artifacts_dir
+):
+    oidc_port = free_port()
+    settings = settings_factory(
+        oidc_port=oidc_port,
+        oidc_server_metadata_url=f"http://localhost:{oidc_port}/.well-known/openid-configuration",
+        kiosk_addresses="",
+    )
+    migrate(settings)
+    year = dt.datetime.now(dt.UTC).year - 1
+    kz = dt.timezone(dt.timedelta(hours=5))
+    rows = [
+        [uuid.uuid4(), dt.datetime(year, 3, d, tzinfo=kz), region, "integrity_check", "front_office", 0, i]
+        for i, (region, d) in enumerate([("astana", 2)] * 3 + [("abai", 9)] * 2)
+    ]
+    connect(settings).insert(
+        "integrity_reports", rows,
+        column_names=["event_id", "event_time", "region", "kind", "service", "src_partition", "src_offset"],
+    )  # fmt: skip
+    oidc = start_service([sys.executable, "-m", "dozor", "oidc", "serve"], settings, "oidc")
+    wait_until("OIDC provider", lambda: port_open("127.0.0.1", oidc_port), 60, oidc.proc)
+    dash = start_service([sys.executable, "-m", "dozor", "dashboard"], settings, "dashboard")
+    wait_until("dashboard", lambda: port_open("127.0.0.1", settings.dashboard_port), 60, dash.proc)
+    base = f"http://localhost:{settings.dashboard_port}"
+    page = browser.new_page()
+    try:
+        page.goto(f"{base}/integrity?from={year}-03&to={year}-03")  # a manager page, signed out
+        page.get_by_role("button", name="Sign in").wait_for(timeout=30_000)
+        _sign_in(page, base, "analyst@mvd.kz")
+        page.goto(f"{base}/integrity?from={year}-03&to={year}-03")
+        page.get_by_text("Integrity reports by region and month").wait_for(timeout=30_000)
+        page.get_by_role("button", name="Download CSV").wait_for(timeout=30_000)
+        page.screenshot(path=str(artifacts_dir / "integrity-analyst.png"))
+        with page.expect_download() as dl:
+            page.get_by_role("button", name="Download CSV").click()
+        lines = open(dl.value.path(), encoding="utf-8").read().splitlines()
+    finally:
+        page.close()
+        browser.clear_cookies()
+    truth = (
+        connect(settings)
+        .query("SELECT region, count() FROM integrity_reports GROUP BY region ORDER BY region")
+        .result_rows
+    )
+    assert lines[0] == "region,month,kind,service,reports"
+    got = sorted((r.split(",")[0], int(r.split(",")[-1])) for r in lines[1:])
+    assert got == sorted(truth) == [("abai", 2), ("astana", 3)]
+    audit = (
+        connect(settings)
+        .query("SELECT user, action FROM audit_log WHERE page = 'integrity' AND action IN ('view', 'export')")
+        .result_rows
+    )
+    assert ("analyst@mvd.kz", "export") in audit and ("analyst@mvd.kz", "view") in audit

@@ -1,4 +1,5 @@
-"""Kafka with SASL (SCRAM-SHA-512) and ACLs: credentials reach every client, nobody else gets in.
+"""Kafka with SASL (SCRAM-SHA-512) and ACLs, in plaintext and over TLS: credentials reach every
+client, nobody else gets in.
 
 The embedded broker runs its secured listener exactly as `dozor kafka start` does with
 DOZOR_KAFKA_SECURITY_PROTOCOL=SASL_PLAINTEXT. The worker (faust app and its aiokafka clients), the
@@ -23,12 +24,15 @@ from tests.reliability_helpers import WORKER, Truth, produce, simulated_feed, wa
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture
-def secured(tmp_path, clickhouse_url):
+@pytest.fixture(params=["SASL_PLAINTEXT", "SASL_SSL"])
+def secured(request, tmp_path, clickhouse_url):
     run = uuid.uuid4().hex[:10]
+    tls = request.param == "SASL_SSL"
     settings = Settings(
         environment="test", state_dir=tmp_path / run, kafka_bootstrap_servers=f"127.0.0.1:{free_port()}",
-        kafka_controller_port=free_port(), kafka_security_protocol="SASL_PLAINTEXT",
+        kafka_controller_port=free_port(), kafka_security_protocol=request.param,
+        # The CA the broker makes for its TLS listener (KafkaBroker.tls_dir).
+        kafka_ssl_cafile=tmp_path / run / "kafka" / "tls" / "ca.pem" if tls else None,
         kafka_sasl_mechanism=SCRAM, kafka_sasl_username="dozor", kafka_sasl_password="dz-pass-" + run,
         kafka_embedded_admin_password="adm-" + run, clickhouse_url=clickhouse_url,
         clickhouse_database=f"test_{run}", topic_prefix=f"t{run}", consumer_group=f"g{run}",
@@ -43,9 +47,15 @@ def secured(tmp_path, clickhouse_url):
         broker.stop()
 
 
-def _producer(settings: Settings, user: str | None, password: str | None) -> KafkaProducer:
-    auth = {"security_protocol": "SASL_PLAINTEXT", "sasl_mechanism": SCRAM,
-            "sasl_plain_username": user, "sasl_plain_password": password} if user else {}  # fmt: skip
+def _producer(
+    settings: Settings, user: str | None, password: str | None, cafile: bool = True
+) -> KafkaProducer:
+    auth: dict[str, object] = {}
+    if user:
+        auth = {"security_protocol": settings.kafka_security_protocol, "sasl_mechanism": SCRAM,
+                "sasl_plain_username": user, "sasl_plain_password": password}  # fmt: skip
+    if user and settings.kafka_ssl_cafile and cafile:
+        auth["ssl_cafile"] = str(settings.kafka_ssl_cafile)
     return KafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, request_timeout_ms=5000,
                          max_block_ms=8000, **auth)  # fmt: skip
 
@@ -68,6 +78,11 @@ def test_credentials_reach_every_client_and_acls_hold(secured, start_service):
         _producer(settings, "dozor", "not-the-password").send(settings.topic("violations"), b"{}").get(
             timeout=10
         )
+
+    if settings.kafka_ssl_cafile:  # TLS: a client that cannot verify the broker does not talk to it
+        with pytest.raises(KafkaError):
+            unverified = _producer(settings, "dozor", settings.kafka_sasl_password.get_secret_value(), False)
+            unverified.send(settings.topic("violations"), b"{}").get(timeout=10)
 
     # A camera feed's user may write its topic and nothing else.
     broker.create_user("camera-feed", "cam-pass")

@@ -1,0 +1,91 @@
+"""The integrity page under AppTest, on the real engine: its counts equal the rows the test wrote,
+and only the integrity and ministry roles see it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from dozor.access import Scope
+from dozor.clickhouse import connect
+from dozor.dashboard import signin
+from dozor.infra.migrate import migrate
+
+pytestmark = pytest.mark.integration
+
+PAGE = Path(__file__).resolve().parents[2] / "dashboard" / "pages" / "integrity.py"
+KZ = dt.timezone(dt.timedelta(hours=5))
+ANALYST = Scope("analyst@mvd.kz", "ministry_analyst", None, integrity=True)
+ASTANA_HEAD = Scope("astana.head@police.kz", "city_head", frozenset({"astana"}))
+
+
+def _page(settings, monkeypatch, scope: Scope, **params: str) -> AppTest:
+    for k, v in settings.to_env().items():
+        monkeypatch.setenv(k, v)
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    monkeypatch.setattr(signin, "current_scope", lambda page, kiosk_ok=False: scope)
+    at = AppTest.from_file(str(PAGE), default_timeout=30)
+    for k, v in params.items():
+        at.query_params[k] = v
+    return at
+
+
+def _reports(settings) -> Counter:
+    """Reports this year, stored as the worker stores them (by Kazakhstan day); the truth by
+    (region, month) is counted here from the same list."""
+    migrate(settings)
+    year = dt.datetime.now(KZ).year - 1  # last year: always in the past, inside the page's range
+    rows, truth = [], Counter()
+    for i, (region, month, day) in enumerate(
+        [("astana", 1, 3)] * 4 + [("almaty", 1, 31)] * 2 + [("astana", 2, 1)] * 5
+    ):
+        # 00:00 local on the day: the first of a month must count in that month, not the one before.
+        t = dt.datetime(year, month, day, tzinfo=KZ).astimezone(dt.UTC)
+        rows.append([uuid.uuid4(), t, region, "bribe_attempt_reported", "patrol", 0, i])
+        truth[(region, f"{year}-{month:02d}")] += 1
+    connect(settings).insert(
+        "integrity_reports", rows,
+        column_names=["event_id", "event_time", "region", "kind", "service", "src_partition", "src_offset"],
+    )  # fmt: skip
+    return truth
+
+
+def test_counts_by_region_and_month_equal_the_rows(settings_factory, monkeypatch):
+    settings = settings_factory()
+    truth = _reports(settings)
+    year = dt.datetime.now(KZ).year - 1  # last year: always in the past, inside the page's range
+    at = _page(settings, monkeypatch, ANALYST, **{"from": f"{year}-01", "to": f"{year}-02"})
+    at.run()
+    assert not at.exception, at.exception
+    shown = Counter()
+    for row in at.dataframe[0].value.to_dict("records"):
+        shown[(row["region"], row["month"])] += row["reports"]
+    assert shown == truth
+    assert at.metric[0].value == str(sum(truth.values()))
+    views = (
+        connect(settings)
+        .query("SELECT user, action, rows FROM audit_log WHERE page = 'integrity'")
+        .result_rows
+    )
+    assert views == [("analyst@mvd.kz", "view", len(truth))]  # one table row per region and month
+
+
+def test_a_city_head_is_refused_and_the_refusal_recorded(settings_factory, monkeypatch):
+    settings = settings_factory()
+    _reports(settings)
+    at = _page(settings, monkeypatch, ASTANA_HEAD)
+    at.run()
+    assert not at.exception
+    assert "Access refused" in at.error[0].value
+    assert not at.dataframe
+    refused = (
+        connect(settings).query("SELECT user, action FROM audit_log WHERE page = 'integrity'").result_rows
+    )
+    assert refused == [("astana.head@police.kz", "refused")]
