@@ -14,6 +14,7 @@ nav = st.navigation(
         st.Page(PAGES / "wall.py", title="Wall", default=True),
         # Managers' pages sign in first and check the role themselves (dashboard/signin.py).
         st.Page(PAGES / "integrity.py", title="Integrity", url_path="integrity"),
+        st.Page(PAGES / "audit.py", title="Audit", url_path="audit"),
     ],
     position="hidden",
 )

@@ -348,6 +348,35 @@ def integrity_by_month(client: Client, scope: Scope, start: dt.date, end: dt.dat
     return [IntegrityRow(r, m, k, s, int(n)) for r, m, k, s, n in rows]
 
 
+@dataclass(frozen=True)
+class AuditRow:
+    at: dt.datetime
+    user: str
+    role: str
+    action: str
+    page: str
+    detail: str
+    rows: int
+
+
+_AUDIT = """
+SELECT at, user, role, action, page, detail, rows FROM audit_log
+WHERE at >= %(since)s AND (%(user)s = '' OR user = %(user)s) AND (%(action)s = '' OR action = %(action)s)
+ORDER BY at DESC LIMIT %(limit)s
+"""
+
+
+def audit_log(
+    client: Client, scope: Scope, since: dt.datetime, user: str = "", action: str = "", limit: int = 1000
+) -> list[AuditRow]:
+    """The newest audit entries since ``since`` (of one user or action, if given); ministry only."""
+    scope.require_audit()
+    rows = client.query(
+        _AUDIT, parameters={"since": since, "user": user, "action": action, "limit": limit}
+    ).result_rows
+    return [AuditRow(_utc(t), *rest) for t, *rest in rows]
+
+
 #: The wall screen's queries with example arguments, for the latency benchmark.
 WALL_QUERIES: dict[str, Callable[[Client], object]] = {
     "overview": lambda c: overview(c, "Asia/Almaty", KIOSK),

@@ -12,7 +12,7 @@ to a role and to the cities and districts it covers:
     role = "city_head"
     cities = ["astana"]
 
-Roles (:data:`ROLES`): ``ministry_analyst`` (all cities, integrity reports), ``city_head`` (its
+Roles (:data:`ROLES`): ``ministry_analyst`` (all cities, integrity reports, the audit log), ``city_head`` (its
 cities), ``district_head`` (some districts of one city), ``duty_officer`` (its cities),
 ``integrity_officer`` (integrity reports of all regions, nothing else). A user the file does not
 name has no scope and sees nothing. Sign-in itself (OIDC) only says who someone is.
@@ -38,11 +38,11 @@ DEV_ACCESS_FILE = Path(__file__).resolve().parent.parent / "infra" / "access" / 
 
 #: What each role may see beyond its cities and districts.
 ROLES: dict[str, dict[str, bool]] = {
-    "ministry_analyst": {"all_cities": True, "integrity": True, "operations": True},
-    "city_head": {"all_cities": False, "integrity": False, "operations": True},
-    "district_head": {"all_cities": False, "integrity": False, "operations": True},
-    "duty_officer": {"all_cities": False, "integrity": False, "operations": True},
-    "integrity_officer": {"all_cities": True, "integrity": True, "operations": False},
+    "ministry_analyst": {"all_cities": True, "integrity": True, "operations": True, "audit": True},
+    "city_head": {"all_cities": False, "integrity": False, "operations": True, "audit": False},
+    "district_head": {"all_cities": False, "integrity": False, "operations": True, "audit": False},
+    "duty_officer": {"all_cities": False, "integrity": False, "operations": True, "audit": False},
+    "integrity_officer": {"all_cities": True, "integrity": True, "operations": False, "audit": False},
 }
 
 
@@ -60,6 +60,8 @@ class Scope:
     districts: frozenset[str] | None = None
     integrity: bool = False
     operations: bool = True
+    #: May read the audit log (the ministry's analysts).
+    audit: bool = False
 
     def covers_city(self, city_id: str) -> bool:
         return self.operations and (self.cities is None or city_id in self.cities)
@@ -78,6 +80,10 @@ class Scope:
     def require_integrity(self) -> None:
         if not self.integrity:
             raise AccessDenied(f"{self.user} ({self.role}) may not see integrity reports")
+
+    def require_audit(self) -> None:
+        if not self.audit:
+            raise AccessDenied(f"{self.user} ({self.role}) may not read the audit log")
 
     def visible_cities(self, ids: Iterable[str] = CITY_IDS) -> list[str]:
         return sorted(c for c in ids if self.covers_city(c))
@@ -139,4 +145,6 @@ class AccessPolicy:
         role = ROLES[entry["role"]]
         cities = None if entry["cities"] == "*" else frozenset(entry["cities"])
         districts = None if entry["districts"] is None else frozenset(entry["districts"])
-        return Scope(user, entry["role"], cities, districts, role["integrity"], role["operations"])
+        return Scope(
+            user, entry["role"], cities, districts, role["integrity"], role["operations"], role["audit"]
+        )

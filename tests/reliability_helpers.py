@@ -136,6 +136,33 @@ def deadletters(settings: Settings) -> list:
     return out
 
 
+def wait_committed(settings: Settings, timeout_s: float = 120) -> None:
+    """Wait until the ingest group has committed every input partition up to its log end: the
+    worker has read, stored (or dead-lettered) and committed everything produced so far."""
+    from kafka import KafkaAdminClient, TopicPartition
+
+    conf = dict(bootstrap_servers=settings.kafka_bootstrap_servers, **settings.kafka_client_config())
+    admin, consumer = KafkaAdminClient(**conf), KafkaConsumer(**conf)
+    try:
+        tps = [
+            TopicPartition(settings.topic(f), p)
+            for f in INPUT_FAMILIES
+            for p in sorted(consumer.partitions_for_topic(settings.topic(f)) or ())
+        ]
+        ends = consumer.end_offsets(tps)
+
+        def behind() -> int:
+            group = settings.consumer_group
+            done = admin.list_group_offsets({group: None}).get(group, {})
+            return sum(max(ends[tp] - getattr(done.get(tp), "offset", 0), 0) for tp in tps)
+
+        left = poll(behind, lambda n: n == 0, timeout_s, every_s=0.5)
+        assert left == 0, f"{left} messages still uncommitted after {timeout_s} s"
+    finally:
+        consumer.close()
+        admin.close()
+
+
 def poll(fetch: Callable[[], T], done: Callable[[T], bool], timeout_s: float, every_s: float = 2) -> T:
     """``fetch()`` again every ``every_s`` until ``done`` holds or time is up; the last result."""
     deadline = time.monotonic() + timeout_s

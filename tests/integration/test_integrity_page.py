@@ -89,3 +89,31 @@ def test_a_city_head_is_refused_and_the_refusal_recorded(settings_factory, monke
         connect(settings).query("SELECT user, action FROM audit_log WHERE page = 'integrity'").result_rows
     )
     assert refused == [("astana.head@police.kz", "refused")]
+
+
+AUDIT_PAGE = PAGE.with_name("audit.py")
+
+
+def test_the_audit_log_is_readable_by_the_ministry_only(settings_factory, monkeypatch):
+    settings = settings_factory()
+    migrate(settings)
+    connect(settings).insert(
+        "audit_log", [["astana.head@police.kz", "city_head", "refused", "wall", "city=almaty", 0, ""]],
+        column_names=["user", "role", "action", "page", "detail", "rows", "address"],
+    )  # fmt: skip
+    for k, v in settings.to_env().items():
+        monkeypatch.setenv(k, v)
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    analyst = Scope("analyst@mvd.kz", "ministry_analyst", None, integrity=True, audit=True)
+    for scope, sees in ((analyst, True), (ASTANA_HEAD, False)):
+        monkeypatch.setattr(signin, "current_scope", lambda page, kiosk_ok=False, s=scope: s)
+        at = AppTest.from_file(str(AUDIT_PAGE), default_timeout=30)
+        at.query_params["action"] = "refused"
+        at.run()
+        assert not at.exception, at.exception
+        if sees:
+            shown = at.dataframe[0].value.to_dict("records")
+            assert [(r["user"], r["detail"]) for r in shown] == [("astana.head@police.kz", "city=almaty")]
+        else:
+            assert "Access refused" in at.error[0].value and not at.dataframe

@@ -16,6 +16,7 @@ from tests.reliability_helpers import (
     clickhouse_counts,
     produce,
     simulated_feed,
+    wait_committed,
     wait_rows,
 )
 
@@ -37,7 +38,7 @@ def test_replaying_the_same_messages_changes_nothing(settings, start_service):
     start_service(WORKER, settings, "worker")
     assert_exact(settings, truth)
     produce(settings, [m for m in feed if m.valid], Truth())  # the whole feed again, new offsets
-    time.sleep(4)
+    wait_committed(settings)  # the replay has been read and committed: not merely not read yet
     assert clickhouse_counts(settings) == truth.counts()
 
 
