@@ -14,14 +14,23 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import logging
+from collections.abc import Callable
 from functools import cache
 
 import streamlit as st
 
-from dozor.access import DEV_ACCESS_FILE, KIOSK, AccessPolicy, Scope
+from dozor.access import DEV_ACCESS_FILE, KIOSK, AccessDenied, AccessPolicy, Scope
 from dozor.dashboard import data
 
-__all__ = ["current_scope", "audit", "auth_configured", "kiosk_allowed", "client_address", "require_sign_in"]
+__all__ = [
+    "current_scope",
+    "manager_scope",
+    "audit",
+    "auth_configured",
+    "kiosk_allowed",
+    "client_address",
+    "require_sign_in",
+]
 
 log = logging.getLogger("dozor.dashboard.access")
 
@@ -138,3 +147,18 @@ def require_sign_in(page: str) -> None:
     st.write("Sign in with your organisation's account to continue.")
     st.button("Sign in", on_click=st.login, type="primary", key="dozor_sign_in")
     st.stop()
+
+
+def manager_scope(page: str, require: Callable[[Scope], None], refusal: str) -> Scope:
+    """The scope of a managers' page: signed in (or sent to sign in), and allowed by ``require``
+    (e.g. :meth:`Scope.require_integrity`); otherwise ``refusal`` is shown and recorded."""
+    scope = current_scope(page)
+    if scope is None:
+        require_sign_in(page)
+    try:
+        require(scope)
+    except AccessDenied:
+        audit("refused", page, refusal, scope=scope)
+        st.error(f"{refusal} The attempt has been recorded.")
+        st.stop()
+    return scope

@@ -10,18 +10,12 @@ import datetime as dt
 
 import streamlit as st
 
-from dozor.access import AccessDenied
+from dozor.access import Scope
 from dozor.dashboard import data, queries, signin
 
-scope = signin.current_scope("audit")
-if scope is None:
-    signin.require_sign_in("audit")
-try:
-    scope.require_audit()
-except AccessDenied:
-    signin.audit("refused", "audit", "audit log", scope=scope)
-    st.error("Access refused: the audit log is for the ministry's analysts. The attempt has been recorded.")
-    st.stop()
+scope = signin.manager_scope(
+    "audit", Scope.require_audit, "Access refused: the audit log is for the ministry's analysts."
+)
 
 params = st.query_params
 try:

@@ -13,19 +13,14 @@ import io
 
 import streamlit as st
 
-from dozor.access import AccessDenied
+from dozor.access import Scope
 from dozor.dashboard import data, queries, signin
 
-scope = signin.current_scope("integrity")
-if scope is None:
-    signin.require_sign_in("integrity")
-try:
-    scope.require_integrity()
-except AccessDenied:
-    signin.audit("refused", "integrity", "integrity reports", scope=scope)
-    st.error("Access refused: integrity reports are for the integrity unit and the ministry. "
-             "The attempt has been recorded.")  # fmt: skip
-    st.stop()
+scope = signin.manager_scope(
+    "integrity",
+    Scope.require_integrity,
+    "Access refused: integrity reports are for the integrity unit and the ministry.",
+)
 
 
 def _month(text: str | None, default: dt.date) -> dt.date:

@@ -36,6 +36,26 @@ def _seed(settings) -> None:
     )  # fmt: skip
 
 
+def _signed_in_settings(settings_factory):
+    """A dashboard wired to the local provider as to an organisation's IdP, with no kiosk."""
+    port = free_port()
+    return settings_factory(
+        oidc_port=port,
+        oidc_server_metadata_url=f"http://localhost:{port}/.well-known/openid-configuration",
+        kiosk_addresses="",
+    )
+
+
+def _start(settings, start_service) -> str:
+    """The provider and the dashboard, running; the dashboard's address (on localhost, where the
+    sign-in's redirect and cookie are)."""
+    oidc = start_service([sys.executable, "-m", "dozor", "oidc", "serve"], settings, "oidc")
+    wait_until("OIDC provider", lambda: port_open("127.0.0.1", settings.oidc_port), 60, oidc.proc)
+    dash = start_service([sys.executable, "-m", "dozor", "dashboard"], settings, "dashboard")
+    wait_until("dashboard", lambda: port_open("127.0.0.1", settings.dashboard_port), 60, dash.proc)
+    return f"http://localhost:{settings.dashboard_port}"
+
+
 def _sign_in(page, base: str, user: str) -> None:
     page.goto(base + "/")
     page.get_by_role("button", name="Sign in").click()
@@ -53,19 +73,9 @@ def _title(page) -> str:
 def test_two_users_see_only_their_cities_and_a_foreign_link_is_refused(
     settings_factory, start_service, browser, artifacts_dir
 ):
-    oidc_port = free_port()
-    settings = settings_factory(
-        oidc_port=oidc_port,
-        oidc_server_metadata_url=f"http://localhost:{oidc_port}/.well-known/openid-configuration",
-        kiosk_addresses="",
-        refresh_seconds=2.0,
-    )
+    settings = _signed_in_settings(settings_factory)
     _seed(settings)
-    oidc = start_service([sys.executable, "-m", "dozor", "oidc", "serve"], settings, "oidc")
-    wait_until("OIDC provider", lambda: port_open("127.0.0.1", oidc_port), 60, oidc.proc)
-    dash = start_service([sys.executable, "-m", "dozor", "dashboard"], settings, "dashboard")
-    wait_until("dashboard", lambda: port_open("127.0.0.1", settings.dashboard_port), 60, dash.proc)
-    base = f"http://localhost:{settings.dashboard_port}"
+    base = _start(settings, start_service)
     page = browser.new_page()
     try:
         # Signed out and not a kiosk: the wall is not shown, sign-in is asked for.
@@ -110,12 +120,7 @@ def test_two_users_see_only_their_cities_and_a_foreign_link_is_refused(
 def test_the_integrity_page_signs_in_first_and_its_csv_is_the_sql_truth(
     settings_factory, start_service, browser, artifacts_dir
 ):
-    oidc_port = free_port()
-    settings = settings_factory(
-        oidc_port=oidc_port,
-        oidc_server_metadata_url=f"http://localhost:{oidc_port}/.well-known/openid-configuration",
-        kiosk_addresses="",
-    )
+    settings = _signed_in_settings(settings_factory)
     migrate(settings)
     year = dt.datetime.now(dt.UTC).year - 1
     kz = dt.timezone(dt.timedelta(hours=5))
@@ -127,11 +132,7 @@ def test_the_integrity_page_signs_in_first_and_its_csv_is_the_sql_truth(
         "integrity_reports", rows,
         column_names=["event_id", "event_time", "region", "kind", "service", "src_partition", "src_offset"],
     )  # fmt: skip
-    oidc = start_service([sys.executable, "-m", "dozor", "oidc", "serve"], settings, "oidc")
-    wait_until("OIDC provider", lambda: port_open("127.0.0.1", oidc_port), 60, oidc.proc)
-    dash = start_service([sys.executable, "-m", "dozor", "dashboard"], settings, "dashboard")
-    wait_until("dashboard", lambda: port_open("127.0.0.1", settings.dashboard_port), 60, dash.proc)
-    base = f"http://localhost:{settings.dashboard_port}"
+    base = _start(settings, start_service)
     page = browser.new_page()
     try:
         page.goto(f"{base}/integrity?from={year}-03&to={year}-03")  # a manager page, signed out
