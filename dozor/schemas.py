@@ -67,6 +67,7 @@ __all__ = [
     "REASONS",
     "PLATE_MASK_PATTERN",
     "UNIT_ID_PATTERN",
+    "UNIT_ID_RE",
     "UINT32_MAX",
 ]
 
@@ -272,7 +273,8 @@ PLATE_MASK_PATTERN = r"^[^\W_]?\*+[^\W_]{0,2}$"
 #: digits in at most three groups joined by '-', no spaces. A person's name or a personnel number
 #: with spaces does not fit. A department with other call signs sets DOZOR_UNIT_ID_PATTERN.
 UNIT_ID_PATTERN = r"^[A-ZА-ЯЁӘҒҚҢӨҰҮҺІ0-9]{1,12}(?:-[A-ZА-ЯЁӘҒҚҢӨҰҮҺІ0-9]{1,12}){0,2}$"
-_UNIT_ID_RE = re.compile(UNIT_ID_PATTERN)
+#: :data:`UNIT_ID_PATTERN`, compiled: parse_event's default.
+UNIT_ID_RE = re.compile(UNIT_ID_PATTERN)
 
 #: Largest value of a UInt32 column (targets, counts, revisions).
 UINT32_MAX = 2**32 - 1
@@ -508,7 +510,7 @@ def _km_from_city(city_id: str, lat: float, lon: float) -> float:
 
 
 def parse_event(
-    family: str, raw: bytes, now: dt.datetime | None = None, unit_id_pattern: re.Pattern[str] = _UNIT_ID_RE
+    family: str, raw: bytes, now: dt.datetime | None = None, unit_id_pattern: re.Pattern[str] = UNIT_ID_RE
 ) -> Event:
     """Validate one message of ``family``; raise :class:`InvalidEvent` with a reason code otherwise.
 

@@ -37,8 +37,7 @@ from aiokafka.errors import CorruptRecordException, KafkaError, UnsupportedCodec
 
 from dozor.clickhouse import connect
 from dozor.enrich import Enricher
-from dozor.errors import ClickHouseUnavailable
-from dozor.schemas import FAMILIES, UNIT_ID_PATTERN, InvalidEvent, parse_event
+from dozor.schemas import FAMILIES, UNIT_ID_RE, InvalidEvent, parse_event
 from dozor.settings import Settings
 from dozor.streams.deadletter import Rejected, deadletter_record
 from dozor.streams.faults import failpoint
@@ -62,9 +61,6 @@ log = logging.getLogger("dozor.ingest")
 #: figures publisher writes itself (its table is also its memory of what it published).
 INGESTED_FAMILIES = tuple(f for f in FAMILIES if f in TABLES)
 
-#: The call-sign pattern when the caller gives none (DOZOR_UNIT_ID_PATTERN's default).
-DEFAULT_UNIT_ID = re.compile(UNIT_ID_PATTERN)
-
 #: Backoff while ClickHouse is away: start fast (a restart takes seconds), cap so recovery is quick.
 RETRY_FIRST_S = 0.5
 RETRY_MAX_S = 10.0
@@ -83,7 +79,7 @@ SHUTDOWN_DRAIN_S = 30.0
 
 
 def validate_records(
-    records: list, batch: PartitionBatch, enricher: Enricher, unit_id: re.Pattern[str] = DEFAULT_UNIT_ID
+    records: list, batch: PartitionBatch, enricher: Enricher, unit_id: re.Pattern[str] = UNIT_ID_RE
 ) -> float | None:
     """Validate and enrich records into ``batch.rows`` and ``batch.rejected``; return the newest
     event time (a POSIX timestamp).
@@ -477,8 +473,7 @@ class IngestService(mode.Service):
                 PAUSED.set(1)
                 if self.should_stop:
                     raise
-                wait = e.retry_after if isinstance(e, ClickHouseUnavailable) else delay
-                await asyncio.sleep(max(wait, delay))
+                await asyncio.sleep(delay)
                 delay = min(delay * 2, RETRY_MAX_S)
 
     async def _deadletter(self, rejected: list[Rejected]) -> None:
