@@ -332,6 +332,24 @@ class KafkaBroker:
         except (OSError, ValueError):
             return None
 
+    def format_storage(self, jars: Path, config: Path, cluster_id: str) -> None:
+        """Write the KRaft metadata once, with the SCRAM admin when the listener asks for one.
+
+        The id goes as ``--cluster-id=…`` in one argument: a random id may begin with "-", which
+        the tool's parser reads as an option (one start in 64 failed that way in CI).
+        """
+        scram = (
+            ["--add-scram", f"{SCRAM}=[name={ADMIN},password={self._admin_password()}]"] if self.sasl else []
+        )
+        args = ["format", f"--cluster-id={cluster_id}", "-c", str(config), *scram]
+        fmt = subprocess.run(
+            self._java(jars, "kafka.tools.StorageTool", *args),
+            capture_output=True,
+            text=True,
+        )
+        if fmt.returncode != 0:
+            raise DozorError(f"formatting Kafka storage failed: {(fmt.stdout + fmt.stderr)[-800:]}")
+
     def start(self, timeout_s: float = 90.0) -> subprocess.Popen:
         """Format storage on first use, start the broker, wait until it serves metadata."""
         host, port = self.settings.kafka_host_port
@@ -345,21 +363,7 @@ class KafkaBroker:
         jars = fetch_jars(default_jar_dir(self.settings))
         config = self._write_config()
         if not (self.home / "data" / "meta.properties").exists():
-            cluster_id = _kafka_uuid()
-            scram = (
-                ["--add-scram", f"{SCRAM}=[name={ADMIN},password={self._admin_password()}]"]
-                if self.sasl
-                else []
-            )
-            fmt = subprocess.run(
-                self._java(
-                    jars, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(config), *scram
-                ),
-                capture_output=True,
-                text=True,
-            )
-            if fmt.returncode != 0:
-                raise DozorError(f"formatting Kafka storage failed: {(fmt.stdout + fmt.stderr)[-800:]}")
+            self.format_storage(jars, config, _kafka_uuid())
         out = open(self.home / "logs" / "stdout.log", "ab")  # noqa: SIM115 - owned by the child
         proc = subprocess.Popen(
             self._java(jars, "kafka.Kafka", str(config)),

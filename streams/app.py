@@ -6,9 +6,12 @@ partitions.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 
 import faust
+from aiokafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError
 from prometheus_client import generate_latest
 
 from dozor.enrich import Enricher
@@ -17,7 +20,39 @@ from dozor.streams.figures import install_figures
 from dozor.streams.ingest import IngestService
 from dozor.streams.responses import install_join
 
-__all__ = ["create_app"]
+__all__ = ["PatientTopic", "create_app"]
+
+log = logging.getLogger(__name__)
+
+#: How long a topic declaration keeps retrying a broker that is away before the worker gives up.
+DECLARE_PATIENCE_S = 300.0
+
+
+class PatientTopic(faust.Topic):
+    """A faust topic whose declaration waits for a broker that is restarting instead of crashing.
+
+    faust's Conductor declares the join table's changelog topic again on every rebalance. When the
+    broker is down at that moment, the create request fails with ``NodeNotReadyError``; faust does
+    not catch it, the Conductor service crashes and the worker exits (seen when the broker was
+    restarted mid-run). A broker that is away is an outage, not a reason to stop: retry with the
+    same backoff as the sink (0.5 s doubling to 10 s) for up to ``DECLARE_PATIENCE_S``.
+    """
+
+    async def declare(self) -> None:
+        delay, deadline = 0.5, time.monotonic() + DECLARE_PATIENCE_S
+        while True:
+            try:
+                await super().declare()
+                return
+            except KafkaError as exc:
+                transient = isinstance(exc, (KafkaConnectionError, KafkaTimeoutError)) or getattr(
+                    exc, "retriable", False
+                )
+                if not transient or time.monotonic() + delay > deadline:
+                    raise
+                log.warning("declaring %s: broker not ready (%r); retry in %.1f s", self.topics, exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
 
 
 def create_app(settings: Settings, role: str = "ingest") -> faust.App:
@@ -44,6 +79,7 @@ def create_app(settings: Settings, role: str = "ingest") -> faust.App:
         topic_replication_factor=settings.topic_replication_factor,
         autodiscover=False,
         datadir=str(settings.state_dir / "faust"),
+        Topic=PatientTopic,
     )
     if role in ("join", "all"):
         install_join(app, settings, Enricher(settings.mci_kzt))
