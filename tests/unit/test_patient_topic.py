@@ -7,6 +7,8 @@ failed with NodeNotReadyError and the worker exited (tests/reliability/test_outa
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Coroutine
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from aiokafka.errors import NodeNotReadyError, TopicAuthorizationFailedError
@@ -26,6 +28,12 @@ class FlakyProducer:
         self.created.append(topic)
 
 
+def _run(coro: Coroutine) -> object:
+    """A loop of its own in a thread of its own: other tests in this process may leave one running."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
 def _topic(producer: FlakyProducer, monkeypatch: pytest.MonkeyPatch):
     app = create_app(Settings(), role="join")
     topic = app.topic("dozor.test.changelog")
@@ -39,12 +47,12 @@ def _topic(producer: FlakyProducer, monkeypatch: pytest.MonkeyPatch):
 
 def test_declaring_waits_for_a_broker_that_is_not_ready(monkeypatch: pytest.MonkeyPatch) -> None:
     producer = FlakyProducer([NodeNotReadyError("node 1 not ready"), NodeNotReadyError("again")])
-    asyncio.run(_topic(producer, monkeypatch).declare())
+    _run(_topic(producer, monkeypatch).declare())
     assert producer.created == ["dozor.test.changelog"]
 
 
 def test_a_refusal_is_not_retried(monkeypatch: pytest.MonkeyPatch) -> None:
     producer = FlakyProducer([TopicAuthorizationFailedError("denied")])
     with pytest.raises(TopicAuthorizationFailedError):
-        asyncio.run(_topic(producer, monkeypatch).declare())
+        _run(_topic(producer, monkeypatch).declare())
     assert producer.created == []
