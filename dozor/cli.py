@@ -588,6 +588,27 @@ def verify(settings: Settings) -> None:
     click.secho("every consumed message is accounted for", fg="green")
 
 
+@cli.command("backfill")
+@click.option("--days", type=click.IntRange(min=1, max=3660), required=True, help="Days of history.")
+@click.option("--seed", type=int, default=1, show_default=True, help="Same seed, same history.")
+@click.option(
+    "--scale", type=click.FloatRange(min=0.01, max=1000), default=1.0, show_default=True,
+    help="Volume multiplier (1: a plausible city's; benchmarks use more).",
+)  # fmt: skip
+@click.pass_obj
+@_guard
+def backfill_cmd(settings: Settings, days: int, seed: int, scale: float) -> None:
+    """Generate simulated history ending yesterday inside ClickHouse (through the same tables and
+    views as live data; marked simulated). Volumes: producers/backfill.py.
+
+    Example: dozor backfill --days 400
+    """
+    from dozor.infra.migrate import migrate as run_migrations
+
+    run_migrations(settings)
+    _run_backfill(settings, days, seed, scale)
+
+
 # --- the whole stack -----------------------------------------------------------------------------
 
 
@@ -630,6 +651,8 @@ def up(settings: Settings, rate: float | None, no_simulator: bool) -> None:
         )
         ensure_topics(settings)
         run_migrations(settings)
+        if settings.up_history_days:
+            _first_start_history(settings)
         procs.append(("worker", _spawn(_dozor("worker"), logs / "worker.log")))
         join_env = {"DOZOR_WORKER_WEB_PORT": str(settings.worker_web_port + 1)}
         procs.append(("join", _spawn(_dozor("worker", "--role", "join"), logs / "join.log", join_env)))
@@ -672,6 +695,33 @@ def up(settings: Settings, rate: float | None, no_simulator: bool) -> None:
         if any(n == "kafka" for n, _ in procs):
             broker.stop()
         click.echo("stopped")
+
+
+def _first_start_history(settings: Settings) -> None:
+    """On an empty database, the simulated history of ``DOZOR_UP_HISTORY_DAYS`` (once: a second
+    start finds rows and leaves them)."""
+    from dozor.clickhouse import connect
+
+    client = connect(settings)
+    stored = client.query("SELECT (SELECT count() FROM simulated_history) + (SELECT count() FROM violations)")
+    if stored.result_rows[0][0]:
+        return
+    click.echo(f"first start: generating {settings.up_history_days} days of simulated history …")
+    _run_backfill(settings, settings.up_history_days, seed=1)
+
+
+def _run_backfill(settings: Settings, days: int, seed: int, scale: float = 1.0) -> None:
+    from tqdm import tqdm
+
+    from dozor.clickhouse import connect
+    from dozor.producers.backfill import backfill as generate
+
+    with tqdm(total=days, unit=" days", desc="history", mininterval=0.5) as bar:
+        done = generate(connect(settings), settings, days, seed=seed, progress=bar.update, scale=scale)
+    click.echo(
+        f"simulated history {done.first_day} … {done.last_day}: {done.violations:,} violations, "
+        f"{done.incidents:,} incidents (marked simulated)"
+    )
 
 
 def _stop_all(procs: list[subprocess.Popen], timeout_s: float) -> None:

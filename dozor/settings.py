@@ -207,6 +207,13 @@ class Settings(BaseSettings):
 
     # Producers
     simulate_rate: float = Field(default=200.0, gt=0, description="Simulated events per second.")
+    up_history_days: int = Field(
+        default=400,
+        ge=0,
+        description="Days of simulated history `dozor up` generates on its first start (an empty "
+        "database), so that every managers' page and the wall's 'against yesterday' have content; "
+        "0 for none. `dozor backfill --days N` does it by hand.",
+    )
     plate_salt: SecretStr = SecretStr(DEV_PLATE_SALT)
 
     @field_validator("unit_id_pattern")

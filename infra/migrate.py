@@ -53,10 +53,14 @@ RETENTION: dict[str, tuple[str, str]] = {
     "violations_by_minute": ("minute", "retention_aggregate_days"),
     "incidents_by_minute": ("minute", "retention_aggregate_days"),
     "violations_by_city_minute": ("minute", "retention_aggregate_days"),
+    "violations_by_hour": ("hour", "retention_aggregate_days"),
+    "incidents_by_hour": ("hour", "retention_aggregate_days"),
     "incident_status": ("opened_day", "retention_aggregate_days"),
     "unit_state": ("toDateTime(last_change)", "retention_aggregate_days"),
     "city_figures": ("minute", "retention_aggregate_days"),
     "audit_log": ("toDateTime(at)", "retention_audit_days"),
+    # As long as the simulated rows it marks.
+    "simulated_history": ("last_day", "retention_raw_days"),
 }
 
 

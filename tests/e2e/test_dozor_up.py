@@ -12,6 +12,7 @@ import urllib.request
 import pytest
 
 from dozor.clickhouse import connect
+from dozor.producers.backfill import SIMULATED_PARTITION
 from dozor.settings import Settings
 from tests.conftest import free_port
 
@@ -42,6 +43,7 @@ def test_up_serves_live_data_and_ctrl_c_stops_everything(tmp_path):
         dashboard_port=free_port(),
         worker_web_port=free_port(),
         oidc_port=free_port(),
+        up_history_days=7,  # a week is enough to see it made; the default 400 takes ~25 s
     )
     env = {**os.environ, **settings.to_env()}
     proc = subprocess.Popen(
@@ -67,11 +69,17 @@ def test_up_serves_live_data_and_ctrl_c_stops_everything(tmp_path):
         assert urllib.request.urlopen(url + "/_stcore/health", timeout=5).status == 200
 
         client = connect(settings)
+        # First start: a week of simulated history, marked as such, ending yesterday.
+        assert any("simulated history" in ln for ln in lines), "".join(lines)
+        days = client.query("SELECT last_day - first_day + 1, last_day FROM simulated_history").result_rows
+        assert [d for d, _ in days] == [7]
+        where = f"FROM violations WHERE src_partition = {SIMULATED_PARTITION}"
+        assert client.command(f"SELECT count() {where}") > 1000
         count = 0
         while time.monotonic() < deadline and count == 0:
-            count = client.command("SELECT count() FROM violations")
+            count = client.command(f"SELECT count() {where.replace(' = ', ' != ')}")
             time.sleep(1)
-        assert count > 0, "simulated violations must reach ClickHouse"
+        assert count > 0, "live simulated violations must reach ClickHouse through Kafka and the worker"
         children = _children(proc.pid)
         assert len(children) >= 6  # kafka, clickhouse, worker, simulator, oidc, dashboard
         # The local identity provider answers, for the managers' sign-in.
