@@ -30,10 +30,10 @@ TARGET_MS = 30.0
 
 
 def _names() -> dict[str, str]:
-    """SQL text → the constant's name in dashboard/queries.py."""
+    """SQL text → the constant's name in dashboard/queries/wall.py."""
     return {
         v: k.lstrip("_")
-        for k, v in vars(queries).items()
+        for k, v in vars(queries.wall).items()
         if k.isupper() and isinstance(v, str) and "SELECT" in v
     }
 

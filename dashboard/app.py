@@ -12,7 +12,11 @@ PAGES = Path(__file__).with_name("pages")
 nav = st.navigation(
     [
         st.Page(PAGES / "wall.py", title="Wall", default=True),
-        # Managers' pages sign in first and check the role themselves (dashboard/signin.py).
+        # Managers' pages sign in first and check the role themselves (dashboard/view.py).
+        st.Page(PAGES / "compstat.py", title="CompStat", url_path="compstat"),
+        st.Page(PAGES / "trends.py", title="Trends", url_path="trends"),
+        st.Page(PAGES / "responses.py", title="Response times", url_path="responses"),
+        st.Page(PAGES / "incidents.py", title="Incidents", url_path="incidents"),
         st.Page(PAGES / "integrity.py", title="Integrity", url_path="integrity"),
         st.Page(PAGES / "audit.py", title="Audit", url_path="audit"),
     ],

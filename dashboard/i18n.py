@@ -8,7 +8,10 @@ from zoneinfo import ZoneInfo
 
 from babel.numbers import format_decimal, format_percent
 
-__all__ = ["LANGS", "t", "fmt_int", "fmt_pct", "fmt_local_time", "fmt_age", "fmt_minutes", "fmt_change"]
+__all__ = [
+    "LANGS", "t", "label", "weekday", "fmt_int", "fmt_pct", "fmt_local_time", "fmt_age", "fmt_minutes",
+    "fmt_change",
+]  # fmt: skip
 
 LANGS = ("ru", "kk", "en")
 
@@ -81,6 +84,206 @@ _TEXT: dict[str, dict[str, str]] = {
     "minutes": {"ru": "мин", "kk": "мин", "en": "min"},
     "ch_failed_at": {"ru": "данные на {at}", "kk": "деректер уақыты {at}", "en": "figures as of {at}"},
 }
+
+#: The managers' pages (CompStat, trends, response times, incidents).
+_MANAGERS: dict[str, dict[str, str]] = {
+    "compstat": {"ru": "Сводка CompStat", "kk": "CompStat жиынтығы", "en": "CompStat overview"},
+    "trends": {"ru": "Динамика", "kk": "Серпін", "en": "Trends"},
+    "responses": {"ru": "Время реагирования", "kk": "Әрекет ету уақыты", "en": "Response times"},
+    "incidents": {"ru": "Происшествия", "kk": "Оқиғалар", "en": "Incidents"},
+    "integrity": {"ru": "Добросовестность", "kk": "Адалдық", "en": "Integrity"},
+    "audit": {"ru": "Журнал аудита", "kk": "Аудит журналы", "en": "Audit log"},
+    "wall": {"ru": "Видеостена", "kk": "Бейнеқабырға", "en": "Wall"},
+    "sign_out": {"ru": "Выйти", "kk": "Шығу", "en": "Sign out"},
+    "language": {"ru": "Язык", "kk": "Тіл", "en": "Language"},
+    "range": {"ru": "Период", "kk": "Кезең", "en": "Range"},
+    "as_of": {"ru": "На дату", "kk": "Күнге", "en": "As of"},
+    "from": {"ru": "С", "kk": "Бастап", "en": "From"},
+    "to": {"ru": "По", "kk": "Дейін", "en": "To"},
+    "all_districts": {"ru": "Все районы", "kk": "Барлық аудандар", "en": "All districts"},
+    "preset_today": {"ru": "Сегодня", "kk": "Бүгін", "en": "Today"},
+    "preset_yesterday": {"ru": "Вчера", "kk": "Кеше", "en": "Yesterday"},
+    "preset_7d": {"ru": "7 дней", "kk": "7 күн", "en": "7 days"},
+    "preset_28d": {"ru": "28 дней", "kk": "28 күн", "en": "28 days"},
+    "preset_mtd": {"ru": "С начала месяца", "kk": "Ай басынан", "en": "Month to date"},
+    "preset_ytd": {"ru": "С начала года", "kk": "Жыл басынан", "en": "Year to date"},
+    "preset_custom": {"ru": "Другой", "kk": "Басқа", "en": "Custom"},
+    "p_week": {"ru": "Неделя", "kk": "Апта", "en": "Week"},
+    "p_prev_week": {"ru": "Пред. неделя", "kk": "Алдыңғы апта", "en": "Previous week"},
+    "p_week_ly": {"ru": "Неделя год назад", "kk": "Бір жыл бұрынғы апта", "en": "Same week last year"},
+    "p_d28": {"ru": "28 дней", "kk": "28 күн", "en": "28 days"},
+    "p_d28_ly": {"ru": "28 дней год назад", "kk": "Бір жыл бұрын 28 күн", "en": "28 days last year"},
+    "p_ytd": {"ru": "С начала года", "kk": "Жыл басынан", "en": "Year to date"},
+    "p_ytd_ly": {"ru": "То же год назад", "kk": "Өткен жылы дәл осы", "en": "Last year to date"},
+    "chg_week": {"ru": "Δ к пред. неделе", "kk": "Δ алдыңғы аптаға", "en": "Δ vs previous week"},
+    "chg_week_ly": {"ru": "Δ к году назад", "kk": "Δ бір жыл бұрынға", "en": "Δ vs last year (week)"},
+    "chg_d28": {"ru": "Δ 28 дней", "kk": "Δ 28 күн", "en": "Δ 28 days"},
+    "chg_ytd": {"ru": "Δ с начала года", "kk": "Δ жыл басынан", "en": "Δ year to date"},
+    "fam_violations": {"ru": "Нарушения ПДД по видам", "kk": "ЖҚЕ бұзушылықтары түрлері бойынша",
+                       "en": "Traffic violations by type"},
+    "fam_category": {"ru": "Происшествия по категориям", "kk": "Оқиғалар санаттар бойынша",
+                     "en": "Incidents by category"},
+    "fam_channel": {"ru": "Происшествия по каналам", "kk": "Оқиғалар арналар бойынша",
+                    "en": "Incidents by channel"},
+    "fam_priority": {"ru": "Происшествия по приоритету", "kk": "Оқиғалар басымдық бойынша",
+                     "en": "Incidents by priority"},
+    "fam_arrivals": {"ru": "Прибытия наряда по приоритету", "kk": "Жасақтың келуі басымдық бойынша",
+                     "en": "Unit arrivals by priority"},
+    "fam_within_target": {"ru": "Прибытия в нормативе", "kk": "Нормативтегі келулер",
+                          "en": "Arrivals within target"},
+    "fam_integrity": {"ru": "Сообщения о добросовестности", "kk": "Адалдық туралы хабарламалар",
+                      "en": "Integrity reports"},
+    "total": {"ru": "Всего", "kk": "Барлығы", "en": "Total"},
+    "figure": {"ru": "Показатель", "kk": "Көрсеткіш", "en": "Figure"},
+    "significant": {"ru": "значимо", "kk": "маңызды", "en": "significant"},
+    "significance_note": {
+        "ru": "▲▼ — изменение вне случайности: |z| > 3, где z = 2(√a − √b) для счётчиков a и b "
+              "(пуассоновское приближение); на малых числах флаг не ставится.",
+        "kk": "▲▼ — кездейсоқтықтан тыс өзгеріс: |z| > 3, мұнда z = 2(√a − √b), a және b — сандар "
+              "(Пуассон жуықтауы); аз сандарда белгі қойылмайды.",
+        "en": "▲▼ marks a change beyond chance: |z| > 3 with z = 2(√a − √b) for counts a and b "
+              "(Poisson); small counts are never flagged.",
+    },
+    "periods_note": {
+        "ru": "Неделя — 7 дней по выбранную дату; год назад — те же дни недели 52 недели назад; "
+              "с начала года — с 1 января по ту же дату.",
+        "kk": "Апта — таңдалған күнге дейінгі 7 күн; бір жыл бұрын — 52 апта бұрынғы сол апта "
+              "күндері; жыл басынан — 1 қаңтардан сол күнге дейін.",
+        "en": "Week: the 7 days ending on the chosen date; last year: the same weekdays 52 weeks "
+              "earlier; year to date: 1 January to the same date.",
+    },
+    "simulated": {
+        "ru": "В выбранном периоде есть смоделированная история ({lo} … {hi}), не реальные данные.",
+        "kk": "Таңдалған кезеңде модельденген тарих бар ({lo} … {hi}), нақты деректер емес.",
+        "en": "This range includes simulated history ({lo} … {hi}), not real data.",
+    },
+    "drill": {"ru": "Районы (выберите строку)", "kk": "Аудандар (жолды таңдаңыз)",
+              "en": "Districts (pick a row to drill in)"},
+    "csv": {"ru": "Скачать CSV", "kk": "CSV жүктеу", "en": "Download CSV"},
+    "pdf": {"ru": "Справка PDF", "kk": "PDF анықтама", "en": "PDF briefing"},
+    "figure_violations": {"ru": "Нарушения ПДД", "kk": "ЖҚЕ бұзушылықтары", "en": "Traffic violations"},
+    "figure_incidents": {"ru": "Происшествия", "kk": "Оқиғалар", "en": "Incidents"},
+    "daily": {"ru": "По дням", "kk": "Күн бойынша", "en": "Daily"},
+    "weekly": {"ru": "По неделям", "kk": "Апта бойынша", "en": "Weekly"},
+    "year_before": {"ru": "год назад (−364 дня)", "kk": "бір жыл бұрын (−364 күн)",
+                    "en": "a year before (−364 days)"},
+    "this_period": {"ru": "выбранный период", "kk": "таңдалған кезең", "en": "chosen range"},
+    "heatmap": {"ru": "День недели × час", "kk": "Апта күні × сағат", "en": "Weekday × hour"},
+    "by_district": {"ru": "По районам", "kk": "Аудандар бойынша", "en": "By district"},
+    "group_by": {"ru": "Группировка", "kk": "Топтау", "en": "Group by"},
+    "g_priority": {"ru": "приоритет", "kk": "басымдық", "en": "priority"},
+    "g_district": {"ru": "район", "kk": "аудан", "en": "district"},
+    "g_channel": {"ru": "канал", "kk": "арна", "en": "channel"},
+    "g_category": {"ru": "категория", "kk": "санат", "en": "category"},
+    "g_hour": {"ru": "час", "kk": "сағат", "en": "hour of day"},
+    "g_weekday": {"ru": "день недели", "kk": "апта күні", "en": "weekday"},
+    "g_all": {"ru": "всё", "kk": "барлығы", "en": "all"},
+    "clock_note": {
+        "ru": "Отсчёт начинается при регистрации происшествия (приём вызова, заявки, обращения) и "
+              "останавливается: назначение — первый наряд назначен; прибытие — первый наряд на месте; "
+              "закрытие — происшествие закрыто. Перцентили точные, по последней версии каждого "
+              "происшествия, открытого в периоде.",
+        "kk": "Есеп оқиға тіркелгенде басталады (қоңырау, өтініш қабылданғанда) және тоқтайды: "
+              "тағайындау — бірінші жасақ тағайындалғанда; келу — бірінші жасақ орнында; жабу — оқиға "
+              "жабылғанда. Перцентильдер дәл, кезеңде ашылған әр оқиғаның соңғы нұсқасы бойынша.",
+        "en": "The clock starts when the incident is recorded (call answered, app request or desk "
+              "report received) and stops at: assignment — the first unit assigned; arrival — the "
+              "first unit on scene; closure — the incident closed. Percentiles are exact, over the "
+              "latest record of each incident opened in the range.",
+    },
+    "n_incidents": {"ru": "происшествий", "kk": "оқиға", "en": "incidents"},
+    "assignment": {"ru": "назначение", "kk": "тағайындау", "en": "assignment"},
+    "arrival": {"ru": "прибытие", "kk": "келу", "en": "arrival"},
+    "closure": {"ru": "закрытие", "kk": "жабу", "en": "closure"},
+    "target": {"ru": "норматив", "kk": "норматив", "en": "target"},
+    "within": {"ru": "в нормативе", "kk": "нормативте", "en": "within target"},
+    "weekly_p90": {"ru": "90-й перцентиль прибытия по неделям, мин", "kk": "Келудің 90-перцентилі "
+                   "апта бойынша, мин", "en": "Weekly 90th percentile of arrival, min"},
+    "sort_by": {"ru": "Сортировка", "kk": "Сұрыптау", "en": "Sort by"},
+    "descending": {"ru": "по убыванию", "kk": "кему бойынша", "en": "descending"},
+    "page": {"ru": "Страница", "kk": "Бет", "en": "Page"},
+    "of_total": {"ru": "из {n}", "kk": "{n} ішінен", "en": "of {n}"},
+    "types": {"ru": "Виды нарушений", "kk": "Бұзушылық түрлері", "en": "Violation types"},
+    "categories": {"ru": "Категории", "kk": "Санаттар", "en": "Categories"},
+    "channels": {"ru": "Каналы", "kk": "Арналар", "en": "Channels"},
+    "priorities": {"ru": "Приоритеты", "kk": "Басымдықтар", "en": "Priorities"},
+    "no_rows": {"ru": "Нет данных за период", "kk": "Кезеңге деректер жоқ", "en": "Nothing in this range"},
+    "refused_district": {
+        "ru": "Нет доступа: район {district} вне вашей зоны ответственности. Попытка записана в журнал.",
+        "kk": "Рұқсат жоқ: {district} ауданы сіздің аймағыңыздан тыс. Әрекет журналға жазылды.",
+        "en": "Access refused: district {district} is outside your scope. The attempt has been recorded.",
+    },
+    "refused_operations": {
+        "ru": "Нет доступа: оперативные показатели не входят в вашу роль.",
+        "kk": "Рұқсат жоқ: жедел көрсеткіштер сіздің рөліңізге кірмейді.",
+        "en": "Access refused: operational figures are not part of your role.",
+    },
+    "col_id": {"ru": "№", "kk": "№", "en": "id"},
+    "col_category": {"ru": "категория", "kk": "санат", "en": "category"},
+    "col_channel": {"ru": "канал", "kk": "арна", "en": "channel"},
+    "col_priority": {"ru": "приоритет", "kk": "басымдық", "en": "priority"},
+    "col_district": {"ru": "район", "kk": "аудан", "en": "district"},
+    "col_opened": {"ru": "открыто", "kk": "ашылды", "en": "opened"},
+    "col_arrival": {"ru": "прибытие", "kk": "келу", "en": "first arrival"},
+    "col_closed": {"ru": "закрыто", "kk": "жабылды", "en": "closed"},
+    "col_status": {"ru": "статус", "kk": "мәртебе", "en": "status"},
+    "briefing_title": {"ru": "Сводка CompStat: {area}, на {day}", "kk": "CompStat жиынтығы: {area}, {day}",
+                       "en": "CompStat briefing: {area}, as of {day}"},
+    "briefing_by": {"ru": "Подготовлено для {user}, {at}", "kk": "{user} үшін дайындалды, {at}",
+                    "en": "Prepared for {user}, {at}"},
+}  # fmt: skip
+_TEXT.update(_MANAGERS)
+
+#: Labels of the stored keys (violation types, categories, channels, statuses).
+_LABELS: dict[str, dict[str, str]] = {
+    "speeding": {"ru": "превышение скорости", "kk": "жылдамдықты асыру", "en": "speeding"},
+    "red_light": {"ru": "проезд на красный", "kk": "қызыл шамнан өту", "en": "red light"},
+    "wrong_lane": {"ru": "не та полоса", "kk": "басқа жолақ", "en": "wrong lane"},
+    "bus_lane": {"ru": "полоса ОТ", "kk": "қоғамдық көлік жолағы", "en": "bus lane"},
+    "stop_line": {"ru": "стоп-линия", "kk": "тоқтау сызығы", "en": "stop line"},
+    "no_seat_belt": {"ru": "без ремня", "kk": "белдіксіз", "en": "no seat belt"},
+    "phone_use": {"ru": "телефон за рулём", "kk": "рульде телефон", "en": "phone use"},
+    "pedestrian_crossing": {"ru": "пешеходный переход", "kk": "жаяу жүргінші өткелі",
+                            "en": "pedestrian crossing"},
+    "parking": {"ru": "стоянка", "kk": "тұрақ", "en": "parking"},
+    "theft": {"ru": "кража", "kk": "ұрлық", "en": "theft"},
+    "fraud": {"ru": "мошенничество", "kk": "алаяқтық", "en": "fraud"},
+    "domestic": {"ru": "бытовое", "kk": "тұрмыстық", "en": "domestic"},
+    "traffic_accident": {"ru": "ДТП", "kk": "ЖКО", "en": "traffic accident"},
+    "hooliganism": {"ru": "хулиганство", "kk": "бұзақылық", "en": "hooliganism"},
+    "drugs": {"ru": "наркотики", "kk": "есірткі", "en": "drugs"},
+    "lost_documents": {"ru": "утеря документов", "kk": "құжаттарды жоғалту", "en": "lost documents"},
+    "missing_person": {"ru": "пропажа человека", "kk": "адамның жоғалуы", "en": "missing person"},
+    "consultation": {"ru": "консультация", "kk": "кеңес", "en": "consultation"},
+    "other": {"ru": "прочее", "kk": "басқа", "en": "other"},
+    "call_102": {"ru": "звонок 102", "kk": "102 қоңырауы", "en": "102 call"},
+    "app_102": {"ru": "приложение 102", "kk": "102 қосымшасы", "en": "102 app"},
+    "sos_button": {"ru": "кнопка SOS", "kk": "SOS түймесі", "en": "SOS button"},
+    "front_office": {"ru": "фронт-офис", "kk": "фронт-офис", "en": "front office"},
+    "patrol": {"ru": "патруль", "kk": "патруль", "en": "patrol"},
+    "opened": {"ru": "открыто", "kk": "ашық", "en": "opened"},
+    "in_progress": {"ru": "в работе", "kk": "жұмыста", "en": "in progress"},
+    "closed": {"ru": "закрыто", "kk": "жабық", "en": "closed"},
+    "cancelled": {"ru": "отменено", "kk": "болдырылмады", "en": "cancelled"},
+}  # fmt: skip
+
+_WEEKDAYS = {
+    "ru": ("Пн", "Вт", "Ср", "Чт", "Пт", "Сб", "Вс"),
+    "kk": ("Дс", "Сс", "Ср", "Бс", "Жм", "Сн", "Жс"),
+    "en": ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"),
+}
+
+
+def label(key: str, lang: str) -> str:
+    """The label of a stored key (a violation type, category, channel, status); the key itself
+    when it has none (a source's own code)."""
+    entry = _LABELS.get(key)
+    return entry.get(lang, entry["ru"]) if entry else key
+
+
+def weekday(iso_day: int, lang: str) -> str:
+    """Short name of ISO weekday 1 (Monday) … 7."""
+    return _WEEKDAYS.get(lang, _WEEKDAYS["ru"])[iso_day - 1]
 
 
 def t(key: str, lang: str, **kwargs: object) -> str:

@@ -17,7 +17,7 @@ cities), ``district_head`` (some districts of one city), ``duty_officer`` (its c
 ``integrity_officer`` (integrity reports of all regions, nothing else). A user the file does not
 name has no scope and sees nothing. Sign-in itself (OIDC) only says who someone is.
 
-The scope is enforced below the UI: every query function of ``dashboard/queries.py`` takes a
+The scope is enforced below the UI: every query function of ``dashboard/queries/`` takes a
 :class:`Scope` and refuses (:class:`AccessDenied`) a city or district it does not cover, so an
 edited URL gets a refusal, never the figures.
 """

@@ -9,6 +9,8 @@ reads itself; refusals must land in the audit table.
 from __future__ import annotations
 
 import datetime as dt
+import re
+import subprocess
 import sys
 import uuid
 
@@ -162,3 +164,132 @@ def test_the_integrity_page_signs_in_first_and_its_csv_is_the_sql_truth(
         .result_rows
     )
     assert ("analyst@mvd.kz", "export") in audit and ("analyst@mvd.kz", "view") in audit
+
+
+def _settled(page) -> None:
+    """Until the app's run is over: no "Running…" icon and no element left from the previous run
+    (Streamlit keeps those on the page, marked stale, until the new run replaces them)."""
+    page.wait_for_function(
+        "() => !document.querySelector('[data-testid=\"stStatusWidgetRunningIcon\"]')"
+        " && !document.querySelector('[data-stale=\"true\"]')",
+        timeout=30_000,
+    )
+
+
+def _choose(page, label: str, option: str) -> None:
+    """Pick ``option`` in the Streamlit selectbox labelled ``label``."""
+    page.get_by_role("combobox", name=label).click()
+    page.get_by_role("option", name=option, exact=True).click()
+
+
+def test_a_manager_drills_into_a_district_changes_the_range_and_exports_the_truth(
+    settings_factory, start_service, browser, artifacts_dir
+):
+    from zoneinfo import ZoneInfo
+
+    from dozor.producers.backfill import backfill
+
+    settings = _signed_in_settings(settings_factory)
+    migrate(settings)
+    backfill(connect(settings), settings, days=30, seed=4)
+    base = _start(settings, start_service)
+    page = browser.new_page()
+    try:
+        _sign_in(page, base, "astana.head@police.kz")
+        page.goto(f"{base}/compstat?lang=en&city=astana")
+        page.get_by_text("CompStat overview: Astana").wait_for(timeout=30_000)
+        page.get_by_role("button", name="PDF briefing").wait_for(timeout=30_000)  # the page's last element
+        _settled(page)
+        page.screenshot(path=str(artifacts_dir / "compstat-astana.png"))
+
+        _choose(page, "District", "Yesil")  # drill into a district
+        page.get_by_text("CompStat overview: Astana · Yesil").wait_for(timeout=30_000)
+        assert "district=yesil" in page.url
+        page.get_by_role("button", name="PDF briefing").wait_for(timeout=30_000)
+        _settled(page)
+        page.screenshot(path=str(artifacts_dir / "compstat-astana-yesil.png"))
+        with page.expect_download() as dl:
+            page.get_by_role("button", name="Download CSV").first.click()  # violations by type
+        compstat_csv = open(dl.value.path(), encoding="utf-8-sig").read().splitlines()
+        with page.expect_download() as dl:
+            page.get_by_role("button", name="PDF briefing").click()
+        pdf = artifacts_dir / "compstat-astana-yesil.pdf"
+        dl.value.save_as(pdf)
+
+        page.get_by_role("link", name="Trends").click()  # the area comes along
+        page.get_by_text("Trends: Astana · Yesil").wait_for(timeout=30_000)
+        _choose(page, "Range", "7 days")
+        page.wait_for_url("**range=7d**", timeout=30_000)
+        page.get_by_role("button", name="Download CSV").wait_for(timeout=30_000)
+        _settled(page)
+        page.screenshot(path=str(artifacts_dir / "trends-astana-yesil-7d.png"))
+        with page.expect_download() as dl:
+            page.get_by_role("button", name="Download CSV").click()
+        lines = open(dl.value.path(), encoding="utf-8-sig").read().splitlines()
+        shared = f"{base}/compstat?lang=en&city=astana&district=yesil"
+
+        for name in ("Response times", "Incidents"):
+            page.get_by_role("link", name=name).click()
+            page.get_by_text(f"{name}: Astana · Yesil").wait_for(timeout=30_000)
+            page.get_by_role("button", name="Download CSV").wait_for(timeout=30_000)
+            _settled(page)
+            page.screenshot(path=str(artifacts_dir / f"{name.lower().replace(' ', '-')}-astana-yesil.png"))
+
+        browser.clear_cookies()  # a colleague of another city opens the shared link
+        _sign_in(page, base, "almaty.head@police.kz")
+        page.goto(shared)
+        page.get_by_text("Access refused").wait_for(timeout=30_000)
+        assert page.get_by_text("Traffic violations by type").count() == 0
+        page.screenshot(path=str(artifacts_dir / "compstat-shared-link-refused.png"))
+    finally:
+        page.close()
+        browser.clear_cookies()
+
+    # The briefing opens (poppler renders its page) and carries the page's numbers.
+    subprocess.run(["pdftoppm", "-png", "-r", "60", "-f", "1", "-l", "1", str(pdf),
+                    str(artifacts_dir / "compstat-briefing")], check=True)  # fmt: skip
+    assert (artifacts_dir / "compstat-briefing-1.png").stat().st_size > 10_000
+    text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True,
+                          check=True).stdout  # fmt: skip
+    assert "CompStat briefing: Astana · Yesil" in text
+    pdf_lines = {}
+    for line in text.splitlines():
+        # Columns are apart by runs of spaces; thousands by one (a no-break space in the PDF).
+        cells = [c.replace(" ", "").replace("\u00a0", "") for c in re.split(r"\s{2,}", line.strip())]
+        if cells and cells[0] in ("Total", "speeding") and cells[0] not in pdf_lines:
+            pdf_lines[cells[0]] = cells[1:8]
+    header, *csv_rows = compstat_csv
+    assert header.split(",")[:3] == ["Figure", "Week", "Previous week"]
+    for row in csv_rows:
+        cells = row.split(",")
+        if cells[0] in pdf_lines:
+            assert pdf_lines[cells[0]] == cells[1:8], (cells, pdf_lines[cells[0]])
+    assert set(pdf_lines) == {"Total", "speeding"}
+
+    today = dt.datetime.now(ZoneInfo(settings.display_timezone)).date()
+    first = today - dt.timedelta(days=6)
+    truth = dict(
+        connect(settings)
+        .query(
+            "SELECT toString(toDate(event_time, 'Asia/Almaty')) AS d, count() FROM violations "
+            "WHERE city = 'astana' AND district = 'yesil' "
+            "AND toDate(event_time, 'Asia/Almaty') >= {first:Date} GROUP BY d",
+            parameters={"first": first},
+        )
+        .result_rows
+    )
+    assert lines[0].split(",")[:2] == ["day", "chosen range"]
+    got = {line.split(",")[0]: int(line.split(",")[1]) for line in lines[1:]}
+    days = [(first + dt.timedelta(days=i)).isoformat() for i in range(7)]
+    assert sorted(got) == days
+    assert got == {d: truth.get(d, 0) for d in days}
+    assert sum(got.values()) > 0
+    audit = (
+        connect(settings)
+        .query(
+            "SELECT user, action, page, detail FROM audit_log WHERE action IN ('export', 'refused', 'filter')"
+        )
+        .result_rows
+    )
+    assert ("astana.head@police.kz", "export", "trends") in {(u, a, p) for u, a, p, _ in audit}
+    assert [(u, p) for u, a, p, _ in audit if a == "refused"] == [("almaty.head@police.kz", "compstat")]

@@ -157,7 +157,7 @@ def _seed(settings: Settings) -> None:
 
 
 def _truth(settings: Settings) -> dict[str, int]:
-    """Astana's figures from the raw rows, with the definitions in dashboard/queries.py."""
+    """Astana's figures from the raw rows, with the definitions in dashboard/queries/wall.py."""
     sql = """
     WITH now64(3) AS t, toStartOfDay(now(%(tz)s)) AS d0, toStartOfMinute(now()) AS m0
     SELECT

@@ -1,4 +1,4 @@
-"""Every SQL query the dashboards run, in one place, parameterised, over clickhouse-connect.
+"""The wall screen's queries: live figures of the last minute, hour and day, parameterised.
 
 Values from users (city ids, time zone, limits) are bound by clickhouse-connect (``%(name)s``),
 never formatted into SQL. Each function returns plain Python data so pages, tests and the
@@ -314,67 +314,6 @@ def newest_event_time(client: Client) -> dt.datetime | None:
     # Nothing in the last hour: the per-minute tables say when the last event was, to the minute.
     newest, n = client.query(_NEWEST_MINUTE).result_rows[0]
     return _utc(newest) + dt.timedelta(seconds=59) if n else None
-
-
-@dataclass(frozen=True)
-class IntegrityRow:
-    """Integrity reports of one region, month, kind and service: aggregates only, never a report."""
-
-    region: str
-    month: dt.date
-    kind: str
-    service: str
-    reports: int
-
-
-_INTEGRITY = """
-SELECT region, toStartOfMonth(event_time, 'Asia/Almaty') AS month, kind, service, count()
-FROM integrity_reports
-WHERE event_time >= %(start)s AND event_time < %(end)s
-GROUP BY region, month, kind, service
-ORDER BY month, region, kind, service
-"""
-
-
-def integrity_by_month(client: Client, scope: Scope, start: dt.date, end: dt.date) -> list[IntegrityRow]:
-    """Integrity reports per region and month (Kazakhstan's calendar) for months ``start`` to
-    ``end`` inclusive; only for the integrity and ministry roles (:meth:`Scope.require_integrity`)."""
-    scope.require_integrity()
-    kz = dt.timezone(dt.timedelta(hours=5))
-    lo = dt.datetime(start.year, start.month, 1, tzinfo=kz)
-    nxt = dt.date(end.year + end.month // 12, end.month % 12 + 1, 1)
-    hi = dt.datetime(nxt.year, nxt.month, 1, tzinfo=kz)
-    rows = client.query(_INTEGRITY, parameters={"start": lo, "end": hi}).result_rows
-    return [IntegrityRow(r, m, k, s, int(n)) for r, m, k, s, n in rows]
-
-
-@dataclass(frozen=True)
-class AuditRow:
-    at: dt.datetime
-    user: str
-    role: str
-    action: str
-    page: str
-    detail: str
-    rows: int
-
-
-_AUDIT = """
-SELECT at, user, role, action, page, detail, rows FROM audit_log
-WHERE at >= %(since)s AND (%(user)s = '' OR user = %(user)s) AND (%(action)s = '' OR action = %(action)s)
-ORDER BY at DESC LIMIT %(limit)s
-"""
-
-
-def audit_log(
-    client: Client, scope: Scope, since: dt.datetime, user: str = "", action: str = "", limit: int = 1000
-) -> list[AuditRow]:
-    """The newest audit entries since ``since`` (of one user or action, if given); ministry only."""
-    scope.require_audit()
-    rows = client.query(
-        _AUDIT, parameters={"since": since, "user": user, "action": action, "limit": limit}
-    ).result_rows
-    return [AuditRow(_utc(t), *rest) for t, *rest in rows]
 
 
 #: The wall screen's queries with example arguments, for the latency benchmark.

@@ -1,0 +1,80 @@
+"""Response times as emergency-call standards report them: percentiles, not averages (NENA:
+90 % of calls answered within 15 s; NFPA 1225: 90th percentile). Median, 90th and 95th percentile
+of time to assignment, to arrival and to closure, grouped by priority, district, channel,
+category, hour of day or weekday; the share within each priority's arrival target; the weekly
+90th percentile with the target drawn as a line. The clock's start and stop are stated on the page."""
+
+from __future__ import annotations
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+
+from dozor.dashboard import data, queries, signin, view
+from dozor.dashboard.i18n import fmt_minutes, label, t, weekday
+from dozor.dashboard.queries import RESPONSE_GROUPS
+from dozor.dashboard.tables import csv_bytes
+
+v = view.open_page("responses", families=("incidents",))
+st.title(f"{t('responses', v.lang)}: {view.area_name(v.area, v.lang)}")
+st.caption(t("clock_note", v.lang))
+groups = [g for g in RESPONSE_GROUPS if g != "all"]
+by = st.segmented_control(
+    t("group_by", v.lang), groups, default=view.url_choice("by", groups, "priority"), key="by",
+    on_change=view.to_url("by"),
+    format_func=lambda g: t(f"g_{g}", v.lang), required=True,
+) or "priority"  # fmt: skip
+c = data.client()
+stats = queries.response_stats(c, v.scope, v.area, v.start, v.end, by, v.tz, v.filters)
+
+
+def _key(k: str) -> str:
+    if by == "priority":
+        return f"P{k}"
+    if by == "weekday":
+        return weekday(int(k), v.lang)
+    if by == "hour":
+        return f"{int(k):02d}:00"
+    if by == "district":
+        return view.district_name(v.area.city, k, v.lang)
+    return label(k, v.lang)
+
+
+if by in ("hour", "weekday"):
+    stats.sort(key=lambda r: int(r.key))
+mins = t("minutes", v.lang)
+table = []
+for r in stats:
+    line: dict[str, object] = {t(f"g_{by}", v.lang): _key(r.key), t("n_incidents", v.lang): r.incidents}
+    for step, values in (("assignment", r.assign_s), ("arrival", r.arrive_s), ("closure", r.close_s)):
+        for q, value in zip(("p50", "p90", "p95"), values, strict=True):
+            line[f"{t(step, v.lang)} {q}, {mins}"] = fmt_minutes(value, v.lang)
+    line[t("within", v.lang)] = "—" if r.within_share is None else f"{r.within_share * 100:.1f}%"
+    if by == "priority" and r.target_s is not None:
+        line[f"{t('target', v.lang)}, {mins}"] = fmt_minutes(float(r.target_s), v.lang)
+    table.append(line)
+if not table:
+    st.info(t("no_rows", v.lang))
+st.dataframe(table, hide_index=True, width="stretch")
+st.download_button(
+    t("csv", v.lang), csv_bytes(table), file_name=f"responses_{by}_{v.area.city}_{v.start}_{v.end}.csv",
+    mime="text/csv", key="dozor_resp_csv",
+    on_click=signin.audit, args=("export", "responses", f"csv by={by} {v.detail}", len(table), v.scope),
+)  # fmt: skip
+
+st.subheader(t("weekly_p90", v.lang))
+weekly = queries.response_weekly(c, v.scope, v.area, v.start, v.end, v.tz, v.filters)
+frame = pd.DataFrame(
+    [{"week": w, "priority": f"P{p}", "p90": None if p90 is None else p90 / 60,
+      "target": None if target is None else target / 60}
+     for w, p, _n, p90, _share, target in weekly]
+)  # fmt: skip
+if not frame.empty:
+    lines = alt.Chart(frame).mark_line(point=True).encode(
+        x=alt.X("week:T", title=None), y=alt.Y("p90:Q", title=mins),
+        color=alt.Color("priority:N", title=None), tooltip=["week:T", "priority:N", "p90:Q"],
+    )  # fmt: skip
+    targets = alt.Chart(frame).mark_rule(strokeDash=[6, 4]).encode(
+        y="target:Q", color=alt.Color("priority:N", title=None), tooltip=["priority:N", "target:Q"],
+    )  # fmt: skip
+    st.altair_chart(lines + targets, width="stretch")

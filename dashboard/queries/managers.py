@@ -1,0 +1,663 @@
+"""The managers' queries: CompStat periods, trends, heat maps, response times and the incident list
+over months and years of history, each in the signed-in user's scope; integrity and audit.
+
+Every function takes the :class:`~dozor.access.Scope` and refuses (``AccessDenied``) an area it
+does not cover; an area of a whole city, for a user who may see only some of its districts, is
+reduced to those districts. Values from users are bound by clickhouse-connect, never formatted
+into SQL; the few identifiers a user chooses (group-by, sort column) come from fixed maps.
+
+What the figures mean (the pages say the same):
+
+- **days** are local days in the display zone (``Asia/Almaty``: UTC+6 until 2024-03-01, UTC+5
+  since). Counts over days read the hourly roll-ups (migration 0009), exact to the event.
+- **CompStat periods** for an *as of* day D: *week* D−6…D; *previous week* D−13…D−7; *same week
+  last year* the 7 days ending D−364 (52 weeks back: the same weekdays, as CompStat compares);
+  *28 days* D−27…D against the 28 days ending D−364; *year to date* 1 January…D against 1 January
+  of the year before to the same date (29 February → 28 February).
+- **significance**: z = 2(√a − √b), the Poisson variance-stabilised difference of two counts;
+  flagged when |z| > 3, so that 3 → 7 is not an alarm and 300 → 400 is.
+- **response times**: one record per incident, its latest revision (the join republishes when a
+  late step arrives), grouped by the incident's opening time. The clock starts when the incident is
+  opened (call received / record created) and stops at the first unit assigned (*assignment*), the
+  first unit on scene (*arrival*) and the closure (*closure*). Percentiles are exact
+  (``quantileExactInclusive``, the definition of the city-figures topic).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
+
+from clickhouse_connect.driver.client import Client
+
+from dozor.access import Scope
+
+__all__ = [
+    "Area",
+    "Filters",
+    "PERIODS",
+    "periods",
+    "poisson_z",
+    "SIGNIFICANT_Z",
+    "CompstatRow",
+    "compstat",
+    "district_totals",
+    "daily_series",
+    "heatmap",
+    "response_stats",
+    "response_weekly",
+    "RESPONSE_GROUPS",
+    "IncidentRow",
+    "incident_list",
+    "INCIDENT_SORT",
+    "simulated_days",
+    "ResponseRow",
+    "IntegrityRow",
+    "integrity_by_month",
+    "AuditRow",
+    "audit_log",
+    "MANAGER_QUERIES",
+]
+
+#: |z| above this is flagged as a change beyond chance.
+SIGNIFICANT_Z = 3.0
+
+#: CompStat's periods, in the order the page shows them.
+PERIODS = ("week", "prev_week", "week_ly", "d28", "d28_ly", "ytd", "ytd_ly")
+
+
+@dataclass(frozen=True)
+class Area:
+    """A city, or one district of it."""
+
+    city: str
+    district: str | None = None
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What a page shows of each family; empty means all."""
+
+    violation_types: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    channels: tuple[str, ...] = ()
+    priorities: tuple[int, ...] = ()
+
+
+def _area_params(scope: Scope, area: Area) -> dict[str, object]:
+    """The SQL parameters of an area, after checking it against the scope."""
+    scope.require_city(area.city)
+    if area.district is not None:
+        scope.require_district(area.city, area.district)
+        districts: list[str] = [area.district]
+    elif scope.districts is not None:
+        districts = sorted(scope.districts)
+    else:
+        districts = []
+    return {"city": area.city, "all_districts": not districts, "districts": districts}
+
+
+def _filter_params(f: Filters) -> dict[str, object]:
+    return {
+        "types": list(f.violation_types),
+        "categories": list(f.categories),
+        "channels": list(f.channels),
+        "priorities": [int(p) for p in f.priorities],
+    }
+
+
+def _compose(template: str, **fragments: str) -> str:
+    """Put this module's fixed SQL fragments into a template; a user's value never goes this way
+    (those are bound parameters), only text written here."""
+    return template.format(**fragments)
+
+
+_AREA = "city = %(city)s AND (%(all_districts)s OR has(%(districts)s, district))"
+_INCIDENT_FILTER = (
+    "(empty(%(categories)s) OR has(%(categories)s, category))"
+    " AND (empty(%(channels)s) OR has(%(channels)s, channel))"
+    " AND (empty(%(priorities)s) OR has(%(priorities)s, priority))"
+)
+_VIOLATION_FILTER = "(empty(%(types)s) OR has(%(types)s, violation_type))"
+
+
+def _bounds(tz: str, start: dt.date, end: dt.date) -> tuple[dt.datetime, dt.datetime]:
+    """UTC instants of local midnight at ``start`` and the midnight after ``end``."""
+    zone = ZoneInfo(tz)
+    lo = dt.datetime.combine(start, dt.time(), zone).astimezone(dt.UTC)
+    hi = dt.datetime.combine(end + dt.timedelta(days=1), dt.time(), zone).astimezone(dt.UTC)
+    return lo, hi
+
+
+def _same_date_year_before(d: dt.date) -> dt.date:
+    try:
+        return d.replace(year=d.year - 1)
+    except ValueError:  # 29 February
+        return d.replace(year=d.year - 1, day=28)
+
+
+def periods(day: dt.date) -> dict[str, tuple[dt.date, dt.date]]:
+    """CompStat's periods for the *as of* ``day``, first and last day inclusive (see the module)."""
+    w = dt.timedelta
+    ly = day - w(days=364)
+    return {
+        "week": (day - w(days=6), day),
+        "prev_week": (day - w(days=13), day - w(days=7)),
+        "week_ly": (ly - w(days=6), ly),
+        "d28": (day - w(days=27), day),
+        "d28_ly": (ly - w(days=27), ly),
+        "ytd": (dt.date(day.year, 1, 1), day),
+        "ytd_ly": (dt.date(day.year - 1, 1, 1), _same_date_year_before(day)),
+    }
+
+
+def poisson_z(current: int, before: int) -> float:
+    """2(√a − √b): about normal with variance 1 when both counts are Poisson with the same rate."""
+    return 2.0 * (math.sqrt(current) - math.sqrt(before))
+
+
+def _change(current: int, before: int) -> float | None:
+    return None if before == 0 else (current - before) / before
+
+
+@dataclass(frozen=True)
+class CompstatRow:
+    """One line of a CompStat table: a figure (``family``, ``key``) in every period."""
+
+    family: str
+    key: str
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def n(self, period: str) -> int:
+        return self.counts.get(period, 0)
+
+    def change(self, current: str, before: str) -> float | None:
+        """The change from ``before`` to ``current`` as a fraction (None when ``before`` is 0)."""
+        return _change(self.n(current), self.n(before))
+
+    def z(self, current: str, before: str) -> float:
+        return poisson_z(self.n(current), self.n(before))
+
+    def significant(self, current: str, before: str) -> bool:
+        return abs(self.z(current, before)) > SIGNIFICANT_Z
+
+
+def _period_sums(col: str, day_expr: str) -> str:
+    return ", ".join(f"sumIf({col}, {day_expr} BETWEEN %({p}_lo)s AND %({p}_hi)s) AS {p}" for p in PERIODS)
+
+
+def _period_params(day: dt.date) -> dict[str, object]:
+    ps = periods(day)
+    out: dict[str, object] = {}
+    for p, (lo, hi) in ps.items():
+        out[f"{p}_lo"], out[f"{p}_hi"] = lo, hi
+    out["span_lo"] = min(lo for lo, _ in ps.values())
+    out["span_hi"] = day
+    return out
+
+
+_CS_VIOLATIONS = _compose(
+    """
+SELECT violation_type, {sums}
+FROM (SELECT violation_type, violations, toDate(hour, %(tz)s) AS d FROM violations_by_hour
+      WHERE {area} AND hour >= %(lo)s AND hour < %(hi)s)
+GROUP BY violation_type ORDER BY violation_type
+""",
+    sums=_period_sums("violations", "d"),
+    area=_AREA,
+)
+
+_CS_INCIDENTS = _compose(
+    """
+SELECT k.1 AS family, k.2 AS key, {sums}
+FROM (SELECT opened, toDate(hour, %(tz)s) AS d,
+             arrayJoin([('category', toString(category)), ('channel', toString(channel)),
+                        ('priority', toString(priority))]) AS k
+      FROM incidents_by_hour WHERE {area} AND hour >= %(lo)s AND hour < %(hi)s)
+GROUP BY family, key ORDER BY family, key
+""",
+    sums=_period_sums("opened", "d"),
+    area=_AREA,
+)
+
+#: One record per incident: its latest revision (the join republishes on a late step).
+_LATEST_RESPONSES = """
+SELECT incident_id, argMax(priority, revision) AS priority, argMax(district, revision) AS district,
+       argMax(channel, revision) AS channel, argMax(category, revision) AS category,
+       argMax(opened_at, revision) AS opened_at,
+       argMax(time_to_assignment_s, revision) AS assign_s, argMax(time_to_arrival_s, revision) AS arrive_s,
+       argMax(time_to_closure_s, revision) AS close_s,
+       argMax(arrived_within_target, revision) AS within, argMax(arrival_target_s, revision) AS target_s
+FROM (SELECT * FROM incident_responses
+      WHERE {area} AND event_time >= %(lo)s AND opened_at >= %(lo)s AND opened_at < %(hi)s)
+GROUP BY incident_id
+"""
+
+_CS_ARRIVALS = _compose(
+    """
+SELECT k.1 AS family, toString(priority) AS key, {sums}
+FROM (SELECT priority, toDate(opened_at, %(tz)s) AS d,
+             arrayJoin([('arrivals', toUInt8(arrive_s IS NOT NULL)),
+                        ('within_target', toUInt8(ifNull(within, false)))]) AS k
+      FROM ({latest}))
+GROUP BY family, key ORDER BY family, key
+""",
+    sums=_period_sums("k.2", "d"),
+    latest=_compose(_LATEST_RESPONSES, area=_AREA),
+)
+
+_CS_INTEGRITY = _compose(
+    """
+SELECT kind, {sums}
+FROM (SELECT kind, toDate(event_time, %(tz)s) AS d FROM integrity_reports
+      WHERE event_time >= %(lo)s AND event_time < %(hi)s)
+GROUP BY kind ORDER BY kind
+""",
+    sums=_period_sums("1", "d"),
+)
+
+
+def compstat(client: Client, scope: Scope, area: Area, day: dt.date, tz: str) -> list[CompstatRow]:
+    """Every CompStat figure of ``area`` as of ``day``: violations by type, incidents by category,
+    channel and priority, arrivals and arrivals within target by priority, and (for the integrity
+    and ministry roles) integrity reports by kind — each with a total line (key ``""``)."""
+    p = {**_area_params(scope, area), **_period_params(day), "tz": tz}
+    p["lo"], p["hi"] = _bounds(tz, p["span_lo"], p["span_hi"])  # type: ignore[arg-type]
+    rows: list[CompstatRow] = []
+
+    def add(family: str, key: str, values: Sequence[object]) -> None:
+        rows.append(CompstatRow(family, key, {pn: int(v) for pn, v in zip(PERIODS, values, strict=True)}))
+
+    for key, *vals in client.query(_CS_VIOLATIONS, parameters=p).result_rows:
+        add("violations", key, vals)
+    for family, key, *vals in client.query(_CS_INCIDENTS, parameters=p).result_rows:
+        add(family, key, vals)
+    for family, key, *vals in client.query(_CS_ARRIVALS, parameters=p).result_rows:
+        add(family, key, vals)
+    if scope.integrity and scope.cities is None:
+        # Integrity reports are by region, not city: shown whole, to the roles that see all cities.
+        for key, *vals in client.query(_CS_INTEGRITY, parameters=p).result_rows:
+            add("integrity", key, vals)
+    totals: list[CompstatRow] = []
+    for family in dict.fromkeys(r.family for r in rows):
+        members = [r for r in rows if r.family == family]
+        totals.append(CompstatRow(family, "", {pn: sum(r.n(pn) for r in members) for pn in PERIODS}))
+    return totals + rows
+
+
+_FIGURE_ROWS = """
+    SELECT {cols}, violations AS n FROM violations_by_hour
+    WHERE %(violations)s AND {area} AND {vf} AND hour >= %(lo)s AND hour < %(hi)s
+    UNION ALL
+    SELECT {cols}, opened FROM incidents_by_hour
+    WHERE NOT %(violations)s AND {area} AND {inf} AND hour >= %(lo)s AND hour < %(hi)s
+"""
+
+
+def _figure_param(figure: str) -> dict[str, object]:
+    if figure not in ("violations", "incidents"):
+        raise ValueError(f"unknown figure {figure!r}; choose violations or incidents")
+    return {"violations": figure == "violations"}
+
+
+def _figure_rows(cols: str) -> str:
+    """The hourly rows of one figure (violations or incidents opened), filtered, as ``(cols, n)``."""
+    return _compose(_FIGURE_ROWS, cols=cols, area=_AREA, vf=_VIOLATION_FILTER, inf=_INCIDENT_FILTER)
+
+
+_DISTRICT_TOTALS = _compose(
+    "SELECT district, sum(n) FROM ({rows}) GROUP BY district ORDER BY district", rows=_figure_rows("district")
+)
+
+
+def district_totals(
+    client: Client, scope: Scope, city: str, start: dt.date, end: dt.date, figure: str, tz: str,
+    filters: Filters = Filters(),
+) -> dict[str, int]:  # fmt: skip
+    """``figure`` (``violations`` or ``incidents``) per district of ``city`` the scope covers."""
+    p = {**_area_params(scope, Area(city)), **_filter_params(filters), **_figure_param(figure)}
+    p["lo"], p["hi"] = _bounds(tz, start, end)
+    return {d: int(n) for d, n in client.query(_DISTRICT_TOTALS, parameters=p).result_rows}
+
+
+_DAILY = _compose(
+    "SELECT toDate(hour, %(tz)s) AS d, sum(n) FROM ({rows}) GROUP BY d ORDER BY d", rows=_figure_rows("hour")
+)
+
+
+def daily_series(
+    client: Client, scope: Scope, area: Area, start: dt.date, end: dt.date, figure: str, tz: str,
+    filters: Filters = Filters(),
+) -> list[tuple[dt.date, int, int]]:  # fmt: skip
+    """(day, count, count 364 days before) for every day of ``start``…``end``, zeros included."""
+    p = {**_area_params(scope, area), **_filter_params(filters), **_figure_param(figure), "tz": tz}
+    ly = dt.timedelta(days=364)
+    counts: dict[dt.date, int] = {}
+    for lo_day, hi_day in ((start, end), (start - ly, end - ly)):
+        p["lo"], p["hi"] = _bounds(tz, lo_day, hi_day)
+        counts.update({d: int(n) for d, n in client.query(_DAILY, parameters=p).result_rows})
+    days = [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
+    return [(d, counts.get(d, 0), counts.get(d - ly, 0)) for d in days]
+
+
+_HEATMAP = _compose(
+    "SELECT toDayOfWeek(hour, 0, %(tz)s) AS wd, toHour(hour, %(tz)s) AS h, sum(n) FROM ({rows})"
+    " GROUP BY wd, h ORDER BY wd, h",
+    rows=_figure_rows("hour"),
+)
+
+
+def heatmap(
+    client: Client, scope: Scope, area: Area, start: dt.date, end: dt.date, figure: str, tz: str,
+    filters: Filters = Filters(),
+) -> dict[tuple[int, int], int]:  # fmt: skip
+    """Counts by (ISO weekday 1 = Monday … 7, local hour 0…23); cells with none are absent."""
+    p = {**_area_params(scope, area), **_filter_params(filters), **_figure_param(figure), "tz": tz}
+    p["lo"], p["hi"] = _bounds(tz, start, end)
+    return {(int(w), int(h)): int(n) for w, h, n in client.query(_HEATMAP, parameters=p).result_rows}
+
+
+#: What response times may be grouped by: the page's choice → its SQL expression.
+RESPONSE_GROUPS: dict[str, str] = {
+    "priority": "toString(priority)",
+    "district": "district",
+    "channel": "toString(channel)",
+    "category": "toString(category)",
+    "hour": "toString(toHour(opened_at, %(tz)s))",
+    "weekday": "toString(toDayOfWeek(opened_at, 0, %(tz)s))",
+    "all": "''",
+}
+
+_Q = "quantileExactInclusive"
+_RESPONSES = """
+SELECT {key} AS k, count() AS n,
+       countIf(assign_s IS NOT NULL), {q}(0.5)(assign_s), {q}(0.9)(assign_s), {q}(0.95)(assign_s),
+       countIf(arrive_s IS NOT NULL), {q}(0.5)(arrive_s), {q}(0.9)(arrive_s), {q}(0.95)(arrive_s),
+       {q}(0.5)(close_s), {q}(0.9)(close_s), {q}(0.95)(close_s),
+       countIf(within), max(target_s)
+FROM ({latest}) WHERE {inf}
+GROUP BY k ORDER BY k
+"""
+
+
+@dataclass(frozen=True)
+class ResponseRow:
+    """Response times of one group: counts and the 50th/90th/95th percentiles in seconds."""
+
+    key: str
+    incidents: int
+    assigned: int
+    assign_s: tuple[float | None, float | None, float | None]
+    arrived: int
+    arrive_s: tuple[float | None, float | None, float | None]
+    close_s: tuple[float | None, float | None, float | None]
+    within_target: int
+    target_s: int | None
+
+    @property
+    def within_share(self) -> float | None:
+        """Arrivals within their priority's target, of the incidents with an arrival."""
+        return self.within_target / self.arrived if self.arrived else None
+
+
+def _q(v: object) -> float | None:
+    if v is None:
+        return None
+    f = float(v)  # type: ignore[arg-type]
+    return None if math.isnan(f) else f
+
+
+def response_stats(
+    client: Client, scope: Scope, area: Area, start: dt.date, end: dt.date, by: str, tz: str,
+    filters: Filters = Filters(),
+) -> list[ResponseRow]:  # fmt: skip
+    """Response times of incidents opened ``start``…``end`` in ``area``, grouped ``by`` one of
+    :data:`RESPONSE_GROUPS`. Districts outside a district-limited scope are not in the area."""
+    if by not in RESPONSE_GROUPS:
+        raise ValueError(f"cannot group response times by {by!r}; choose one of {sorted(RESPONSE_GROUPS)}")
+    p = {**_area_params(scope, area), **_filter_params(filters), "tz": tz}
+    p["lo"], p["hi"] = _bounds(tz, start, end)
+    sql = _compose(
+        _RESPONSES, key=RESPONSE_GROUPS[by], q=_Q, latest=_compose(_LATEST_RESPONSES, area=_AREA),
+        inf=_INCIDENT_FILTER,
+    )  # fmt: skip
+    out = []
+    for k, n, na, a50, a90, a95, nr, r50, r90, r95, c50, c90, c95, within, target in client.query(
+        sql, parameters=p
+    ).result_rows:
+        out.append(
+            ResponseRow(
+                str(k),
+                int(n),
+                int(na),
+                (_q(a50), _q(a90), _q(a95)),
+                int(nr),
+                (_q(r50), _q(r90), _q(r95)),
+                (_q(c50), _q(c90), _q(c95)),
+                int(within),
+                None if target is None else int(target),
+            )  # fmt: skip
+        )
+    return out
+
+
+_WEEKLY = """
+SELECT toMonday(opened_at, %(tz)s) AS w, priority, count(), {q}(0.9)(arrive_s), countIf(within),
+       countIf(arrive_s IS NOT NULL), max(target_s)
+FROM ({latest}) WHERE {inf}
+GROUP BY w, priority ORDER BY w, priority
+"""
+
+
+def response_weekly(
+    client: Client, scope: Scope, area: Area, start: dt.date, end: dt.date, tz: str,
+    filters: Filters = Filters(),
+) -> list[tuple[dt.date, int, int, float | None, float | None, int | None]]:  # fmt: skip
+    """Per week (Monday) and priority: incidents, p90 time to arrival (s), share within target,
+    the target (s)."""
+    p = {**_area_params(scope, area), **_filter_params(filters), "tz": tz}
+    p["lo"], p["hi"] = _bounds(tz, start, end)
+    sql = _compose(_WEEKLY, q=_Q, latest=_compose(_LATEST_RESPONSES, area=_AREA), inf=_INCIDENT_FILTER)
+    out = []
+    for w, prio, n, p90, within, arrived, target in client.query(sql, parameters=p).result_rows:
+        share = within / arrived if arrived else None
+        out.append((w, int(prio), int(n), _q(p90), share, None if target is None else int(target)))
+    return out
+
+
+@dataclass(frozen=True)
+class IncidentRow:
+    """One incident as the list shows it: no caller, no address, no officer."""
+
+    incident_id: str
+    category: str
+    channel: str
+    priority: int
+    district: str
+    opened_at: dt.datetime
+    first_arrival: dt.datetime | None
+    closed_at: dt.datetime | None
+    status: str
+
+
+#: The list's sortable columns → SQL (a user's choice never reaches SQL as text).
+INCIDENT_SORT: dict[str, str] = {
+    "opened_at": "opened_at",
+    "priority": "priority",
+    "category": "category",
+    "channel": "channel",
+    "district": "district",
+    "status": "status",
+    "first_arrival": "first_arrival",
+    "closed_at": "closed_at",
+}
+
+_INCIDENTS = """
+WITH inc AS (
+    SELECT incident_id, argMax(category, event_time) AS category, argMax(channel, event_time) AS channel,
+           argMax(priority, event_time) AS priority, argMax(district, event_time) AS district,
+           min(opened_at) AS opened_at,
+           argMax(status, (event_time, indexOf(['opened', 'in_progress', 'closed', 'cancelled'], status)))
+               AS state,
+           maxIf(event_time, status IN ('closed', 'cancelled')) AS ended_at
+    FROM (SELECT * FROM incident_events
+          WHERE {area} AND event_time >= %(lo)s AND opened_at >= %(lo)s AND opened_at < %(hi)s)
+    GROUP BY incident_id
+    HAVING {inf}
+),
+arr AS (
+    SELECT incident_id, min(event_time) AS first_arrival FROM dispatch_events
+    WHERE {area} AND event_time >= %(lo)s AND status = 'on_scene'
+      AND incident_id IN (SELECT incident_id FROM inc)
+    GROUP BY incident_id
+)
+SELECT inc.incident_id, category, channel, priority, district, opened_at,
+       if(arr.incident_id = '', NULL, arr.first_arrival) AS first_arrival,
+       if(state IN ('closed', 'cancelled'), ended_at, NULL) AS closed_at, state AS status,
+       count() OVER () AS total
+FROM inc LEFT JOIN arr ON inc.incident_id = arr.incident_id
+ORDER BY {order} {direction}, inc.incident_id
+LIMIT %(limit)s OFFSET %(offset)s
+"""
+
+
+def _utc(t: dt.datetime) -> dt.datetime:
+    return t.replace(tzinfo=dt.UTC) if t.tzinfo is None else t.astimezone(dt.UTC)
+
+
+def incident_list(
+    client: Client, scope: Scope, area: Area, start: dt.date, end: dt.date, tz: str,
+    filters: Filters = Filters(), sort: str = "opened_at", descending: bool = True,
+    limit: int = 50, offset: int = 0,
+) -> tuple[list[IncidentRow], int]:  # fmt: skip
+    """One page of the incidents opened ``start``…``end`` in ``area``, and how many there are."""
+    if sort not in INCIDENT_SORT:
+        raise ValueError(f"cannot sort incidents by {sort!r}; choose one of {sorted(INCIDENT_SORT)}")
+    p = {**_area_params(scope, area), **_filter_params(filters), "limit": int(limit), "offset": int(offset)}
+    p["lo"], p["hi"] = _bounds(tz, start, end)
+    sql = _compose(
+        _INCIDENTS, area=_AREA, inf=_INCIDENT_FILTER, order=INCIDENT_SORT[sort],
+        direction="DESC" if descending else "ASC",
+    )  # fmt: skip
+    rows = client.query(sql, parameters=p, settings={"join_use_nulls": 0}).result_rows
+    total = int(rows[0][-1]) if rows else 0
+    out = [
+        IncidentRow(
+            i, c, ch, int(pr), d, _utc(o), None if a is None else _utc(a), None if e is None else _utc(e), s
+        )  # fmt: skip
+        for i, c, ch, pr, d, o, a, e, s, _ in rows
+    ]
+    if not rows and offset:
+        total = incident_list(client, scope, area, start, end, tz, filters, sort, descending, 1, 0)[1]
+    return out, total
+
+
+_SIMULATED = """
+SELECT min(first_day), max(last_day), count() FROM simulated_history
+WHERE first_day <= %(hi)s AND last_day >= %(lo)s
+"""
+
+
+def simulated_days(client: Client, start: dt.date, end: dt.date) -> tuple[dt.date, dt.date] | None:
+    """The simulated history (``dozor backfill``) that overlaps ``start``…``end``, if any."""
+    lo, hi, n = client.query(_SIMULATED, parameters={"lo": start, "hi": end}).result_rows[0]
+    return (lo, hi) if n else None
+
+
+@dataclass(frozen=True)
+class IntegrityRow:
+    """Integrity reports of one region, month, kind and service: aggregates only, never a report."""
+
+    region: str
+    month: dt.date
+    kind: str
+    service: str
+    reports: int
+
+
+_INTEGRITY = """
+SELECT region, toStartOfMonth(event_time, 'Asia/Almaty') AS month, kind, service, count()
+FROM integrity_reports
+WHERE event_time >= %(start)s AND event_time < %(end)s
+GROUP BY region, month, kind, service
+ORDER BY month, region, kind, service
+"""
+
+
+def integrity_by_month(client: Client, scope: Scope, start: dt.date, end: dt.date) -> list[IntegrityRow]:
+    """Integrity reports per region and month (Kazakhstan's calendar) for months ``start`` to
+    ``end`` inclusive; only for the integrity and ministry roles (:meth:`Scope.require_integrity`)."""
+    scope.require_integrity()
+    kz = dt.timezone(dt.timedelta(hours=5))
+    lo = dt.datetime(start.year, start.month, 1, tzinfo=kz)
+    nxt = dt.date(end.year + end.month // 12, end.month % 12 + 1, 1)
+    hi = dt.datetime(nxt.year, nxt.month, 1, tzinfo=kz)
+    rows = client.query(_INTEGRITY, parameters={"start": lo, "end": hi}).result_rows
+    return [IntegrityRow(r, m, k, s, int(n)) for r, m, k, s, n in rows]
+
+
+@dataclass(frozen=True)
+class AuditRow:
+    at: dt.datetime
+    user: str
+    role: str
+    action: str
+    page: str
+    detail: str
+    rows: int
+
+
+_AUDIT = """
+SELECT at, user, role, action, page, detail, rows FROM audit_log
+WHERE at >= %(since)s AND (%(user)s = '' OR user = %(user)s) AND (%(action)s = '' OR action = %(action)s)
+ORDER BY at DESC LIMIT %(limit)s
+"""
+
+
+def audit_log(
+    client: Client, scope: Scope, since: dt.datetime, user: str = "", action: str = "", limit: int = 1000
+) -> list[AuditRow]:
+    """The newest audit entries since ``since`` (of one user or action, if given); ministry only."""
+    scope.require_audit()
+    rows = client.query(
+        _AUDIT, parameters={"since": since, "user": user, "action": action, "limit": limit}
+    ).result_rows
+    return [AuditRow(_utc(t), *rest) for t, *rest in rows]
+
+
+def _example() -> tuple[Scope, Area, dt.date, dt.date, str]:
+    """The benchmark's view: the ministry looking at Astana's last 28 days."""
+    scope = Scope(user="benchmark", role="ministry", cities=None, integrity=True, audit=True)
+    end = dt.datetime.now(ZoneInfo("Asia/Almaty")).date()
+    return scope, Area("astana"), end - dt.timedelta(days=27), end, "Asia/Almaty"
+
+
+def _bench(fn: Callable[..., object], *extra: object, days: int = 28) -> Callable[[Client], object]:
+    def run(c: Client) -> object:
+        scope, area, _, end, tz = _example()
+        return fn(c, scope, area, end - dt.timedelta(days=days - 1), end, *extra, tz)
+
+    return run
+
+
+def _bench_compstat(c: Client) -> object:
+    scope, area, _, end, tz = _example()
+    return compstat(c, scope, area, end, tz)
+
+
+#: The managers' queries with example arguments (Astana), for the latency benchmark.
+MANAGER_QUERIES: dict[str, Callable[[Client], object]] = {
+    "compstat": _bench_compstat,
+    "daily_series_365d": _bench(daily_series, "violations", days=365),
+    "district_totals_28d": lambda c: district_totals(
+        c, _example()[0], "astana", *_example()[2:4], "violations", "Asia/Almaty"
+    ),  # fmt: skip
+    "heatmap_28d": _bench(heatmap, "violations"),
+    "response_stats_by_priority_28d": _bench(response_stats, "priority"),
+    "response_stats_by_hour_365d": _bench(response_stats, "hour", days=365),
+    "response_weekly_365d": _bench(response_weekly, days=365),
+    "incident_list_28d": _bench(incident_list),
+}

@@ -1,0 +1,77 @@
+"""The managers' tables as rows of plain values: what a page shows, its CSV and its PDF are the same
+rows, so an export is exactly what was on the screen."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Sequence
+
+from dozor.dashboard.i18n import label, t
+from dozor.dashboard.queries import CompstatRow
+
+__all__ = ["FAMILIES", "COMPARISONS", "compstat_tables", "csv_bytes", "change_text"]
+
+#: CompStat's tables, in the page's order.
+FAMILIES = ("violations", "category", "channel", "priority", "arrivals", "within_target", "integrity")
+
+#: The changes a CompStat table shows: (column key, current period, period compared with).
+COMPARISONS = (
+    ("chg_week", "week", "prev_week"),
+    ("chg_week_ly", "week", "week_ly"),
+    ("chg_d28", "d28", "d28_ly"),
+    ("chg_ytd", "ytd", "ytd_ly"),
+)
+
+_COLUMNS = ("week", "prev_week", "week_ly", "d28", "d28_ly", "ytd", "ytd_ly")
+
+
+def _key_label(family: str, key: str, lang: str) -> str:
+    if key == "":
+        return t("total", lang)
+    if family in ("priority", "arrivals", "within_target"):
+        return f"P{key}"
+    return label(key, lang)
+
+
+def change_text(row: CompstatRow, current: str, before: str) -> str:
+    """'+12.5%' with ▲ or ▼ when significant (|z| > 3); '—' when there is nothing to compare."""
+    change = row.change(current, before)
+    if change is None:
+        return "—"
+    flag = ""
+    if row.significant(current, before):
+        flag = " ▲" if row.n(current) > row.n(before) else " ▼"
+    return f"{change * 100:+.1f}%{flag}"
+
+
+def compstat_tables(rows: Sequence[CompstatRow], lang: str) -> dict[str, list[dict[str, object]]]:
+    """Per family, the rows of its table: the figure, every period's count and the four changes.
+
+    Column names are the language's headings; the total comes first, then the keys in order.
+    """
+    out: dict[str, list[dict[str, object]]] = {}
+    for family in FAMILIES:
+        members = [r for r in rows if r.family == family]
+        if not members:
+            continue
+        table = []
+        for r in sorted(members, key=lambda r: (r.key != "", r.key)):
+            line: dict[str, object] = {t("figure", lang): _key_label(family, r.key, lang)}
+            for period in _COLUMNS:
+                line[t(f"p_{period}", lang)] = r.n(period)
+            for column, current, before in COMPARISONS:
+                line[t(column, lang)] = change_text(r, current, before)
+            table.append(line)
+        out[family] = table
+    return out
+
+
+def csv_bytes(rows: Sequence[dict[str, object]]) -> bytes:
+    """The rows as CSV (UTF-8 with a byte-order mark, so Excel reads Cyrillic), header first."""
+    buf = io.StringIO()
+    if rows:
+        writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return ("\ufeff" + buf.getvalue()).encode()
