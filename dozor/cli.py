@@ -481,35 +481,53 @@ def simulate(
     "--rejects",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="Write rejected rows (row number, reason) here as JSON lines.",
+    help="Write rejected events (row number, family, reason, detail) here as JSON lines.",
 )
+@click.option(
+    "--dry-run", is_flag=True,
+    help="Map and validate only: print what would be sent and what rejected, by reason, with examples.",
+)  # fmt: skip
 @click.pass_obj
 @_guard
 def replay(
-    settings: Settings, file: Path, mapping_path: Path, speed: float | None, rejects: Path | None
-) -> None:
-    """Replay real-world records (CSV, JSONL, Parquet) into the input topic of their family.
+    settings: Settings, file: Path, mapping_path: Path, speed: float | None, rejects: Path | None,
+    dry_run: bool,
+) -> None:  # fmt: skip
+    """Replay real-world records (CSV, JSONL, Parquet) into the input topics of their families.
 
-    Example: dozor replay data.csv --mapping docs/examples/violations_ru.toml --speed 60
+    Events older than DOZOR_EARLIEST_EVENT_DATE (2020-01-01) are refused as bad_time: to import
+    older history set it earlier for this command and the workers alike.
+
+    Example: dozor replay calls.csv --mapping docs/examples/cad_calls.toml --dry-run
     """
-    from dozor.infra.topics import ensure_topics
-    from dozor.producers.kafka import Publisher, make_producer
+    import datetime as dt
+
     from dozor.producers.replay import Mapping
     from dozor.producers.replay import replay as run
 
     mapping = Mapping.load(mapping_path)
+    salt = settings.plate_salt.get_secret_value()
+    progress = sys.stderr.isatty()
+    retention = dt.timedelta(hours=settings.join_retention_hours)
+    if dry_run:
+        report = run(file, mapping, None, salt, rejects=rejects, progress=progress,
+                     earliest=settings.earliest_event, join_retention=retention)  # fmt: skip
+        click.echo(f"dry run, nothing sent: {report.summary(dry_run=True)}")
+        return
+    from dozor.infra.topics import ensure_topics
+    from dozor.producers.kafka import Publisher, make_producer
+
     ensure_topics(settings)
-    topic = settings.topic(mapping.family)
+    topics = {family: settings.topic(family) for family in mapping.families}
     pub = Publisher(make_producer(settings))
     try:
         report = run(
-            file, mapping, lambda k, v: pub.send(topic, k, v),
-            settings.plate_salt.get_secret_value(), speed=speed, rejects=rejects,
-            progress=sys.stderr.isatty(),
+            file, mapping, lambda family, k, v: pub.send(topics[family], k, v), salt, speed=speed,
+            rejects=rejects, progress=progress, earliest=settings.earliest_event, join_retention=retention,
         )  # fmt: skip
     finally:
         pub.close()
-    click.echo(f"{topic}: {report.summary()}")
+    click.echo(f"{', '.join(topics.values())}: {report.summary()}")
 
 
 @cli.command()

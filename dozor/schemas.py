@@ -98,7 +98,7 @@ REASONS = {
     "schema": "fields missing or of the wrong type",
     "unknown_city": "city or region id not in Dozor's reference data",
     "bad_position": "coordinates outside Kazakhstan or far from the event's city",
-    "bad_time": "event time absurd (before 2020 or in the future)",
+    "bad_time": "event time absurd (before DOZOR_EARLIEST_EVENT_DATE, 2020 by default, or in the future)",
     "undecodable": "the message could not be read (for example a compression codec it cannot undo)",
     "storage": "valid, but ClickHouse refused to store it (its error code and text are in the detail)",
     "processing": "valid, but a derived-output worker (join, figures) failed on it",
@@ -510,7 +510,11 @@ def _km_from_city(city_id: str, lat: float, lon: float) -> float:
 
 
 def parse_event(
-    family: str, raw: bytes, now: dt.datetime | None = None, unit_id_pattern: re.Pattern[str] = UNIT_ID_RE
+    family: str,
+    raw: bytes,
+    now: dt.datetime | None = None,
+    unit_id_pattern: re.Pattern[str] = UNIT_ID_RE,
+    earliest: dt.datetime = EARLIEST_EVENT,
 ) -> Event:
     """Validate one message of ``family``; raise :class:`InvalidEvent` with a reason code otherwise.
 
@@ -554,10 +558,12 @@ def parse_event(
     # opened_at passed once and crashed the join, whose UTC conversion lands in year 0.
     # As timestamps: comparing aware datetimes calls utcoffset() on both sides of each comparison.
     latest = now.timestamp() + _MAX_FUTURE_SKEW_S
+    oldest = _EARLIEST_TS if earliest is EARLIEST_EVENT else earliest.timestamp()
     for name in _TIME_FIELDS[family]:
         t = d[name]
-        if t is not None and not (_EARLIEST_TS <= t.timestamp() <= latest):
-            raise InvalidEvent("bad_time", f"{name}={t.isoformat()}")
+        if t is not None and not (oldest <= t.timestamp() <= latest):
+            why = "in the future" if t.timestamp() > latest else "before DOZOR_EARLIEST_EVENT_DATE"
+            raise InvalidEvent("bad_time", f"{name}={t.isoformat()} is {why}")
     if family == "dispatches" and not unit_id_pattern.fullmatch(d["unit_id"]):
         raise InvalidEvent(
             "schema", f"unit_id: {d['unit_id']!r} is not a call sign ({unit_id_pattern.pattern})"

@@ -7,6 +7,7 @@ passes it down, so the same variables configure the embedded stack and a product
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import ssl
 from functools import cached_property
@@ -125,6 +126,12 @@ class Settings(BaseSettings):
         "past it, the incident is flagged (alerts topic) and counted as late. JSON in the environment.",
     )
 
+    earliest_event_date: dt.date = Field(
+        default=dt.date(2020, 1, 1),
+        description="The oldest event time accepted (UTC day): older events are refused as bad_time, "
+        "so a wrong year is caught. Set it earlier, for the workers and `dozor replay` alike, to "
+        "import older history (ClickHouse stores times from 1900).",
+    )
     unit_id_pattern: str = Field(
         default=UNIT_ID_PATTERN,
         description="Regular expression a dispatch's unit_id must match: a crew's call sign, never a "
@@ -248,6 +255,11 @@ class Settings(BaseSettings):
         if set(v) != {1, 2, 3, 4}:
             raise ValueError(f"needs a target for each priority 1-4, got {sorted(v)}")
         return v
+
+    @property
+    def earliest_event(self) -> dt.datetime:
+        """:attr:`earliest_event_date` as the UTC instant the validator compares with."""
+        return dt.datetime.combine(self.earliest_event_date, dt.time(), dt.UTC)
 
     @cached_property
     def unit_id_re(self) -> re.Pattern[str]:

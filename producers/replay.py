@@ -1,39 +1,47 @@
 """Replaying real-world records from CSV, JSONL or Parquet into Dozor's input topics.
 
-A small TOML *mapping file* says how the source's columns become a canonical event, so a new
-dataset needs a new mapping, not new code (``docs/replay.md`` documents it with an example):
+A TOML *mapping file* says how the source's columns become canonical events, so a department's
+export needs a mapping, not new code (``docs/replay.md`` documents every key, with three complete
+examples under ``docs/examples/``):
 
 .. code-block:: toml
 
-    family = "violations"                # which event family the rows are
-    timezone = "Asia/Almaty"             # zone of timestamps written without one
-    [columns]                            # canonical field = source column
-    event_time = "Дата и время"
-    city = "Город"
-    plate = "Госномер"                   # raw plate: hashed and masked here, never sent
+    family = "cad"                        # one row per call: several events (see below)
+    timezone = "America/New_York"         # zone of times written without one
+    [columns]                             # canonical field = source column(s)
+    incident_id = "Incident Number"
+    opened_at = ["Date", "Received"]      # a field from several columns, joined by a space
+    on_scene_at = ["Date", "Arrived"]
+    units = "Units"                       # "1A12, 1B03": one dispatch per unit and moment
     [time]
-    format = "%d.%m.%Y %H:%M:%S"         # strptime format; ISO 8601 when absent
-    [values.city]                        # source value → canonical value
-    "Нур-Султан" = "astana"
-    [constants]                          # fields the source lacks
-    district = ""
+    format = "%m/%d/%y %H:%M"             # strptime, or "epoch_s" / "epoch_ms"
+    roll_past_midnight = true             # 23:50 received, 00:05 arrived: the next day
+    [values.category]
+    "BURGLARY" = "theft"
+    "*" = "other"                         # default for every other value (reported)
 
-Every mapped row is checked by the same validator the workers run, before it is sent: a row that
-would be dead-lettered is reported with its reason instead (and written to ``--rejects``), so a
-replay's report says exactly what reached Kafka. Without an ``event_id`` column the id is derived
-from the row's content (UUID v5), so replaying the same file twice repeats the same ids and the
-workers' deduplication makes the second replay change nothing.
+Families: ``violations``, ``incidents``, ``dispatches``, ``integrity`` (one event per row), and
+``cad`` — one row per call with several moments, which becomes an incident opened event, for each
+unit a dispatch event per moment that is filled (assigned, en route, on scene, cleared) and a
+closure, in that order, all keyed by the incident so the join reads them in order.
+
+Every event is checked by the same validator the workers run before it is sent: one that would be
+dead-lettered is reported with its reason instead (and written to ``--rejects``), so the report says
+exactly what reached Kafka. Without an id column an event's id is derived from the file's name,
+the row number and the event's place in the row (UUID v5): replaying the file again repeats the
+ids, and two distinct rows that look alike stay two events.
 """
 
 from __future__ import annotations
 
 import csv
 import datetime as dt
+import re
 import time
 import tomllib
 import uuid
-from collections import Counter
-from collections.abc import Iterator
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,15 +51,28 @@ import orjson
 
 from dozor.errors import DozorError
 from dozor.privacy import hash_plate, mask_plate
-from dozor.schemas import FAMILIES, INPUT_FAMILIES, InvalidEvent, parse_event
+from dozor.schemas import EARLIEST_EVENT, FAMILIES, INPUT_FAMILIES, InvalidEvent, parse_event
 
-__all__ = ["Mapping", "MappingError", "ReplayReport", "read_rows", "map_rows", "replay"]
+__all__ = [
+    "Mapping", "MappingError", "ReplayReport", "Mapped", "CAD_FIELDS", "read_rows", "map_rows", "replay",
+]  # fmt: skip
 
-#: Namespace of derived event ids: the same row content always gives the same id.
+#: Namespace of derived event ids: the same file, row and event always give the same id.
 _REPLAY_NS = uuid.UUID("5b0a3c1e-6f0e-4a8e-9a57-0d0f1a6b7c01")
 _FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}
 _NUMERIC = {"lat", "lon", "speed_kmh", "speed_limit_kmh", "priority"}
-_TIMES = {"event_time", "opened_at"}
+_EPOCHS = {"epoch_s": 1.0, "epoch_ms": 1000.0}
+
+#: The canonical fields of a ``cad`` row (one row per call).
+CAD_FIELDS = {
+    "incident_id", "channel", "category", "priority", "city", "district", "lat", "lon",
+    "opened_at", "assigned_at", "en_route_at", "on_scene_at", "cleared_at", "closed_at", "cancelled_at",
+    "units", "crew_type",
+}  # fmt: skip
+#: A cad row's moments, in the order a unit goes through them, with the dispatch status of each.
+_UNIT_MOMENTS = (("assigned_at", "assigned"), ("en_route_at", "en_route"), ("on_scene_at", "on_scene"),
+                 ("cleared_at", "cleared"))  # fmt: skip
+_CAD_TIMES = {"opened_at", *(m for m, _ in _UNIT_MOMENTS), "closed_at", "cancelled_at"}
 
 
 class MappingError(DozorError):
@@ -63,12 +84,24 @@ class Mapping:
     """A parsed mapping file."""
 
     family: str
-    columns: dict[str, str]
+    columns: dict[str, str | list[str]]
     values: dict[str, dict[str, Any]] = field(default_factory=dict)
     constants: dict[str, Any] = field(default_factory=dict)
     time_format: str | None = None
+    time_formats: dict[str, str] = field(default_factory=dict)
+    roll_past_midnight: bool = False
     timezone: str = "Asia/Almaty"
     format: str | None = None
+    include: dict[str, list[str]] = field(default_factory=dict)
+    exclude: dict[str, list[str]] = field(default_factory=dict)
+    skip_if_empty: tuple[str, ...] = ()
+    units_separator: str = ","
+    close_at: str = "closed_at"
+
+    @property
+    def families(self) -> tuple[str, ...]:
+        """The topics' families this mapping sends to."""
+        return ("incidents", "dispatches") if self.family == "cad" else (self.family,)
 
     @classmethod
     def load(cls, path: Path) -> Mapping:
@@ -81,60 +114,116 @@ class Mapping:
         except (OSError, tomllib.TOMLDecodeError) as e:
             raise MappingError(f"cannot read mapping {path}: {e}") from None
         family = raw.get("family")
-        if family not in INPUT_FAMILIES:
-            raise MappingError(f"{path}: family must be one of {', '.join(INPUT_FAMILIES)}, not {family!r}")
+        if family not in (*INPUT_FAMILIES, "cad"):
+            raise MappingError(
+                f"{path}: family must be one of {', '.join((*INPUT_FAMILIES, 'cad'))}, not {family!r}"
+            )
         columns = raw.get("columns")
         if not isinstance(columns, dict) or not columns:
             raise MappingError(f"{path}: a [columns] table (canonical field = source column) is required")
-        model_fields = set(FAMILIES[family].model.model_fields) | {"plate"}
-        unknown = set(columns) - model_fields
+        known = CAD_FIELDS if family == "cad" else set(FAMILIES[family].model.model_fields) | {"plate"}
+        unknown = set(columns) - known
         if unknown:
             raise MappingError(f"{path}: [columns] names unknown fields: {', '.join(sorted(unknown))}")
+        for name, source in columns.items():
+            if not (isinstance(source, str) or (isinstance(source, list) and source
+                                                  and all(isinstance(s, str) for s in source))):  # fmt: skip
+                raise MappingError(f"{path}: [columns] {name} must be a column name or a list of them")
+        if family == "cad" and "opened_at" not in columns:
+            raise MappingError(f"{path}: a cad mapping needs opened_at (when the call was received)")
+        tz = raw.get("timezone", "Asia/Almaty")
         try:
-            ZoneInfo(raw.get("timezone", "Asia/Almaty"))
+            ZoneInfo(tz)
         except Exception:
-            raise MappingError(f"{path}: unknown timezone {raw.get('timezone')!r}") from None
-        time_format = raw.get("time", {}).get("format")
+            raise MappingError(f"{path}: unknown timezone {tz!r}") from None
+        time_table = raw.get("time", {})
+        time_format = time_table.get("format")
         if time_format is not None:
-            _check_time_format(path, time_format)
+            _check_time_format(path, "format", time_format)
+        per_field = time_table.get("formats", {})
+        for name, fmt in per_field.items():
+            _check_time_format(path, f"formats.{name}", fmt)
+        filt = raw.get("filter", {})
+        include = {k: [str(x) for x in v] for k, v in filt.items() if k != "exclude" and isinstance(v, list)}
+        exclude = {k: [str(x) for x in v] for k, v in filt.get("exclude", {}).items()}
+        skip = raw.get("skip_if_empty", [])
+        if not isinstance(skip, list) or set(skip) - set(columns):
+            raise MappingError(f"{path}: skip_if_empty must list fields of [columns], not {skip!r}")
+        cad = raw.get("cad", {})
+        close_at = cad.get("close_at", "closed_at")
+        if close_at not in ("closed_at", "cleared_at"):
+            raise MappingError(f"{path}: [cad] close_at must be closed_at or cleared_at, not {close_at!r}")
         return cls(
-            family=family,
-            columns=columns,
-            values=raw.get("values", {}),
-            constants=raw.get("constants", {}),
-            time_format=time_format,
-            timezone=raw.get("timezone", "Asia/Almaty"),
-            format=raw.get("format"),
-        )
+            family=family, columns=columns, values=raw.get("values", {}), constants=raw.get("constants", {}),
+            time_format=time_format, time_formats=per_field,
+            roll_past_midnight=bool(time_table.get("roll_past_midnight", False)), timezone=tz,
+            format=raw.get("format"), include=include, exclude=exclude, skip_if_empty=tuple(skip),
+            units_separator=cad.get("units_separator", ","), close_at=close_at,
+        )  # fmt: skip
 
 
-def _check_time_format(path: Path, fmt: object) -> None:
-    """Refuse a [time] format that strptime cannot use, before a single row is read."""
+def _check_time_format(path: Path, key: str, fmt: object) -> None:
+    """Refuse a [time] format that neither strptime nor an epoch unit can use, before any row."""
+    if fmt in _EPOCHS or fmt == "iso":
+        return
     sample = dt.datetime(2021, 9, 14, 7, 8, 9)
     try:
         if not isinstance(fmt, str) or "%" not in fmt:
-            raise ValueError("it has no % directive")
+            raise ValueError("it has no % directive (or use epoch_s, epoch_ms, iso)")
         dt.datetime.strptime(sample.strftime(fmt), fmt)
     except ValueError as e:
-        raise MappingError(f"{path}: [time] format {fmt!r} cannot be parsed by strptime: {e}") from None
+        raise MappingError(f"{path}: [time] {key} {fmt!r} cannot be parsed: {e}") from None
 
 
 @dataclass
 class ReplayReport:
-    """What a replay did: rows read, sent, and rejected with reasons."""
+    """What a replay did: rows read, events sent per family, rows skipped and rejected with reasons
+    (and examples), and the source values that fell to a mapping's default."""
 
     read: int = 0
-    sent: int = 0
+    sent: Counter = field(default_factory=Counter)
     rejected: Counter = field(default_factory=Counter)
+    skipped: Counter = field(default_factory=Counter)
+    defaulted: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))
+    examples: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
     elapsed_s: float = 0.0
+    earliest: dt.datetime | None = None
+    latest: dt.datetime | None = None
+    #: Incident and dispatch events older than the newest before them by more than the join keeps
+    #: incidents: the join drops those (its state is bounded), so their response times are lost.
+    out_of_order: int = 0
+    join_retention: dt.timedelta = dt.timedelta(hours=24)
 
-    def summary(self) -> str:
-        rate = self.sent / self.elapsed_s if self.elapsed_s else 0.0
+    @property
+    def sent_total(self) -> int:
+        return sum(self.sent.values())
+
+    def summary(self, dry_run: bool = False) -> str:
+        rate = self.sent_total / self.elapsed_s if self.elapsed_s else 0.0
+        verb = "would send" if dry_run else "sent"
+        by_family = ", ".join(f"{n} {fam}" for fam, n in sorted(self.sent.items())) or "0"
         lines = [
-            f"read {self.read} rows, sent {self.sent}, rejected {sum(self.rejected.values())} "
-            f"in {self.elapsed_s:.1f} s ({rate:,.0f} sent/s)"
+            f"read {self.read} rows, {verb} {self.sent_total} events ({by_family}), rejected "
+            f"{sum(self.rejected.values())}, skipped {sum(self.skipped.values())} in "
+            f"{self.elapsed_s:.1f} s ({rate:,.0f} events/s)"
         ]
-        lines += [f"  rejected {n}: {reason}" for reason, n in self.rejected.most_common()]
+        if self.earliest and self.latest:
+            lines.append(f"  events from {self.earliest:%Y-%m-%d %H:%M} to {self.latest:%Y-%m-%d %H:%M} UTC")
+        if self.out_of_order:
+            hours = self.join_retention.total_seconds() / 3600
+            lines.append(
+                f"  WARNING: {self.out_of_order} incident/dispatch events come more than {hours:g} h after "
+                "a later one; the join drops them and their response times are lost: sort the file by "
+                "time first (or raise DOZOR_JOIN_RETENTION_HOURS)"
+            )
+        for reason, n in self.rejected.most_common():
+            lines.append(f"  rejected {n}: {reason}")
+            lines += [f"      e.g. {x}" for x in self.examples[reason]]
+        lines += [f"  skipped {n}: {why}" for why, n in self.skipped.most_common()]
+        for name, values in sorted(self.defaulted.items()):
+            top = ", ".join(f"{v!r} ×{n}" for v, n in values.most_common(8))
+            more = f" and {len(values) - 8} more" if len(values) > 8 else ""
+            lines.append(f"  {name}: {sum(values.values())} values fell to the default: {top}{more}")
         return "\n".join(lines)
 
 
@@ -163,121 +252,281 @@ def read_rows(path: Path, fmt: str | None = None) -> Iterator[dict[str, Any]]:
         raise MappingError(f"cannot tell the format of {path.name}: use .csv, .jsonl or .parquet")
 
 
-def _parse_time(value: Any, m: Mapping, tz: ZoneInfo) -> str:
+_NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
+
+
+def _parse_time(value: Any, fmt: str | None, tz: ZoneInfo) -> dt.datetime:
+    """A cell as an aware UTC time: a datetime, epoch seconds or milliseconds (by ``fmt``; a bare
+    number without one is seconds), a strptime format, or ISO 8601."""
     if isinstance(value, dt.datetime):
         t = value
-    elif isinstance(value, int | float):
-        t = dt.datetime.fromtimestamp(value, dt.UTC)
+    elif fmt in _EPOCHS or (fmt is None and isinstance(value, int | float)):
+        t = dt.datetime.fromtimestamp(float(value) / _EPOCHS.get(fmt or "epoch_s", 1.0), dt.UTC)
     else:
         s = str(value).strip()
-        t = dt.datetime.strptime(s, m.time_format) if m.time_format else dt.datetime.fromisoformat(s)
+        if fmt is None and _NUMBER.match(s):
+            raise ValueError(f'{s!r} is a number: say [time] format = "epoch_s" or "epoch_ms"')
+        t = dt.datetime.strptime(s, fmt) if fmt and fmt != "iso" else dt.datetime.fromisoformat(s)
     if t.tzinfo is None:
         t = t.replace(tzinfo=tz)
-    return t.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+    return t.astimezone(dt.UTC)
 
 
-def _map_row(row: dict[str, Any], m: Mapping, tz: ZoneInfo, salt: str) -> dict[str, Any]:
-    """Source row → canonical payload. Raises ValueError/KeyError with a readable message."""
-    if "__error__" in row:
-        raise ValueError(row["__error__"])
+def _iso(t: dt.datetime) -> str:
+    return t.isoformat().replace("+00:00", "Z")
+
+
+class _Row:
+    """One source row, read through the mapping: cells, filters, value maps and times."""
+
+    def __init__(self, row: dict[str, Any], m: Mapping, tz: ZoneInfo, report: ReplayReport) -> None:
+        self.row, self.m, self.tz, self.report = row, m, tz, report
+        self._values: dict[str, Any] = {}
+
+    def cell(self, name: str) -> Any:
+        """The canonical field's raw value, or None when empty or unmapped."""
+        source = self.m.columns.get(name)
+        if source is None:
+            return None
+        sources = [source] if isinstance(source, str) else source
+        parts = []
+        for s in sources:
+            if s not in self.row:
+                raise KeyError(f"column {s!r} (for {name}) is not in the file")
+            v = self.row[s]
+            if isinstance(v, str):
+                v = v.strip()
+            if v in ("", None):
+                if len(sources) > 1:
+                    return None  # a date without its time (or the reverse) is no moment
+                continue
+            parts.append(v)
+        if not parts:
+            return None
+        return parts[0] if len(parts) == 1 else " ".join(str(p) for p in parts)
+
+    def value(self, name: str) -> Any:
+        """The field's canonical value: the cell through ``[values.<name>]`` (with ``"*"`` as the
+        default, counted once per row in the report), a number for numeric fields, or a constant."""
+        if name not in self._values:
+            self._values[name] = self._value(name)
+        return self._values[name]
+
+    def _value(self, name: str) -> Any:
+        v = self.cell(name)
+        if v is None:
+            return self.m.constants.get(name)
+        table = self.m.values.get(name)
+        if table is not None:
+            key = str(v)
+            if key in table:
+                v = table[key]
+            elif "*" in table:
+                self.report.defaulted[name][key] += 1
+                v = table["*"]
+        if name in _NUMERIC and isinstance(v, str | int | float):
+            v = float(str(v).replace(",", ".")) if name in ("lat", "lon") else int(float(v))
+        return v
+
+    def time(self, name: str, after: dt.datetime | None = None) -> dt.datetime | None:
+        """The field as a UTC time; with ``roll_past_midnight``, a time of day earlier than
+        ``after`` (the call's opening) is on the next day."""
+        v = self.cell(name)
+        if v is None:
+            c = self.m.constants.get(name)
+            return None if c is None else _parse_time(c, None, self.tz)
+        t = _parse_time(v, self.m.time_formats.get(name, self.m.time_format), self.tz)
+        if self.m.roll_past_midnight and after is not None:
+            for _ in range(2):
+                if t >= after:
+                    break
+                t += dt.timedelta(days=1)
+        return t
+
+    def skip_reason(self) -> str | None:
+        """Why the row is left out by the mapping's filter or skip_if_empty, if it is."""
+        for column, allowed in self.m.include.items():
+            if str(self.row.get(column, "")).strip() not in allowed:
+                return f"filter: {column} not in {allowed}"
+        for column, refused in self.m.exclude.items():
+            if str(self.row.get(column, "")).strip() in refused:
+                return f"filter: {column} in {refused}"
+        for name in self.m.skip_if_empty:
+            if self.cell(name) is None:
+                return f"{name} is empty"
+        return None
+
+
+def _event_id(source: str, row_number: int, part: str) -> str:
+    return str(uuid.uuid5(_REPLAY_NS, f"{source}:{row_number}:{part}"))
+
+
+def _single(r: _Row, m: Mapping, salt: str, source: str, n: int) -> list[tuple[str, dict[str, Any]]]:
+    """A one-event row (violations, incidents, dispatches, integrity)."""
     out: dict[str, Any] = {"schema_version": FAMILIES[m.family].version, **m.constants}
-    for target, source in m.columns.items():
-        if source not in row:
-            raise KeyError(f"column {source!r} (for {target}) is not in the file")
-        value = row[source]
-        if isinstance(value, str):
-            value = value.strip()
-        if value in ("", None):
+    times = {name for name in FAMILIES[m.family].model.model_fields if name in ("event_time", "opened_at")}
+    for name in m.columns:
+        if name in times:
+            t = r.time(name)
+            if t is not None:
+                out[name] = _iso(t)
             continue
-        if target in m.values:
-            value = m.values[target].get(str(value), value)
-        if target in _TIMES:
-            value = _parse_time(value, m, tz)
-        elif target in _NUMERIC:
-            value = float(str(value).replace(",", ".")) if target in ("lat", "lon") else int(float(value))
-        out[target] = value
+        v = r.value(name)
+        if v is not None:
+            out[name] = v
     plate = out.pop("plate", None)
     if plate is not None:
         out["plate_hash"] = hash_plate(str(plate), salt)
         out["plate_masked"] = mask_plate(str(plate))
-    if "event_id" not in out:
-        # Derived from the mapped content (the plate already hashed): stable across replays.
-        out["event_id"] = str(uuid.uuid5(_REPLAY_NS, orjson.dumps(out, option=orjson.OPT_SORT_KEYS).decode()))
-    return out
+    out.setdefault("event_id", _event_id(source, n, m.family))
+    return [(m.family, out)]
+
+
+def _cad(r: _Row, m: Mapping, source: str, n: int) -> list[tuple[str, dict[str, Any]]]:
+    """A call with several moments: incident opened, each unit's filled moments, the closure."""
+    opened = r.time("opened_at")
+    if opened is None:
+        raise ValueError("opened_at is empty")
+    incident_id = r.value("incident_id") or f"{Path(source).stem[:40]}-{n}"
+    incident_id = re.sub(r"[^A-Za-z0-9_-]", "-", str(incident_id)).strip("-_")[:64] or f"row-{n}"
+    place = {k: r.value(k) for k in ("city", "district") if r.value(k) is not None}
+    incident = {"incident_id": incident_id, "opened_at": _iso(opened), **place,
+                **{k: r.value(k) for k in ("channel", "category", "priority", "lat", "lon")
+                   if r.value(k) is not None}}  # fmt: skip
+    events: list[tuple[str, dict[str, Any]]] = [
+        (
+            "incidents",
+            {
+                "schema_version": 1,
+                "event_id": _event_id(source, n, "opened"),
+                "status": "opened",
+                "event_time": _iso(opened),
+                **incident,
+            },
+        )  # fmt: skip
+    ]
+    units_cell = r.value("units")
+    units = [u.strip() for u in str(units_cell).split(m.units_separator) if u.strip()] if units_cell else []
+    crew = r.value("crew_type") or "car"
+    moments = [(status, r.time(name, after=opened)) for name, status in _UNIT_MOMENTS]
+    for unit in units:
+        for status, t in moments:
+            if t is not None:
+                events.append(("dispatches", {
+                    "schema_version": 1, "event_id": _event_id(source, n, f"{unit}:{status}"),
+                    "event_time": _iso(t), "dispatch_id": f"{incident_id}-{unit}"[:64],
+                    "incident_id": incident_id, "unit_id": unit, "crew_type": crew, "status": status, **place,
+                }))  # fmt: skip
+    cancelled = r.time("cancelled_at", after=opened)
+    closed = r.time(m.close_at, after=opened)
+    end, status = (cancelled, "cancelled") if cancelled is not None else (closed, "closed")
+    if end is not None:
+        events.append(("incidents", {"schema_version": 1, "event_id": _event_id(source, n, status),
+                                     "status": status, "event_time": _iso(end), **incident}))  # fmt: skip
+    return events
 
 
 @dataclass(frozen=True)
 class Mapped:
-    """A row after mapping: a payload to send, or the reason it cannot be."""
+    """One event of a row after mapping: a payload to send, or the reason it cannot be."""
 
     row_number: int
+    family: str
     payload: dict[str, Any] | None
     value: bytes | None
     reason: str | None = None
     detail: str = ""
 
 
-def map_rows(rows: Iterator[dict[str, Any]], m: Mapping, salt: str) -> Iterator[Mapped]:
-    """Map and validate every row, in order."""
+def map_rows(
+    rows: Iterator[dict[str, Any]], m: Mapping, salt: str, source: str = "",
+    report: ReplayReport | None = None, earliest: dt.datetime = EARLIEST_EVENT,
+) -> Iterator[Mapped]:  # fmt: skip
+    """Map and validate every row, in order; ``source`` (the file's name) seeds derived ids. Rows
+    left out by the mapping's filter are counted in ``report.skipped`` and yield nothing."""
     tz = ZoneInfo(m.timezone)
+    report = report if report is not None else ReplayReport()
     for n, row in enumerate(rows, 1):
+        report.read += 1
         try:
-            payload = _map_row(row, m, tz, salt)
-        except (ValueError, KeyError, TypeError) as e:
-            yield Mapped(n, None, None, "unmappable", str(e).strip("'\""))
+            if "__error__" in row:
+                raise ValueError(row["__error__"])
+            r = _Row(row, m, tz, report)
+            skip = r.skip_reason()
+            if skip:
+                report.skipped[skip] += 1
+                continue
+            events = _cad(r, m, source, n) if m.family == "cad" else _single(r, m, salt, source, n)
+        except (ValueError, KeyError, TypeError, OverflowError) as e:
+            yield Mapped(n, m.families[0], None, None, "unmappable", str(e).strip("'\""))
             continue
-        value = orjson.dumps(payload)
-        try:
-            parse_event(m.family, value)
-        except InvalidEvent as e:
-            yield Mapped(n, payload, value, e.reason, e.detail)
-            continue
-        yield Mapped(n, payload, value)
+        for family, payload in events:
+            value = orjson.dumps(payload)
+            try:
+                parse_event(family, value, earliest=earliest)
+            except InvalidEvent as e:
+                yield Mapped(n, family, payload, value, e.reason, e.detail)
+                continue
+            yield Mapped(n, family, payload, value)
 
 
 def replay(
     path: Path,
     mapping: Mapping,
-    send: Any,
+    send: Callable[[str, bytes, bytes], object] | None,
     salt: str,
     speed: float | None = None,
     rejects: Path | None = None,
     progress: bool = True,
+    earliest: dt.datetime = EARLIEST_EVENT,
+    join_retention: dt.timedelta = dt.timedelta(hours=24),
 ) -> ReplayReport:
-    """Send a file's valid rows through ``send(key, value)``.
+    """Send a file's valid events through ``send(family, key, value)``; with ``send=None`` (a dry
+    run) map and validate only.
 
     :param speed: None: as fast as possible; 1.0: the original pace (gaps between event times are
         slept); N: N times faster.
+    :param earliest: the oldest event time accepted (``DOZOR_EARLIEST_EVENT_DATE``; the workers
+        must use the same).
     """
     from tqdm import tqdm
 
-    fam = FAMILIES[mapping.family]
-    report = ReplayReport()
+    report = ReplayReport(join_retention=join_retention)
+    newest_joined: dt.datetime | None = None
     t0 = time.monotonic()
     first_event: dt.datetime | None = None
     reject_file = rejects.open("wb") if rejects else None
     bar = tqdm(unit=" rows", disable=not progress, desc=path.name, mininterval=0.5)
     try:
-        for item in map_rows(read_rows(path, mapping.format), mapping, salt):
-            report.read += 1
-            bar.update()
+        for item in map_rows(read_rows(path, mapping.format), mapping, salt, path.name, report, earliest):
+            if report.read != bar.n:
+                bar.update(report.read - bar.n)
             if item.reason:
                 report.rejected[item.reason] += 1
+                if len(report.examples[item.reason]) < 3:
+                    report.examples[item.reason].append(f"row {item.row_number}: {item.detail}"[:200])
                 if reject_file:
-                    reject_file.write(
-                        orjson.dumps({"row": item.row_number, "reason": item.reason, "detail": item.detail})
-                        + b"\n"
-                    )
+                    reject_file.write(orjson.dumps(
+                        {"row": item.row_number, "family": item.family, "reason": item.reason,
+                         "detail": item.detail}) + b"\n")  # fmt: skip
                 continue
             assert item.payload is not None and item.value is not None
-            if speed:
-                at = dt.datetime.fromisoformat(item.payload["event_time"])
+            at = dt.datetime.fromisoformat(item.payload["event_time"])
+            report.earliest = at if report.earliest is None or at < report.earliest else report.earliest
+            report.latest = at if report.latest is None or at > report.latest else report.latest
+            if item.family in ("incidents", "dispatches"):
+                if newest_joined is not None and at < newest_joined - join_retention:
+                    report.out_of_order += 1
+                newest_joined = at if newest_joined is None or at > newest_joined else newest_joined
+            if speed and send is not None:
                 first_event = first_event or at
                 due = (at - first_event).total_seconds() / speed - (time.monotonic() - t0)
                 if due > 0.002:
                     time.sleep(due)
-            send(str(item.payload[fam.key_field]).encode(), item.value)
-            report.sent += 1
+            if send is not None:
+                key = str(item.payload[FAMILIES[item.family].key_field]).encode()
+                send(item.family, key, item.value)
+            report.sent[item.family] += 1
     finally:
         bar.close()
         if reject_file:

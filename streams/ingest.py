@@ -37,7 +37,7 @@ from aiokafka.errors import CorruptRecordException, KafkaError, UnsupportedCodec
 
 from dozor.clickhouse import connect
 from dozor.enrich import Enricher
-from dozor.schemas import FAMILIES, UNIT_ID_RE, InvalidEvent, parse_event
+from dozor.schemas import EARLIEST_EVENT, FAMILIES, UNIT_ID_RE, InvalidEvent, parse_event
 from dozor.settings import Settings
 from dozor.streams.deadletter import Rejected, deadletter_record
 from dozor.streams.faults import failpoint
@@ -79,8 +79,9 @@ SHUTDOWN_DRAIN_S = 30.0
 
 
 def validate_records(
-    records: list, batch: PartitionBatch, enricher: Enricher, unit_id: re.Pattern[str] = UNIT_ID_RE
-) -> float | None:
+    records: list, batch: PartitionBatch, enricher: Enricher, unit_id: re.Pattern[str] = UNIT_ID_RE,
+    earliest: dt.datetime = EARLIEST_EVENT,
+) -> float | None:  # fmt: skip
     """Validate and enrich records into ``batch.rows`` and ``batch.rejected``; return the newest
     event time (a POSIX timestamp).
 
@@ -98,7 +99,8 @@ def validate_records(
         batch.cover(records[-1].offset)
     for rec in records:
         try:
-            ev = parse_event(batch.family, rec.value if rec.value is not None else b"", now, unit_id)
+            raw = rec.value if rec.value is not None else b""
+            ev = parse_event(batch.family, raw, now, unit_id, earliest)
         except InvalidEvent as e:
             batch.rejected.append(
                 Rejected(rec.topic, rec.partition, rec.offset, rec.key, rec.value, e.reason, e.detail)
@@ -298,7 +300,12 @@ class IngestService(mode.Service):
                     read += len(records)
                     batch = self._pending_for(tp)
                     t = await asyncio.to_thread(
-                        validate_records, records, batch, self._enricher, self.settings.unit_id_re
+                        validate_records,
+                        records,
+                        batch,
+                        self._enricher,
+                        self.settings.unit_id_re,
+                        self.settings.earliest_event,
                     )
                     if t is not None and (batch.family not in newest or t > newest[batch.family]):
                         newest[batch.family] = t
@@ -375,7 +382,10 @@ class IngestService(mode.Service):
             if not records:
                 return None
             EVENTS_IN.labels(tp.topic).inc(len(records))
-            validate_records(records, self._pending_for(tp), self._enricher, self.settings.unit_id_re)
+            validate_records(
+                records, self._pending_for(tp), self._enricher, self.settings.unit_id_re,
+                self.settings.earliest_event,
+            )  # fmt: skip
         return None
 
     async def _readable(self, tp: TopicPartition, offset: int) -> bool:

@@ -307,7 +307,8 @@ def install_join(app: faust.App, settings: Settings, enricher: Enricher) -> faus
         msg = event.message
         family = family_of[msg.topic]
         try:
-            ev = parse_event(family, event.value or b"", dt.datetime.now(dt.UTC), settings.unit_id_re)
+            clock = dt.datetime.now(dt.UTC)
+            ev = parse_event(family, event.value or b"", clock, settings.unit_id_re, settings.earliest_event)
         except InvalidEvent:
             return  # the ingest service dead-letters it
         assert isinstance(ev, IncidentEvent | DispatchEvent)

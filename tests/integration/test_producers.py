@@ -57,7 +57,7 @@ def test_replay_cli_sends_what_it_reports(settings, monkeypatch, tmp_path):
     rejects = tmp_path / "rejects.jsonl"
     r = CliRunner().invoke(cli, ["replay", str(SAMPLE), "--mapping", str(MAPPING), "--rejects", str(rejects)])
     assert r.exit_code == 0, r.output
-    assert "read 10 rows, sent 6, rejected 4" in r.output
+    assert "read 10 rows, sent 6 events (6 violations), rejected 4" in r.output
     msgs = _consume(settings, settings.topic("violations"))
     assert len(msgs) == 6
     assert {orjson.loads(m.value)["city"] for m in msgs} == {"astana", "almaty", "shymkent", "karaganda"}
