@@ -31,9 +31,12 @@ from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 from tests.conftest import free_port  # noqa: E402
 
 TARGET_S = 1.5
+#: The run is over and drawn: no "Running…" icon, no element of the previous run, no skeleton of
+#: an element still loading its code (tables and charts load theirs on first use).
 SETTLED = (
     "() => !document.querySelector('[data-testid=\"stStatusWidgetRunningIcon\"]')"
     " && !document.querySelector('[data-stale=\"true\"]')"
+    " && !document.querySelector('[data-testid=\"stSkeleton\"]')"
 )
 
 

@@ -1,4 +1,9 @@
-"""Streamlit entry point: only navigation; each page is a file in ``pages/``."""
+"""Streamlit entry point: only navigation; each page is a file in ``app_pages/``.
+
+Not ``pages/``: Streamlit treats a ``pages`` directory beside the entry point as the old multipage
+mode, and a first visit straight to ``/compstat`` then ran that file alone, without this script
+(no wide layout, a sidebar listing every file).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,7 @@ import streamlit as st
 
 st.set_page_config(page_title="Dozor", page_icon="🚓", layout="wide", initial_sidebar_state="collapsed")
 
-PAGES = Path(__file__).with_name("pages")
+PAGES = Path(__file__).with_name("app_pages")
 nav = st.navigation(
     [
         st.Page(PAGES / "wall.py", title="Wall", default=True),

@@ -37,7 +37,7 @@ T = TypeVar("T")
 
 PRESETS = ("today", "yesterday", "7d", "28d", "mtd", "ytd", "custom")
 
-#: The managers' pages (``pages/<name>.py``, title ``t(name)``); integrity and audit for their roles.
+#: The managers' pages (``app_pages/<name>.py``, title ``t(name)``); integrity and audit for their roles.
 PAGES = ("compstat", "trends", "responses", "incidents", "integrity", "audit")
 
 
@@ -125,7 +125,7 @@ def _header(scope: Scope, page: str, lang: str) -> None:
             if name != "integrity" and name != "audit" and not scope.visible_cities():
                 continue
             with col:
-                st.page_link(f"pages/{name}.py", label=t(name, lang), query_params=carried,
+                st.page_link(f"app_pages/{name}.py", label=t(name, lang), query_params=carried,
                              disabled=name == page)  # fmt: skip
     with cols[1]:
         st.caption(scope.user)

@@ -215,7 +215,8 @@ class Settings(BaseSettings):
     # Producers
     simulate_rate: float = Field(default=200.0, gt=0, description="Simulated events per second.")
     up_history_days: int = Field(
-        default=400,
+        # Two years and a month: "year to date against last year to date" needs all of last year.
+        default=760,
         ge=0,
         description="Days of simulated history `dozor up` generates on its first start (an empty "
         "database), so that every managers' page and the wall's 'against yesterday' have content; "

@@ -1,0 +1,3 @@
+"""What puts events into Kafka: the simulator, the replay of real exports (``replay``), the Kafka
+publisher they share (``kafka``, ``publish``), and the simulated history generated inside
+ClickHouse (``backfill``)."""

@@ -1,0 +1,3 @@
+"""The faust worker: the ingest service (Kafka → ClickHouse, exactly once), the incident join
+(response times, waiting alerts), the city figures and spike alerts, the sink, dead letters,
+metrics, status and the reconciliation (``verify``)."""

@@ -171,7 +171,8 @@ def _settled(page) -> None:
     (Streamlit keeps those on the page, marked stale, until the new run replaces them)."""
     page.wait_for_function(
         "() => !document.querySelector('[data-testid=\"stStatusWidgetRunningIcon\"]')"
-        " && !document.querySelector('[data-stale=\"true\"]')",
+        " && !document.querySelector('[data-stale=\"true\"]')"
+        " && !document.querySelector('[data-testid=\"stSkeleton\"]')",
         timeout=30_000,
     )
 

@@ -39,7 +39,10 @@ def test_wall_screen_memory_stays_flat_while_it_refreshes_every_second(artifacts
     assert len(rows) == MINUTES + 1, out
     todays = [t for _, _, t in rows if t is not None]
     assert todays and todays[-1] > todays[0], "the wall stopped updating its figures"
-    if MINUTES >= 20:
-        half = rows[len(rows) // 2 :]
-        growth = max(r[1] for r in half) - half[0][1]
-        assert growth <= MAX_SECOND_HALF_GROWTH_MIB, f"RSS grew {growth:.1f} MiB over the second half\n{out}"
+    if MINUTES < 20:
+        # The server warms up for about 15 minutes: a shorter run shows the mechanics only, and the
+        # result says so instead of passing as if memory had been judged.
+        pytest.skip(f"memory not judged: {MINUTES} min < 20 (set DOZOR_SOAK_MINUTES); figures updated")
+    half = rows[len(rows) // 2 :]
+    growth = max(r[1] for r in half) - half[0][1]
+    assert growth <= MAX_SECOND_HALF_GROWTH_MIB, f"RSS grew {growth:.1f} MiB over the second half\n{out}"

@@ -1,0 +1,1 @@
+"""The whole stack as a new user starts it."""

@@ -43,7 +43,7 @@ def test_up_serves_live_data_and_ctrl_c_stops_everything(tmp_path):
         dashboard_port=free_port(),
         worker_web_port=free_port(),
         oidc_port=free_port(),
-        up_history_days=7,  # a week is enough to see it made; the default 400 takes ~25 s
+        up_history_days=7,  # a week is enough to see it made; the default 760 takes ~50 s
     )
     env = {**os.environ, **settings.to_env()}
     proc = subprocess.Popen(

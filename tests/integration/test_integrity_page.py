@@ -19,7 +19,7 @@ from dozor.infra.migrate import migrate
 
 pytestmark = pytest.mark.integration
 
-PAGE = Path(__file__).resolve().parents[2] / "dashboard" / "pages" / "integrity.py"
+PAGE = Path(__file__).resolve().parents[2] / "dashboard" / "app_pages" / "integrity.py"
 KZ = dt.timezone(dt.timedelta(hours=5))
 ANALYST = Scope("analyst@mvd.kz", "ministry_analyst", None, integrity=True)
 ASTANA_HEAD = Scope("astana.head@police.kz", "city_head", frozenset({"astana"}))

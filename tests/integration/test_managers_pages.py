@@ -166,7 +166,7 @@ def _app(settings, monkeypatch, scope: Scope, page: str, **params: str) -> AppTe
     at = AppTest.from_file(str(APP), default_timeout=60)
     for k, v in params.items():
         at.query_params[k] = v
-    at.switch_page(f"pages/{page}.py")
+    at.switch_page(f"app_pages/{page}.py")
     return at
 
 

@@ -26,7 +26,7 @@ from tests.conftest import ClickHouseEndpoint
 
 pytestmark = pytest.mark.integration
 
-WALL = Path(__file__).resolve().parents[2] / "dashboard" / "pages" / "wall.py"
+WALL = Path(__file__).resolve().parents[2] / "dashboard" / "app_pages" / "wall.py"
 TZ = "Asia/Almaty"
 
 

@@ -1,0 +1,1 @@
+"""Outages, restarts, kills, poison messages, duplicates and authenticated Kafka."""

@@ -1,0 +1,1 @@
+"""One file per dashboard page, registered with ``st.navigation`` in ``dashboard/app.py``."""
