@@ -7,9 +7,7 @@ so tests never see each other's data and the services start only once (CI has 2 
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
-import sys
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,16 +15,12 @@ from pathlib import Path
 import pytest
 
 from dozor.infra.kafka import KafkaBroker
-from dozor.infra.procs import port_open, tail, wait_until
+from dozor.infra.procs import tail
 from dozor.settings import Settings
+from tests.helpers.endpoint import ClickHouseEndpoint
+from tests.helpers.ports import free_port
 
 ARTIFACTS = Path(os.environ.get("DOZOR_TEST_ARTIFACTS", Path(__file__).parent.parent / "test-artifacts"))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="session")
@@ -56,48 +50,14 @@ def kafka_bootstrap(state_dir: Path) -> Iterator[str]:
         broker.stop()
 
 
-class ClickHouseEndpoint:
-    """The embedded ClickHouse endpoint as a separate process, exactly as `dozor up` runs it.
-
-    Tests that take ClickHouse away (tests/reliability) make their own and kill and restart it.
-    """
-
-    def __init__(self, state: Path, env: dict[str, str] | None = None) -> None:
-        self.state = state
-        self.env = env or {}
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = state / "clickhouse.log"
-        self.proc: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        env = {**os.environ, "DOZOR_STATE_DIR": str(self.state), "DOZOR_CLICKHOUSE_URL": self.url, **self.env}
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "dozor", "clickhouse", "serve"],
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        wait_until(
-            "ClickHouse endpoint", lambda: port_open("127.0.0.1", self.port), 60, self.proc, self.log_path
-        )
-
-    def kill(self) -> None:
-        """SIGKILL, as a crash would."""
-        if self.proc and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-            if self.proc.returncode not in (0, -15):
-                print(tail(self.log_path))
+@pytest.fixture
+def own_clickhouse(tmp_path: Path) -> Iterator[ClickHouseEndpoint]:
+    """An endpoint of the test's own, for tests that take ClickHouse away (kill it, restart it);
+    killed at the end, as a crash would leave it."""
+    ch = ClickHouseEndpoint(tmp_path)
+    ch.start()
+    yield ch
+    ch.kill()
 
 
 @pytest.fixture(scope="session")

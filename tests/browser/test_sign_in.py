@@ -19,7 +19,7 @@ import pytest
 from dozor.clickhouse import connect
 from dozor.infra.migrate import migrate
 from dozor.infra.procs import port_open, wait_until
-from tests.conftest import free_port
+from tests.helpers.ports import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 

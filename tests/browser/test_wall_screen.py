@@ -11,7 +11,7 @@ import pytest
 
 from dozor.clickhouse import connect
 from dozor.infra.procs import port_open, wait_until
-from tests.pipeline import produce_violations, wait_for_rows
+from tests.helpers.pipeline import produce_violations, wait_for_rows
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 

@@ -14,7 +14,7 @@ import pytest
 from dozor.clickhouse import connect
 from dozor.producers.backfill import SIMULATED_PARTITION
 from dozor.settings import Settings
-from tests.conftest import free_port
+from tests.helpers.ports import free_port
 
 pytestmark = pytest.mark.integration
 

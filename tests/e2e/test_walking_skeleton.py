@@ -9,7 +9,7 @@ import urllib.request
 import pytest
 from kafka import KafkaConsumer
 
-from tests.pipeline import produce_violations, wait_for_rows
+from tests.helpers.pipeline import produce_violations, wait_for_rows
 
 pytestmark = pytest.mark.integration
 

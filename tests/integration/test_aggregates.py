@@ -15,8 +15,8 @@ import pytest
 from dozor.clickhouse import connect
 from dozor.enrich import fine_mci
 from dozor.producers.simulator import Message, SimConfig, Simulator
-from tests.reliability_helpers import WORKER, Truth, assert_exact, produce
-from tests.truth import district_of, minute_of, to_ms_precision
+from tests.helpers.stack import WORKER, Truth, assert_exact, produce
+from tests.helpers.truth import district_of, minute_of, to_ms_precision
 
 pytestmark = pytest.mark.integration
 

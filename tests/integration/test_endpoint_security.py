@@ -21,7 +21,7 @@ import clickhouse_connect
 import pytest
 from clickhouse_connect.driver.exceptions import DatabaseError
 
-from tests.conftest import ClickHouseEndpoint
+from tests.helpers.endpoint import ClickHouseEndpoint
 
 pytestmark = pytest.mark.integration
 

@@ -24,9 +24,9 @@ from dozor.enrich import fine_mci
 from dozor.infra.migrate import migrate
 from dozor.producers.simulator import Message, SimConfig, Simulator
 from dozor.streams.figures import FiguresPublisher
-from tests.reliability_helpers import JOIN, WORKER, Truth, assert_exact, poll, produce
-from tests.schema_consumer import read_topic
-from tests.truth import district_of, epoch_ms, incidents, minute_of
+from tests.helpers.schema_consumer import read_topic
+from tests.helpers.stack import JOIN, WORKER, Truth, assert_exact, poll, produce
+from tests.helpers.truth import district_of, epoch_ms, incidents, minute_of
 
 pytestmark = pytest.mark.integration
 

@@ -22,13 +22,12 @@ from dozor.cli import cli
 from dozor.clickhouse import connect
 from dozor.infra.migrate import migrate
 from dozor.producers.replay import Mapping, map_rows, read_rows
-from tests.conftest import free_port
-from tests.reliability_helpers import JOIN, WORKER
+from tests.helpers.examples import CAD_MAPPING, EXAMPLES
+from tests.helpers.ports import free_port
+from tests.helpers.stack import JOIN, WORKER
 
 pytestmark = pytest.mark.integration
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "docs" / "examples"
-CAD_MAPPING = EXAMPLES / "cad_calls.toml"
 ZONE = ZoneInfo("Asia/Almaty")
 HEADER = ["Incident Number", "Date", "Received", "Dispatched", "Arrived", "Cleared", "Units", "Call Type",
           "Priority", "Source", "Lat", "Lon", "Beat"]  # fmt: skip

@@ -13,9 +13,9 @@ from kafka.partitioner.default import murmur2
 
 from dozor.clickhouse import connect
 from dozor.producers.simulator import Message, SimConfig, Simulator
-from tests.reliability_helpers import JOIN, WORKER, Truth, produce
-from tests.schema_consumer import read_topic
-from tests.truth import epoch_ms, incidents
+from tests.helpers.schema_consumer import read_topic
+from tests.helpers.stack import JOIN, WORKER, Truth, produce
+from tests.helpers.truth import epoch_ms, incidents
 
 pytestmark = pytest.mark.integration
 

@@ -14,7 +14,7 @@ import pytest
 
 from dozor.infra.kafka import KafkaBroker, default_jar_dir, fetch_jars
 from dozor.settings import Settings
-from tests.conftest import free_port
+from tests.helpers.ports import free_port
 
 pytestmark = pytest.mark.integration
 

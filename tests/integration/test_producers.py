@@ -13,8 +13,8 @@ from dozor.cli import cli
 from dozor.errors import DozorError
 from dozor.producers import kafka as producer_mod
 from dozor.schemas import INPUT_FAMILIES
-from tests.conftest import free_port
-from tests.unit.test_replay import MAPPING, SAMPLE
+from tests.helpers.examples import MAPPING, SAMPLE
+from tests.helpers.ports import free_port
 
 pytestmark = pytest.mark.integration
 

@@ -22,7 +22,6 @@ from dozor.dashboard import signin
 from dozor.dashboard.i18n import fmt_int
 from dozor.infra.migrate import migrate
 from dozor.settings import Settings
-from tests.conftest import ClickHouseEndpoint
 
 pytestmark = pytest.mark.integration
 
@@ -255,14 +254,6 @@ def test_stale_data_is_shown_as_stale(settings_factory, monkeypatch, wall_env):
     at = _app(settings, monkeypatch, city="astana", lang="ru")
     at.run()
     assert "ДАННЫЕ УСТАРЕЛИ: последнее событие 4 мин назад" in _text(at)
-
-
-@pytest.fixture
-def own_clickhouse(tmp_path: Path) -> Iterator[ClickHouseEndpoint]:
-    ch = ClickHouseEndpoint(tmp_path)
-    ch.start()
-    yield ch
-    ch.stop()
 
 
 def test_clickhouse_down_keeps_the_last_figures_under_a_banner(

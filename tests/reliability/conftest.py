@@ -9,15 +9,7 @@ import pytest
 
 from dozor.infra.kafka import KafkaBroker
 from dozor.settings import Settings
-from tests.conftest import ClickHouseEndpoint, free_port
-
-
-@pytest.fixture
-def own_clickhouse(tmp_path: Path) -> Iterator[ClickHouseEndpoint]:
-    ch = ClickHouseEndpoint(tmp_path)
-    ch.start()
-    yield ch
-    ch.kill()
+from tests.helpers.ports import free_port
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import pytest
 from dozor.schemas import INPUT_FAMILIES
 from dozor.streams.ingest import INGESTED_FAMILIES
 from dozor.streams.sink import TABLES
-from tests.reliability_helpers import (
+from tests.helpers.stack import (
     WORKER,
     Truth,
     assert_exact,

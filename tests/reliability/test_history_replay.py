@@ -20,7 +20,7 @@ import pytest
 from dozor.clickhouse import connect
 from dozor.infra.topics import ensure_topics
 from dozor.producers.kafka import Publisher, make_producer
-from tests.reliability_helpers import WORKER, poll
+from tests.helpers.stack import WORKER, poll
 
 pytestmark = pytest.mark.integration
 

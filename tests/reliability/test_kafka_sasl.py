@@ -18,8 +18,8 @@ from kafka.errors import KafkaError
 from dozor.infra.kafka import SCRAM, KafkaBroker
 from dozor.infra.topics import ensure_topics
 from dozor.settings import Settings
-from tests.conftest import free_port
-from tests.reliability_helpers import WORKER, Truth, produce, simulated_feed, wait_for_truth
+from tests.helpers.ports import free_port
+from tests.helpers.stack import WORKER, Truth, produce, simulated_feed, wait_for_truth
 
 pytestmark = pytest.mark.integration
 

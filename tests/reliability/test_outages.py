@@ -8,7 +8,7 @@ import urllib.request
 
 import pytest
 
-from tests.reliability_helpers import (
+from tests.helpers.stack import (
     WORKER,
     Truth,
     assert_exact,

@@ -22,7 +22,7 @@ from dozor.clickhouse import connect
 from dozor.infra.migrate import migrate
 from dozor.infra.topics import ensure_topics
 from dozor.producers.kafka import Publisher, make_producer
-from tests.reliability_helpers import (
+from tests.helpers.stack import (
     JOIN,
     WORKER,
     Truth,
@@ -32,7 +32,7 @@ from tests.reliability_helpers import (
     produce,
     simulated_feed,
 )
-from tests.truth import incidents
+from tests.helpers.truth import incidents
 
 pytestmark = pytest.mark.integration
 

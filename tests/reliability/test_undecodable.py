@@ -11,7 +11,7 @@ import pytest
 from dozor.infra.topics import ensure_topics
 from dozor.producers.kafka import make_producer
 from dozor.producers.simulator import SimConfig, Simulator
-from tests.reliability_helpers import WORKER, clickhouse_counts, deadletters, poll
+from tests.helpers.stack import WORKER, clickhouse_counts, deadletters, poll
 
 pytestmark = pytest.mark.integration
 

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from dozor.producers.kafka import Publisher, make_producer
 from dozor.schemas import REASONS
 from dozor.streams.ingest import INGESTED_FAMILIES
-from tests.reliability_helpers import (
+from tests.helpers.stack import (
     WORKER,
     Truth,
     assert_exact,

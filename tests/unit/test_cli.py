@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from dozor.cli import cli
 from dozor.errors import DependencyMissing
 from dozor.infra import kafka
-from tests.conftest import free_port
+from tests.helpers.ports import free_port
 
 
 def test_bad_argument_is_one_line():

@@ -11,10 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from dozor.producers.replay import Mapping, MappingError, map_rows, read_rows, replay
-
-EXAMPLES = Path(__file__).resolve().parents[2] / "docs" / "examples"
-SAMPLE = EXAMPLES / "violations_sample.csv"
-MAPPING = EXAMPLES / "violations_ru.toml"
+from tests.helpers.examples import MAPPING, SAMPLE
 
 
 def _sent(path: Path, mapping: Mapping) -> tuple[list[tuple[bytes, bytes]], object]:
