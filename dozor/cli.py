@@ -6,11 +6,7 @@ import contextlib
 import gc
 import logging
 import os
-import signal
-import subprocess
 import sys
-import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -25,17 +21,6 @@ from dozor.settings import Settings
 __all__ = ["main", "cli"]
 
 log = logging.getLogger("dozor.cli")
-
-DASHBOARD_APP = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
-
-
-def _dashboard_app() -> Path:
-    """The Streamlit entry script: beside this package in a checkout, inside it when installed."""
-    if DASHBOARD_APP.exists():
-        return DASHBOARD_APP
-    import dozor.dashboard
-
-    return Path(dozor.dashboard.__file__).with_name("app.py")
 
 
 def _settings() -> Settings:
@@ -120,7 +105,9 @@ def kafka_start(settings: Settings) -> None:
     if broker.sasl:
         broker.grant_dozor()  # Dozor's own user, with ACLs on its topics, groups, transactions
     click.echo(f"Kafka ready on {settings.kafka_bootstrap_servers} (log: {broker.log_path})")
-    _wait_for_interrupt([proc])
+    from dozor.infra.stack import wait_for_interrupt
+
+    wait_for_interrupt([proc])
     broker.stop()
 
 
@@ -544,24 +531,9 @@ def dashboard(settings: Settings, port: int | None, address: str) -> None:
 
     port = port or settings.dashboard_port
     ensure_port_free("Dashboard", address, port, "DOZOR_DASHBOARD_PORT")
-    os.execvp(sys.executable, _streamlit_cmd(settings, port, address))
+    from dozor.infra.stack import streamlit_cmd
 
-
-def _streamlit_cmd(settings: Settings, port: int, address: str) -> list[str]:
-    """``streamlit run`` of the dashboard; sign-in configured by a secrets file written from
-    DOZOR_OIDC_* into the state directory (mode 600), never into the repository."""
-    secrets_file = settings.state_dir / "streamlit" / "secrets.toml"
-    secrets_file.parent.mkdir(parents=True, exist_ok=True)
-    secrets_file.touch(mode=0o600)
-    secrets_file.chmod(0o600)
-    secrets_file.write_text(settings.streamlit_secrets())
-    return [
-        sys.executable, "-m", "streamlit", "run", str(_dashboard_app()),
-        "--server.port", str(port), "--server.address", address, "--server.headless", "true",
-        "--browser.gatherUsageStats", "false", "--theme.base", "dark",
-        "--client.toolbarMode", "minimal", "--server.runOnSave", "false",
-        "--server.fileWatcherType", "none", "--secrets.files", str(secrets_file.resolve()),
-    ]  # fmt: skip
+    os.execvp(sys.executable, streamlit_cmd(settings, port, address))
 
 
 @cli.command()
@@ -640,79 +612,23 @@ def up(settings: Settings, rate: float | None, no_simulator: bool) -> None:
 
     Example: dozor up --rate 300
     """
-    from dozor.infra.kafka import KafkaBroker
-    from dozor.infra.migrate import migrate as run_migrations
-    from dozor.infra.procs import ensure_port_free, port_open, wait_until
-    from dozor.infra.topics import ensure_topics
+    from dozor.infra.stack import Stack
 
-    logs = settings.state_dir / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    ch_host, ch_port = settings.clickhouse_host_port
-    ensure_port_free("ClickHouse endpoint", ch_host, ch_port, "DOZOR_CLICKHOUSE_URL")
-    ensure_port_free("Dashboard", "127.0.0.1", settings.dashboard_port, "DOZOR_DASHBOARD_PORT")
-    ensure_port_free("Worker web", "127.0.0.1", settings.worker_web_port, "DOZOR_WORKER_WEB_PORT")
-    if not settings.oidc_server_metadata_url:
-        ensure_port_free("OIDC provider", "127.0.0.1", settings.oidc_port, "DOZOR_OIDC_PORT")
-
-    procs: list[tuple[str, subprocess.Popen]] = []
-    broker = KafkaBroker(settings)
+    stack = Stack(settings, echo=click.echo)
     try:
-        click.echo("starting Kafka …")
-        procs.append(("kafka", broker.start()))
-        if broker.sasl:
-            broker.grant_dozor()
-        click.echo("starting ClickHouse endpoint …")
-        ch = _spawn(_dozor("clickhouse", "serve"), logs / "clickhouse.log")
-        procs.append(("clickhouse", ch))
-        wait_until(
-            "ClickHouse endpoint", lambda: port_open(ch_host, ch_port), 60, ch, logs / "clickhouse.log"
-        )
-        ensure_topics(settings)
-        run_migrations(settings)
-        if settings.up_history_days:
-            _first_start_history(settings)
-        procs.append(("worker", _spawn(_dozor("worker"), logs / "worker.log")))
-        join_env = {"DOZOR_WORKER_WEB_PORT": str(settings.worker_web_port + 1)}
-        procs.append(("join", _spawn(_dozor("worker", "--role", "join"), logs / "join.log", join_env)))
-        if not no_simulator:
-            sim_rate = str(rate or settings.simulate_rate)
-            procs.append(
-                ("simulator", _spawn(_dozor("simulate", "--rate", sim_rate), logs / "simulator.log"))
-            )
-        dash_settings = settings
-        if not settings.oidc_server_metadata_url:
-            # Sign-in for the managers' pages: the local provider with the demo users (README).
-            oidc = _spawn(_dozor("oidc", "serve"), logs / "oidc.log")
-            procs.append(("oidc", oidc))
-            wait_until("OIDC provider", lambda: port_open("127.0.0.1", settings.oidc_port), 60, oidc)
-            metadata = f"http://localhost:{settings.oidc_port}/.well-known/openid-configuration"
-            dash_settings = settings.model_copy(update={"oidc_server_metadata_url": metadata})
-        dash = _spawn(
-            _streamlit_cmd(dash_settings, settings.dashboard_port, "127.0.0.1"), logs / "dashboard.log"
-        )
-        procs.append(("dashboard", dash))
-        # localhost, not 127.0.0.1: the sign-in's redirect address and cookie are on localhost.
-        url = f"http://localhost:{settings.dashboard_port}"
-        wait_until("Dashboard", lambda: port_open("127.0.0.1", settings.dashboard_port), 60, dash)
-        click.echo(f"\nDozor is up. Dashboard: {url}\nLogs: {logs}\nPress Ctrl-C to stop.\n")
+        url = stack.start(
+            rate=rate, simulator=not no_simulator,
+            first_start=lambda: _first_start_history(settings) if settings.up_history_days else None,
+        )  # fmt: skip
+        click.echo(f"\nDozor is up. Dashboard: {url}\nLogs: {stack.logs}\nPress Ctrl-C to stop.\n")
         with contextlib.suppress(Exception):
             import webbrowser
 
             if os.environ.get("DISPLAY") or sys.platform == "darwin":
                 webbrowser.open(url)
-        _wait_for_interrupt([p for _, p in procs])
+        stack.wait()
     finally:
-        click.echo("stopping …")
-        # In three waves, each bounded: the services that use the broker and ClickHouse stop
-        # together (the worker's last flush still reaches both), then the endpoint, then Kafka.
-        # One at a time, a slow one (Streamlit with screens connected) made the others wait.
-        waves = [[p for n, p in procs if n not in ("kafka", "clickhouse")],
-                 [p for n, p in procs if n == "clickhouse"]]  # fmt: skip
-        for wave in waves:
-            _stop_all(wave, timeout_s=30)
-        if any(n == "kafka" for n, _ in procs):
-            broker.stop()
-        click.echo("stopped")
+        stack.stop()
 
 
 def _first_start_history(settings: Settings) -> None:
@@ -740,54 +656,6 @@ def _run_backfill(settings: Settings, days: int, seed: int, scale: float = 1.0) 
         f"simulated history {done.first_day} … {done.last_day}: {done.violations:,} violations, "
         f"{done.incidents:,} incidents (marked simulated)"
     )
-
-
-def _stop_all(procs: list[subprocess.Popen], timeout_s: float) -> None:
-    """SIGTERM every process, then wait for all of them together; SIGKILL what is left."""
-    for p in procs:
-        if p.poll() is None:
-            p.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + timeout_s
-    for p in procs:
-        try:
-            p.wait(max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
-
-
-def _dozor(*args: str) -> list[str]:
-    return [sys.executable, "-m", "dozor", *args]
-
-
-def _spawn(cmd: list[str], log_path: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
-    """Start one service of `dozor up`, its output in ``log_path``."""
-    return subprocess.Popen(
-        cmd,
-        env={**os.environ, **env} if env else None,
-        stdout=open(log_path, "ab"),  # noqa: SIM115 - owned by the child
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        # Ctrl-C must reach only `dozor up`, which then stops the services in order (the worker
-        # before ClickHouse and Kafka), not every child at once.
-        start_new_session=True,
-    )
-
-
-def _wait_for_interrupt(procs: list[subprocess.Popen]) -> None:
-    """Block until Ctrl-C / SIGTERM, or until a child dies (then say which)."""
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    try:
-        while not stop.is_set():
-            for p in procs:
-                if p.poll() is not None:
-                    raise DozorError(
-                        f"a service exited unexpectedly (pid {p.pid}, code {p.returncode}); see its log"
-                    )
-            time.sleep(0.5)
-    except KeyboardInterrupt:
-        pass
 
 
 def main() -> None:
