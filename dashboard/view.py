@@ -269,6 +269,14 @@ def open_page(
     return view
 
 
+def _url_multiselect(title: str, name: str, options: Sequence[T], lang: str) -> list[T]:
+    """A multiselect drawn from the URL's ``name`` and writing back to it (:func:`to_url`)."""
+    return st.multiselect(
+        title, options, default=url_list(name, options), key=name, on_change=to_url(name),
+        format_func=lambda k: label(str(k), lang) if isinstance(k, str) else str(k),
+    )  # fmt: skip
+
+
 def _family_filters(lang: str, families: tuple[str, ...]) -> Filters:
     if not families:
         return Filters()
@@ -280,25 +288,16 @@ def _family_filters(lang: str, families: tuple[str, ...]) -> Filters:
         prios: list[int] = []
         if "violations" in families:
             with cols[0]:
-                options = [v.value for v in ViolationType]
-                types = st.multiselect(t("types", lang), options, default=url_list("type", options),
-                                       key="type", on_change=to_url("type"),
-                                       format_func=lambda k: label(k, lang))  # fmt: skip
+                types = _url_multiselect(t("types", lang), "type", [v.value for v in ViolationType], lang)
         if "incidents" in families:
             with cols[1]:
-                options = [c.value for c in IncidentCategory]
-                cats = st.multiselect(t("categories", lang), options, default=url_list("category", options),
-                                      key="category", on_change=to_url("category"),
-                                      format_func=lambda k: label(k, lang))  # fmt: skip
+                categories = [c.value for c in IncidentCategory]
+                cats = _url_multiselect(t("categories", lang), "category", categories, lang)
             with cols[2]:
-                options = [c.value for c in IncidentChannel]
-                chans = st.multiselect(t("channels", lang), options, default=url_list("channel", options),
-                                       key="channel", on_change=to_url("channel"),
-                                       format_func=lambda k: label(k, lang))  # fmt: skip
+                channels = [c.value for c in IncidentChannel]
+                chans = _url_multiselect(t("channels", lang), "channel", channels, lang)
             with cols[3]:
-                prios = st.multiselect(t("priorities", lang), [1, 2, 3, 4], key="priority",
-                                       default=url_list("priority", [1, 2, 3, 4]),
-                                       on_change=to_url("priority"))  # fmt: skip
+                prios = _url_multiselect(t("priorities", lang), "priority", [1, 2, 3, 4], lang)
     return Filters(tuple(types), tuple(cats), tuple(chans), tuple(int(p) for p in prios))
 
 

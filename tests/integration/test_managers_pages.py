@@ -368,3 +368,22 @@ def test_a_district_head_sees_only_its_district(settings_factory, monkeypatch):
     assert at.dataframe[0].value.to_dict("records")[0]["Week"] == truth
     rows = queries.compstat(connect(settings, reader=True), YESIL_HEAD, Area("astana"), day, TZ)
     assert next(r for r in rows if (r.family, r.key) == ("violations", "")).n("week") == truth
+
+
+def test_filters_in_the_url_narrow_every_figure_to_them(settings_factory, monkeypatch):
+    settings = settings_factory()
+    raw = _history(settings, seed=13)
+    start, end = dt.date(2024, 1, 1), dt.date(2024, 12, 31)
+    truth = {
+        iid for iid, t, city, _d, prio, cat, _ch in raw["incidents"]
+        if city == "astana" and start <= _day(t) <= end and cat in ("theft", "domestic") and prio == 1
+    }  # fmt: skip
+    at = _app(settings, monkeypatch, ASTANA_HEAD, "incidents", lang="en", city="astana", range="custom",
+              category="theft,domestic", priority="1", sort="opened_at",
+              **{"from": start.isoformat(), "to": end.isoformat()})  # fmt: skip
+    at.run()
+    assert not at.exception, at.exception
+    assert f"of {-(-len(truth) // 50)} · {len(truth)}" in [c.value for c in at.caption]
+    shown = at.dataframe[0].value.to_dict("records")
+    assert shown and all(r["priority"] == 1 and r["category"] in ("theft", "domestic") for r in shown)
+    assert {r["id"] for r in shown} <= truth
