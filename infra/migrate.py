@@ -55,6 +55,8 @@ RETENTION: dict[str, tuple[str, str]] = {
     "violations_by_city_minute": ("minute", "retention_aggregate_days"),
     "violations_by_hour": ("hour", "retention_aggregate_days"),
     "incidents_by_hour": ("hour", "retention_aggregate_days"),
+    "incidents_by_day": ("day", "retention_aggregate_days"),
+    "incident_response_latest": ("toDateTime(opened_at)", "retention_raw_days"),
     "incident_status": ("opened_day", "retention_aggregate_days"),
     "unit_state": ("toDateTime(last_change)", "retention_aggregate_days"),
     "city_figures": ("minute", "retention_aggregate_days"),

@@ -302,6 +302,18 @@ def test_incident_list_pages_through_every_incident_of_the_range(settings_factor
         seen += [r.incident_id for r in rows]
         offset += 37
     assert sorted(seen) == sorted(truth)
+    # Sorted by first arrival (the other query path): the same incidents' arrivals, in order.
+    astana = Area("astana")
+    by_arrival, total = queries.incident_list(c, ASTANA_HEAD, astana, start, end, TZ, sort="first_arrival",
+                                              descending=False, limit=10_000)  # fmt: skip
+    by_priority, _ = queries.incident_list(c, ASTANA_HEAD, astana, start, end, TZ, sort="priority",
+                                           limit=10_000)  # fmt: skip
+    assert total == len(truth)
+    arrivals = [r.first_arrival for r in by_arrival if r.first_arrival is not None]
+    assert arrivals == sorted(arrivals)
+    assert {r.incident_id: r.first_arrival for r in by_arrival} == {
+        r.incident_id: r.first_arrival for r in by_priority
+    }
     at = _app(settings, monkeypatch, ASTANA_HEAD, "incidents", lang="en", city="astana", range="custom",
               **{"from": start.isoformat(), "to": end.isoformat()})  # fmt: skip
     at.run()

@@ -5,6 +5,8 @@
 --
 -- The backfills copy what the per-minute tables hold; the views add everything inserted after.
 -- Migrations run before any worker ingests, and the tokens make a second application a no-op.
+-- A backfill may span more than 100 monthly partitions (years of history): the limit is lifted
+-- for it alone.
 
 CREATE TABLE IF NOT EXISTS violations_by_hour
 (
@@ -27,7 +29,7 @@ FROM violations
 GROUP BY hour, city, district, violation_type;
 
 INSERT INTO violations_by_hour (hour, city, district, violation_type, violations, fines_kzt)
-SETTINGS insert_deduplication_token = '0009_violations_by_hour_backfill'
+SETTINGS insert_deduplication_token = '0009_violations_by_hour_backfill', max_partitions_per_insert_block = 0
 SELECT toStartOfHour(minute) AS h, city, district, violation_type, sum(violations), sum(fines_kzt)
 FROM violations_by_minute GROUP BY h, city, district, violation_type ORDER BY h;
 
@@ -53,7 +55,7 @@ WHERE status = 'opened'
 GROUP BY hour, city, district, category, channel, priority;
 
 INSERT INTO incidents_by_hour (hour, city, district, category, channel, priority, opened)
-SETTINGS insert_deduplication_token = '0009_incidents_by_hour_backfill'
+SETTINGS insert_deduplication_token = '0009_incidents_by_hour_backfill', max_partitions_per_insert_block = 0
 SELECT toStartOfHour(minute) AS h, city, district, category, channel, priority, sum(opened)
 FROM incidents_by_minute GROUP BY h, city, district, category, channel, priority ORDER BY h;
 
