@@ -3,12 +3,17 @@
 ``freshness``: produce one Astana violation at a time and time how long until the wall's "today"
 figure shows it (Kafka → worker → ClickHouse → Streamlit fragment → DOM), measured in the browser.
 
+``crowd``: 10 wall screens and 10 signed-in managers at once on this machine: the wall's freshness
+while the managers change filters, how long each manager waits, and the Streamlit server's CPU
+and memory.
+
 ``soak``: keep the wall open with a refresh every second while the simulator runs, and sample the
 Streamlit server's RSS every minute (default 30 minutes): a wall screen runs for days, so memory
 must stay flat.
 
     python benchmarks/wall_screen.py freshness --samples 40 > benchmarks/results/wall_freshness.txt
     python benchmarks/wall_screen.py soak --minutes 30     > benchmarks/results/wall_soak.txt
+    python benchmarks/wall_screen.py crowd --rounds 30     > benchmarks/results/wall_crowd.txt
 
 Needs ``pip install -e .[bench]`` (psutil) and ``/usr/bin/chromium``.
 """
@@ -73,6 +78,9 @@ def stack(rate: float | None) -> Iterator[tuple[Settings, psutil.Process]]:
         "DOZOR_DASHBOARD_PORT": str(free_port()),
         "DOZOR_WORKER_WEB_PORT": str(free_port()),
         "DOZOR_REFRESH_SECONDS": "1",
+        "DOZOR_OIDC_PORT": str(free_port()),
+        # A month of simulated history is enough for these measurements (the default is 760 days).
+        "DOZOR_UP_HISTORY_DAYS": os.environ.get("DOZOR_UP_HISTORY_DAYS", "30"),
     }
     cmd = [sys.executable, "-m", "dozor", "up", *(["--rate", str(rate)] if rate else ["--no-simulator"])]
     up = subprocess.Popen(
@@ -169,6 +177,115 @@ def freshness(samples: int) -> None:
         f"p50 {statistics.median(latencies):.2f} s   p95 {p95:.2f} s   min {latencies[0]:.2f} s   max {latencies[-1]:.2f} s"
     )
     print(f"{'within' if p95 <= 2 else 'over'} the 2 s target")
+
+
+#: Records (Date.now()) when the wall's figure first exceeds ``before``: freshness is read from the
+#: page afterwards, so the time a manager's page takes meanwhile is not counted in it.
+WATCH_TODAY = """([label, before]) => {
+  window.__dzChanged = null;
+  const read = () => {
+    for (const m of document.querySelectorAll('[data-testid="stMetric"]')) {
+      if (m.innerText.includes(label)) {
+        const v = parseInt(m.querySelector('[data-testid="stMetricValue"]').innerText.replace(/\\D/g, ''));
+        if (v > before && window.__dzChanged === null) window.__dzChanged = Date.now();
+      }
+    }
+  };
+  if (window.__dzObserver) window.__dzObserver.disconnect();
+  window.__dzObserver = new MutationObserver(read);
+  window.__dzObserver.observe(document.body, {subtree: true, childList: true, characterData: true});
+  read();
+}"""
+
+SETTLED = (
+    "() => !document.querySelector('[data-testid=\"stStatusWidgetRunningIcon\"]')"
+    " && !document.querySelector('[data-stale=\"true\"]')"
+    " && !document.querySelector('[data-testid=\"stSkeleton\"]')"
+)
+
+
+@cli.command()
+@click.option("--walls", default=10, show_default=True, type=click.IntRange(1))
+@click.option("--managers", default=10, show_default=True, type=click.IntRange(1))
+@click.option("--rounds", default=30, show_default=True, type=click.IntRange(5))
+def crowd(walls: int, managers: int, rounds: int) -> None:
+    """Walls and managers at once: freshness, interaction, Streamlit CPU and RSS."""
+    from playwright.sync_api import sync_playwright
+
+    cfg = SimConfig(seed=5, rate=50, incident_share=0, integrity_share=0, late_rate=0, duplicate_rate=0)
+    template = next(
+        m for m in Simulator(cfg, "bench").messages(dt.datetime.now(dt.UTC), count=500)
+        if m.family == "violations" and m.payload["city"] == "astana"
+    )  # fmt: skip
+    cities = ["Astana", "Almaty", "Shymkent", "Karaganda", "Aktobe"]
+    with stack(rate=None) as (settings, streamlit), sync_playwright() as p:
+        base = f"http://localhost:{settings.dashboard_port}"
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        kiosk = browser.new_context(viewport={"width": 1920, "height": 1080})
+        screens = [kiosk.new_page() for _ in range(walls)]
+        for page in screens:
+            page.goto(f"http://127.0.0.1:{settings.dashboard_port}/?city=astana&lang=en")
+        for page in screens:
+            page.wait_for_function(READ_TODAY, arg=[LABEL, None], timeout=120_000)
+        office = browser.new_context(viewport={"width": 1600, "height": 1000})
+        first = office.new_page()
+        first.goto(base + "/compstat?lang=en")
+        first.get_by_role("button", name="Sign in").click()
+        first.wait_for_url("**/oauth2/authorize**", timeout=30_000)
+        first.get_by_role("button", name="analyst@mvd.kz").click()
+        first.wait_for_url(base + "/**", timeout=30_000)
+        desks = [first] + [office.new_page() for _ in range(managers - 1)]
+        pages = ["compstat", "trends", "responses", "incidents"]
+        for i, page in enumerate(desks):
+            page.goto(f"{base}/{pages[i % 4]}?lang=en&city=astana")
+        for page in desks:
+            page.get_by_role("combobox", name="City").wait_for(timeout=60_000)
+            page.wait_for_function(SETTLED, timeout=60_000)
+        producer = make_producer(settings)
+        topic = settings.topic("violations")
+        producer.partitions_for(topic)
+        cpu, rss, fresh, waits = [], [], [], []
+        streamlit.cpu_percent()
+        for r in range(rounds):
+            wall = screens[r % walls]
+            before = int(wall.evaluate(READ_TODAY, [LABEL, None]))
+            wall.evaluate(WATCH_TODAY, [LABEL, before])
+            payload = {**template.payload, "event_id": str(uuid.uuid4()),
+                       "event_time": dt.datetime.now(dt.UTC).isoformat()}  # fmt: skip
+            t0_ms = time.time() * 1000
+            producer.send(topic, key=template.key, value=orjson.dumps(payload))
+            producer.flush()
+            desk = desks[r % managers]  # a manager changes the city meanwhile
+            t1 = time.monotonic()
+            desk.get_by_role("combobox", name="City").click()
+            desk.get_by_role("option", name=cities[(r // managers + 1) % len(cities)], exact=True).click()
+            desk.wait_for_timeout(50)
+            desk.wait_for_function(SETTLED, timeout=60_000)
+            waits.append(time.monotonic() - t1)
+            wall.wait_for_function("() => window.__dzChanged !== null", timeout=60_000)
+            if r:
+                fresh.append((wall.evaluate("() => window.__dzChanged") - t0_ms) / 1000)
+            cpu.append(streamlit.cpu_percent())
+            rss.append(streamlit.memory_info().rss / 2**20)
+        producer.close()
+        browser.close()
+
+    def pct(values: list[float], q: float) -> float:
+        ordered = sorted(values)
+        return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+    _header(f"{walls} wall screens and {managers} managers at once",
+            f"python benchmarks/wall_screen.py crowd --walls {walls} --managers {managers} --rounds {rounds}")  # fmt: skip
+    print(f"# each round: one violation produced while one manager changes the city on their page "
+          f"(compstat, trends, responses, incidents in turn); {rounds} rounds\n")  # fmt: skip
+    print(f"wall freshness (produced -> visible)  p50 {statistics.median(fresh):.2f} s   p95 {pct(fresh, 0.95):.2f} s"
+          f"   max {max(fresh):.2f} s   ({'within' if pct(fresh, 0.95) <= 2 else 'over'} the 2 s target)")  # fmt: skip
+    print(f"manager filter change -> drawn       p50 {statistics.median(waits):.2f} s   "
+          f"p95 {pct(waits, 0.95):.2f} s   max {max(waits):.2f} s")  # fmt: skip
+    print(
+        f"Streamlit server CPU (100 % = one core)  mean {statistics.mean(cpu):.0f} %   max {max(cpu):.0f} %"
+    )
+    print(f"Streamlit server RSS  start {rss[0]:.0f} MiB   max {max(rss):.0f} MiB")
 
 
 @cli.command()

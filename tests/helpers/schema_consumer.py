@@ -12,7 +12,7 @@ from pathlib import Path
 from jsonschema import Draft202012Validator, FormatChecker
 from kafka import KafkaConsumer
 
-SCHEMAS = Path(__file__).resolve().parent.parent / "docs" / "schemas"
+SCHEMAS = Path(__file__).resolve().parents[2] / "docs" / "schemas"
 
 
 def read_topic(bootstrap: str, topic: str, schema_file: str, idle_ms: int = 4000) -> list[dict]:

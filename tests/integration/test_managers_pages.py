@@ -399,3 +399,20 @@ def test_filters_in_the_url_narrow_every_figure_to_them(settings_factory, monkey
     shown = at.dataframe[0].value.to_dict("records")
     assert shown and all(r["priority"] == 1 and r["category"] in ("theft", "domestic") for r in shown)
     assert {r["id"] for r in shown} <= truth
+
+
+def test_the_trends_page_shows_each_districts_total_of_the_range(settings_factory, monkeypatch):
+    settings = settings_factory()
+    raw = _history(settings, seed=17)
+    start, end = dt.date(2024, 12, 20), dt.date(2025, 1, 5)  # across the new year
+    names = {"yesil": "Yesil", "saryarka": "Saryarka", "almaty": "Almaty"}
+    truth = Counter(
+        names[r[3]] for r in raw["violations"] if r[2] == "astana" and start <= _day(r[1]) <= end
+    )  # fmt: skip
+    at = _app(settings, monkeypatch, ASTANA_HEAD, "trends", lang="en", city="astana", range="custom",
+              **{"from": start.isoformat(), "to": end.isoformat()})  # fmt: skip
+    at.run()
+    assert not at.exception, at.exception
+    shown = {r["District"]: r["Traffic violations"] for r in at.dataframe[-1].value.to_dict("records")}
+    assert shown == dict(truth)
+    assert [s.value for s in at.subheader] == ["Weekday × hour", "By district"]
