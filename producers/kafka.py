@@ -36,8 +36,9 @@ def make_producer(settings: Settings, **overrides: object) -> KafkaProducer:
     """acks=all + idempotence: a retry never duplicates and an acked message is on every replica.
 
     lz4 with a 20 ms linger and 1 MiB batches is what the producer benchmark found fastest for small
-    JSON events (benchmarks/RESULTS.md). ``delivery_timeout_ms`` bounds how long a send is retried
-    while the broker is away; past it the send fails loudly through :class:`Publisher`.
+    JSON events (benchmarks/producers.py; benchmarks/results/producers.txt). ``delivery_timeout_ms``
+    bounds how long a send is retried while the broker is away; past it the send fails loudly
+    through :class:`Publisher`.
     A broker that is not reachable yet is waited for with bounded, logged retries.
     """
     conf: dict[str, object] = dict(
