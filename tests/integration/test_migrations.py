@@ -79,3 +79,30 @@ def test_server_users_script_is_valid_clickhouse_and_holds_no_password(settings_
         assert canonical[0][0].split()[0] in ("CREATE", "ALTER", "GRANT")
     with pytest.raises(ValueError, match="plain identifier"):
         user_statements(settings.model_copy(update={"clickhouse_reader_user": "x; DROP USER y"}))
+
+
+def test_the_code_writes_exactly_the_columns_the_migrations_make(settings):
+    """Column lists in code (the sink's TABLES, the figures' FIGURE_COLUMNS, the audit writer's)
+    against the tables the migrations made: a renamed or forgotten column fails here, not in an
+    insert at night. Columns the code leaves out must have a default."""
+    from dozor.dashboard.signin import _AUDIT_COLUMNS
+    from dozor.streams.figures import FIGURE_COLUMNS
+    from dozor.streams.sink import TABLES
+
+    migrate(settings)
+    c = connect(settings)
+    rows = c.query(
+        "SELECT table, name, default_kind FROM system.columns WHERE database = currentDatabase()"
+    ).result_rows
+    columns: dict[str, dict[str, str]] = {}
+    for table, name, default_kind in rows:
+        columns.setdefault(table, {})[name] = default_kind
+    written = {spec.table: spec.columns for spec in TABLES.values()}
+    written["city_figures"] = tuple(FIGURE_COLUMNS)
+    written["audit_log"] = tuple(_AUDIT_COLUMNS)
+    for table, cols in written.items():
+        assert table in columns, f"{table} is written but no migration makes it"
+        unknown = set(cols) - set(columns[table])
+        assert not unknown, f"{table}: the code writes columns the table lacks: {sorted(unknown)}"
+        missing = {n for n, kind in columns[table].items() if n not in cols and not kind}
+        assert not missing, f"{table}: columns with no default the code never writes: {sorted(missing)}"
