@@ -227,6 +227,8 @@ _MANAGERS: dict[str, dict[str, str]] = {
     "col_arrival": {"ru": "прибытие", "kk": "келу", "en": "first arrival"},
     "col_closed": {"ru": "закрыто", "kk": "жабылды", "en": "closed"},
     "col_status": {"ru": "статус", "kk": "мәртебе", "en": "status"},
+    "col_source_code": {"ru": "код источника", "kk": "көз коды", "en": "source code"},
+    "col_source_area": {"ru": "участок источника", "kk": "көз учаскесі", "en": "source area"},
     "briefing_title": {"ru": "Сводка CompStat: {area}, на {day}", "kk": "CompStat жиынтығы: {area}, {day}",
                        "en": "CompStat briefing: {area}, as of {day}"},
     "briefing_by": {"ru": "Подготовлено для {user}, {at}", "kk": "{user} үшін дайындалды, {at}",

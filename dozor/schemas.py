@@ -303,6 +303,12 @@ class IncidentEvent(Event):
     lat: Lat
     lon: Lon
     opened_at: AwareDatetime = Field(description="When the case was opened (ISO 8601 with zone).")
+    source_code: Annotated[str, Field(max_length=64)] = Field(
+        default="", description="The source system's own call type or code (a CAD's 'BURG'); may be empty."
+    )
+    source_area: Annotated[str, Field(max_length=64)] = Field(
+        default="", description="The source's own area (beat, sector, substation); may be empty."
+    )
 
     @model_validator(mode="after")
     def _opened_first(self) -> IncidentEvent:

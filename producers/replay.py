@@ -67,7 +67,7 @@ _EPOCHS = {"epoch_s": 1.0, "epoch_ms": 1000.0}
 CAD_FIELDS = {
     "incident_id", "channel", "category", "priority", "city", "district", "lat", "lon",
     "opened_at", "assigned_at", "en_route_at", "on_scene_at", "cleared_at", "closed_at", "cancelled_at",
-    "units", "crew_type",
+    "units", "crew_type", "source_code", "source_area",
 }  # fmt: skip
 #: A cad row's moments, in the order a unit goes through them, with the dispatch status of each.
 _UNIT_MOMENTS = (("assigned_at", "assigned"), ("en_route_at", "en_route"), ("on_scene_at", "on_scene"),
@@ -391,8 +391,8 @@ def _cad(r: _Row, m: Mapping, source: str, n: int) -> list[tuple[str, dict[str, 
     incident_id = re.sub(r"[^A-Za-z0-9_-]", "-", str(incident_id)).strip("-_")[:64] or f"row-{n}"
     place = {k: r.value(k) for k in ("city", "district") if r.value(k) is not None}
     incident = {"incident_id": incident_id, "opened_at": _iso(opened), **place,
-                **{k: r.value(k) for k in ("channel", "category", "priority", "lat", "lon")
-                   if r.value(k) is not None}}  # fmt: skip
+                **{k: r.value(k) for k in ("channel", "category", "priority", "lat", "lon", "source_code",
+                                           "source_area") if r.value(k) is not None}}  # fmt: skip
     events: list[tuple[str, dict[str, Any]]] = [
         (
             "incidents",

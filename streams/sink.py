@@ -155,7 +155,7 @@ TABLES: dict[str, TableSpec] = {
     "incidents": TableSpec(
         "incident_events",
         ("event_id", "event_time", "incident_id", "status", "channel", "category", "priority",
-         "city", "district", "lat", "lon", "opened_at"),
+         "city", "district", "lat", "lon", "opened_at", "source_code", "source_area"),
     ),
     "dispatches": TableSpec(
         "dispatch_events",

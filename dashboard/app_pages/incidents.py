@@ -54,7 +54,8 @@ table = [
      t("col_channel", v.lang): label(r.channel, v.lang), t("col_priority", v.lang): r.priority,
      t("col_district", v.lang): view.district_name(v.area.city, r.district, v.lang),
      t("col_opened", v.lang): _local(r.opened_at), t("col_arrival", v.lang): _local(r.first_arrival),
-     t("col_closed", v.lang): _local(r.closed_at), t("col_status", v.lang): label(r.status, v.lang)}
+     t("col_closed", v.lang): _local(r.closed_at), t("col_status", v.lang): label(r.status, v.lang),
+     t("col_source_code", v.lang): r.source_code, t("col_source_area", v.lang): r.source_area}
     for r in rows
 ]  # fmt: skip
 if not table:

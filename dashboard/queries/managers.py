@@ -505,6 +505,9 @@ class IncidentRow:
     first_arrival: dt.datetime | None
     closed_at: dt.datetime | None
     status: str
+    #: The source system's own call type and area, when an import kept them (docs/replay.md).
+    source_code: str = ""
+    source_area: str = ""
 
 
 #: The list's sortable columns → SQL (a user's choice never reaches SQL as text).
@@ -525,7 +528,8 @@ _INCIDENT_AGG = """
            min(opened_at) AS opened_at,
            argMax(status, (event_time, indexOf(['opened', 'in_progress', 'closed', 'cancelled'], status)))
                AS state,
-           maxIf(event_time, status IN ('closed', 'cancelled')) AS ended_at
+           maxIf(event_time, status IN ('closed', 'cancelled')) AS ended_at,
+           argMax(source_code, event_time) AS source_code, argMax(source_area, event_time) AS source_area
     FROM (SELECT * FROM incident_events
           WHERE {area} AND event_time >= %(lo)s AND opened_at >= %(lo)s AND opened_at < %(hi)s)
     GROUP BY incident_id
@@ -543,7 +547,7 @@ arr AS (
 SELECT inc.incident_id, category, channel, priority, district, opened_at,
        if(arr.incident_id = '', NULL, arr.first_arrival) AS first_arrival,
        if(state IN ('closed', 'cancelled'), ended_at, NULL) AS closed_at, state AS status,
-       count() OVER () AS total
+       source_code, source_area, count() OVER () AS total
 FROM inc LEFT JOIN arr ON inc.incident_id = arr.incident_id
 ORDER BY {order} {direction}, inc.incident_id
 LIMIT %(limit)s OFFSET %(offset)s
@@ -555,7 +559,7 @@ _INCIDENT_PAGE = """
 WITH inc AS ({inc})
 SELECT incident_id, category, channel, priority, district, opened_at, NULL AS first_arrival,
        if(state IN ('closed', 'cancelled'), ended_at, NULL) AS closed_at, state AS status,
-       count() OVER () AS total
+       source_code, source_area, count() OVER () AS total
 FROM inc
 ORDER BY {order} {direction}, incident_id
 LIMIT %(limit)s OFFSET %(offset)s
@@ -598,9 +602,19 @@ def incident_list(
     total = int(rows[0][-1]) if rows else 0
     out = [
         IncidentRow(
-            i, c, ch, int(pr), d, _utc(o), None if a is None else _utc(a), None if e is None else _utc(e), s
+            i,
+            c,
+            ch,
+            int(pr),
+            d,
+            _utc(o),
+            None if a is None else _utc(a),
+            None if e is None else _utc(e),
+            s,
+            code,
+            area_,
         )  # fmt: skip
-        for i, c, ch, pr, d, o, a, e, s, _ in rows
+        for i, c, ch, pr, d, o, a, e, s, code, area_, _ in rows
     ]
     if not rows and offset:
         total = incident_list(client, scope, area, start, end, tz, filters, sort, descending, 1, 0)[1]

@@ -124,6 +124,9 @@ def incidents(draw) -> dict:
         "category": draw(st.sampled_from(list(IncidentCategory))),
         "priority": draw(st.one_of(st.integers(1, 4), INTS)),
         "opened_at": _iso(opened),
+        # A source's own code and area: any text, empty included (a longer one is refused).
+        "source_code": draw(st.one_of(st.just(""), TEXT)),
+        "source_area": draw(st.one_of(st.just(""), TEXT)),
     }
 
 

@@ -58,7 +58,8 @@ def _cad_export(path: Path, calls: int, first: dt.date, days: int, seed: int = 3
                ", ".join(units), call_type, prio, "911", *map(str, BEATS[beat]), beat]  # fmt: skip
         rows.append(row)
         truth.append({"id": number, "received": received, "dispatched": dispatched, "arrived": arrived,
-                      "cleared": cleared, "units": units, "type": call_type, "prio": prio})  # fmt: skip
+                      "cleared": cleared, "units": units, "type": call_type, "prio": prio,
+                      "beat": beat})  # fmt: skip
     # Two distinct calls that look alike after mapping (same minute, type, place, unit): two events.
     rows.append(list(rows[1]))
     rows[-1][0] = ""
@@ -169,6 +170,15 @@ def test_a_multi_year_cad_export_before_2020_is_imported_exactly(settings_factor
         ).result_rows
     })  # fmt: skip
     assert stored == per_hour
+    # The CAD's own call types and beats are kept beside Dozor's category and district.
+    codes = Counter((t["type"], t["beat"]) for t in truth)
+    stored_codes = Counter({
+        (code, area): n for code, area, n in c.query(
+            "SELECT source_code, source_area, count() FROM incident_events "
+            "WHERE status = 'opened' GROUP BY 1, 2"
+        ).result_rows
+    })  # fmt: skip
+    assert stored_codes == codes
     years = Counter(t["received"].year for t in truth)
     assert min(years) == 2017 and len(years) >= 7
     # Response times: arrival minus received (the next day past midnight), p90 by priority.
