@@ -27,17 +27,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from dozor.infra.procs import port_open, wait_until  # noqa: E402
 from dozor.settings import Settings  # noqa: E402
-from tests.helpers.chromium import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
+from tests.helpers.chromium import CHROMIUM, CHROMIUM_ARGS, SETTLED  # noqa: E402
 from tests.helpers.ports import free_port  # noqa: E402
 
 TARGET_S = 1.5
-#: The run is over and drawn: no "Running…" icon, no element of the previous run, no skeleton of
-#: an element still loading its code (tables and charts load theirs on first use).
-SETTLED = (
-    "() => !document.querySelector('[data-testid=\"stStatusWidgetRunningIcon\"]')"
-    " && !document.querySelector('[data-stale=\"true\"]')"
-    " && !document.querySelector('[data-testid=\"stSkeleton\"]')"
-)
 
 
 def _pct(values: list[float], p: float) -> float:

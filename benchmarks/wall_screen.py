@@ -48,6 +48,7 @@ from common import free_port  # noqa: E402
 from dozor.producers.kafka import make_producer  # noqa: E402
 from dozor.producers.simulator import SimConfig, Simulator  # noqa: E402
 from dozor.settings import Settings  # noqa: E402
+from tests.helpers.chromium import SETTLED  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
@@ -196,12 +197,6 @@ WATCH_TODAY = """([label, before]) => {
   window.__dzObserver.observe(document.body, {subtree: true, childList: true, characterData: true});
   read();
 }"""
-
-SETTLED = (
-    "() => !document.querySelector('[data-testid=\"stStatusWidgetRunningIcon\"]')"
-    " && !document.querySelector('[data-stale=\"true\"]')"
-    " && !document.querySelector('[data-testid=\"stSkeleton\"]')"
-)
 
 
 @cli.command()

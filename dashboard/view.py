@@ -89,11 +89,8 @@ def district_name(city_id: str, district: str, lang: str) -> str:
 
 
 def area_name(area: Area, lang: str) -> str:
-    c = city(area.city)
-    if area.district is None:
-        return c.name(lang)
-    d = next((x for x in c.districts if x.id == area.district), None)
-    return f"{c.name(lang)} · {d.name(lang) if d else area.district}"
+    name = city(area.city).name(lang)
+    return name if area.district is None else f"{name} · {district_name(area.city, area.district, lang)}"
 
 
 def _refuse(scope: Scope, page: str, message: str, detail: str) -> None:

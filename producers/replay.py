@@ -72,7 +72,6 @@ CAD_FIELDS = {
 #: A cad row's moments, in the order a unit goes through them, with the dispatch status of each.
 _UNIT_MOMENTS = (("assigned_at", "assigned"), ("en_route_at", "en_route"), ("on_scene_at", "on_scene"),
                  ("cleared_at", "cleared"))  # fmt: skip
-_CAD_TIMES = {"opened_at", *(m for m, _ in _UNIT_MOMENTS), "closed_at", "cancelled_at"}
 
 
 class MappingError(DozorError):

@@ -9,7 +9,8 @@ into SQL; the few identifiers a user chooses (group-by, sort column) come from f
 What the figures mean (the pages say the same):
 
 - **days** are local days in the display zone (``Asia/Almaty``: UTC+6 until 2024-03-01, UTC+5
-  since). Counts over days read the hourly roll-ups (migration 0009), exact to the event.
+  since). Counts over days read the hourly roll-ups (migration 0009), and CompStat's incidents the
+  per-Kazakhstan-day one (migration 0010), exact to the event.
 - **CompStat periods** for an *as of* day D: *week* D−6…D; *previous week* D−13…D−7; *same week
   last year* the 7 days ending D−364 (52 weeks back: the same weekdays, as CompStat compares);
   *28 days* D−27…D against the 28 days ending D−364; *year to date* 1 January…D against 1 January
@@ -34,6 +35,7 @@ from zoneinfo import ZoneInfo
 from clickhouse_connect.driver.client import Client
 
 from dozor.access import Scope
+from dozor.dashboard.queries.wall import _utc
 
 __all__ = [
     "Area",
@@ -210,18 +212,21 @@ GROUP BY violation_type ORDER BY violation_type
     area=_AREA,
 )
 
-_CS_INCIDENTS = _compose(
-    """
+#: Incidents opened per category, channel and priority and period, from ``{source}`` (an hourly or a
+#: daily roll-up) with its local day as ``d``.
+_CS_INCIDENTS_OF = """
 SELECT k.1 AS family, k.2 AS key, {sums}
-FROM (SELECT opened, toDate(hour, %(tz)s) AS d,
+FROM (SELECT opened, {day} AS d,
              arrayJoin([('category', toString(category)), ('channel', toString(channel)),
                         ('priority', toString(priority))]) AS k
-      FROM incidents_by_hour WHERE {area} AND hour >= %(lo)s AND hour < %(hi)s)
+      FROM {source} WHERE {area} AND {span})
 GROUP BY family, key ORDER BY family, key
-""",
-    sums=_period_sums("opened", "d"),
-    area=_AREA,
-)
+"""
+
+_CS_INCIDENTS = _compose(
+    _CS_INCIDENTS_OF, sums=_period_sums("opened", "d"), day="toDate(hour, %(tz)s)",
+    source="incidents_by_hour", area=_AREA, span="hour >= %(lo)s AND hour < %(hi)s",
+)  # fmt: skip
 
 #: One record per incident: its latest revision (the join republishes on a late step), from the
 #: read model of migration 0010; the opening day (UTC) bounds what is read.
@@ -238,16 +243,12 @@ WHERE {area} AND opened_day >= toDate(%(lo)s) AND opened_day <= toDate(%(hi)s)
 ROLLUP_TZ = "Asia/Almaty"
 
 _CS_INCIDENTS_BY_DAY = _compose(
-    """
-SELECT k.1 AS family, k.2 AS key, {sums}
-FROM (SELECT opened, day AS d,
-             arrayJoin([('category', toString(category)), ('channel', toString(channel)),
-                        ('priority', toString(priority))]) AS k
-      FROM incidents_by_day WHERE {area} AND day >= %(span_lo)s AND day <= %(span_hi)s)
-GROUP BY family, key ORDER BY family, key
-""",
+    _CS_INCIDENTS_OF,
     sums=_period_sums("opened", "d"),
+    day="day",
+    source="incidents_by_day",
     area=_AREA,
+    span="day >= %(span_lo)s AND day <= %(span_hi)s",
 )
 
 #: Arrivals and arrivals within target per priority and period, in one pass over the incidents.
@@ -447,7 +448,7 @@ def response_stats(
     p = {**_area_params(scope, area), **_filter_params(filters), "tz": tz}
     p["lo"], p["hi"] = _bounds(tz, start, end)
     sql = _compose(
-        _RESPONSES, key=RESPONSE_GROUPS[by], q=_Q, latest=_compose(_LATEST_RESPONSES, area=_AREA),
+        _RESPONSES, key=RESPONSE_GROUPS[by], latest=_compose(_LATEST_RESPONSES, area=_AREA),
         inf=_INCIDENT_FILTER,
     )  # fmt: skip
     out = []
@@ -570,10 +571,6 @@ SELECT incident_id, min(event_time) FROM dispatch_events
 WHERE {area} AND event_time >= %(lo)s AND status = 'on_scene' AND has(%(ids)s, incident_id)
 GROUP BY incident_id
 """
-
-
-def _utc(t: dt.datetime) -> dt.datetime:
-    return t.replace(tzinfo=dt.UTC) if t.tzinfo is None else t.astimezone(dt.UTC)
 
 
 def incident_list(

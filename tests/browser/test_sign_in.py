@@ -19,6 +19,7 @@ import pytest
 from dozor.clickhouse import connect
 from dozor.infra.migrate import migrate
 from dozor.infra.procs import port_open, wait_until
+from tests.helpers.chromium import SETTLED
 from tests.helpers.ports import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
@@ -167,14 +168,8 @@ def test_the_integrity_page_signs_in_first_and_its_csv_is_the_sql_truth(
 
 
 def _settled(page) -> None:
-    """Until the app's run is over: no "Running…" icon and no element left from the previous run
-    (Streamlit keeps those on the page, marked stale, until the new run replaces them)."""
-    page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidgetRunningIcon\"]')"
-        " && !document.querySelector('[data-stale=\"true\"]')"
-        " && !document.querySelector('[data-testid=\"stSkeleton\"]')",
-        timeout=30_000,
-    )
+    """Until the app's run is over and drawn (:data:`~tests.helpers.chromium.SETTLED`)."""
+    page.wait_for_function(SETTLED, timeout=30_000)
 
 
 def _choose(page, label: str, option: str) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 
-__all__ = ["CHROMIUM", "CHROMIUM_ARGS"]
+__all__ = ["CHROMIUM", "CHROMIUM_ARGS", "SETTLED"]
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
@@ -19,3 +19,13 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+
+#: A Streamlit page's run is over and drawn (for ``page.wait_for_function``): no "Running…" icon,
+#: no element left from the previous run (Streamlit keeps those, marked stale, until the new run
+#: replaces them), no skeleton of an element still loading its code (tables and charts load theirs
+#: on first use).
+SETTLED = (
+    "() => !document.querySelector('[data-testid=\"stStatusWidgetRunningIcon\"]')"
+    " && !document.querySelector('[data-stale=\"true\"]')"
+    " && !document.querySelector('[data-testid=\"stSkeleton\"]')"
+)
