@@ -2,9 +2,11 @@
 
 Each SQL statement of ``dozor.dashboard.queries.WALL_QUERIES`` is timed from clickhouse-connect's
 call to its parsed result (what a screen waits for), ``--rounds`` times, after one warm-up round.
-Printed: p50 / p95 / max per statement and per screen panel, with the table sizes read.
+Printed: p50 / p95 / max per statement and per screen panel, with the table sizes read. The
+committed results (2026-11-23) were read on history from the generator ``dozor backfill`` replaced
+(50M violations in 30 days, the same views); rerun them on ``dozor backfill`` history.
 
-    python -m benchmarks.history --days 30 --violations 50000000     # once: the history
+    dozor backfill --days 30 --scale 300     # once: ~48M violations, through the same views
     python benchmarks/wall_queries.py --rounds 200 > benchmarks/results/wall_queries.txt
 """
 

@@ -2,3 +2,5 @@
 screen; the managers' CompStat, trends, response times, incidents, integrity and audit), their
 shared sign-in (``signin``), filters (``view``), tables and PDF briefing, texts (``i18n``) and every
 SQL query they run (``queries/``)."""
+
+__all__ = ["briefing", "data", "i18n", "screen", "signin", "tables", "view", "app_pages", "queries"]

@@ -79,6 +79,17 @@ class View:
                 parts.append(f"{name}={','.join(map(str, values))}")
         return " ".join(parts)
 
+    def csv_download(self, table: list[dict], name: str, what: str, key: str) -> None:
+        """The CSV button of a table, named after the view; the export goes to the audit log."""
+        from dozor.dashboard.tables import csv_bytes
+
+        file_name = f"{name}_{self.area.city}_{self.start}_{self.end}.csv"
+        audit = ("export", self.page, f"csv {what} {self.detail}", len(table), self.scope)
+        st.download_button(
+            t("csv", self.lang), csv_bytes(table), file_name=file_name, mime="text/csv", key=key,
+            on_click=signin.audit, args=audit,
+        )  # fmt: skip
+
 
 def district_name(city_id: str, district: str, lang: str) -> str:
     """A district's name in ``lang``; "no district" for events outside the city's map."""

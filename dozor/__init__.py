@@ -2,7 +2,8 @@
 
 Subpackages: ``dozor.producers`` (event sources), ``dozor.streams`` (faust workers),
 ``dozor.dashboard`` (Streamlit), ``dozor.infra`` (embedded Kafka and ClickHouse, migrations).
-Shared concepts live here: settings, event schemas, city reference data, errors.
+Shared concepts live here: settings, event schemas, topic names (`dozor.names`), city reference
+data, errors.
 """
 
 __all__ = ["__version__"]

@@ -373,6 +373,11 @@ def worker(settings: Settings, role: str) -> None:
     Worker(app, loglevel=settings.log_level, quiet=True, redirect_stdouts=False).execute_from_commandline()
 
 
+def _share(default: float, help_text: str) -> dict:
+    """A share option's settings: a fraction from 0 to 1 with its default shown."""
+    return {"type": click.FloatRange(0, 1), "default": default, "show_default": True, "help": help_text}
+
+
 @cli.command()
 @click.option(
     "--rate",
@@ -387,33 +392,14 @@ def worker(settings: Settings, role: str) -> None:
     is_flag=True,
     help="As fast as possible; needs --count. Event times then run up to now from the past.",
 )
+@click.option("--bad-rate", **_share(0.0, "Share of messages replaced by malformed ones of many kinds."))
 @click.option(
-    "--bad-rate",
-    type=click.FloatRange(0, 1),
-    default=0.0,
-    show_default=True,
-    help="Share of messages replaced by malformed ones of many kinds.",
+    "--late-rate", **_share(0.01, "Share of messages sent late (up to 5 minutes), hence out of order.")
 )
-@click.option(
-    "--late-rate",
-    type=click.FloatRange(0, 1),
-    default=0.01,
-    show_default=True,
-    help="Share of messages sent late (up to 5 minutes), hence out of order.",
-)
-@click.option(
-    "--duplicate-rate",
-    type=click.FloatRange(0, 1),
-    default=0.005,
-    show_default=True,
-    help="Share of messages sent twice.",
-)
+@click.option("--duplicate-rate", **_share(0.005, "Share of messages sent twice."))
 @click.option(
     "--incident-share",
-    type=click.FloatRange(0, 1),
-    default=0.05,
-    show_default=True,
-    help="Share of root events that open an incident (each brings about 8 messages).",
+    **_share(0.05, "Share of root events that open an incident (each brings about 8 messages)."),
 )
 @click.pass_obj
 @_guard
@@ -474,16 +460,21 @@ def simulate(
     "--dry-run", is_flag=True,
     help="Map and validate only: print what would be sent and what rejected, by reason, with examples.",
 )  # fmt: skip
+@click.option(
+    "--historical", is_flag=True,
+    help="History, not news: accept any date ClickHouse stores, raise no alerts, publish no live figures.",
+)  # fmt: skip
 @click.pass_obj
 @_guard
 def replay(
     settings: Settings, file: Path, mapping_path: Path, speed: float | None, rejects: Path | None,
-    dry_run: bool,
+    dry_run: bool, historical: bool,
 ) -> None:  # fmt: skip
     """Replay real-world records (CSV, JSONL, Parquet) into the input topics of their families.
 
-    Events older than DOZOR_EARLIEST_EVENT_DATE (2020-01-01) are refused as bad_time: to import
-    older history set it earlier for this command and the workers alike.
+    Events older than DOZOR_EARLIEST_EVENT_DATE (2020-01-01) are refused as bad_time, unless
+    --historical: then every message is marked as history (a Kafka header), and the workers
+    store it whatever its date, without waiting or spike alerts and without live city figures.
 
     Example: dozor replay calls.csv --mapping docs/examples/cad_calls.toml --dry-run
     """
@@ -491,14 +482,17 @@ def replay(
 
     from dozor.producers.replay import Mapping
     from dozor.producers.replay import replay as run
+    from dozor.schemas import ENGINE_EARLIEST, HISTORICAL_HEADER
 
     mapping = Mapping.load(mapping_path)
     salt = settings.plate_salt.get_secret_value()
     progress = sys.stderr.isatty()
     retention = dt.timedelta(hours=settings.join_retention_hours)
+    earliest = ENGINE_EARLIEST if historical else settings.earliest_event
+    kept = {family: settings.retained_since(family) for family in mapping.families}
     if dry_run:
         report = run(file, mapping, None, salt, rejects=rejects, progress=progress,
-                     earliest=settings.earliest_event, join_retention=retention)  # fmt: skip
+                     earliest=earliest, join_retention=retention, retained_since=kept)  # fmt: skip
         click.echo(f"dry run, nothing sent: {report.summary(dry_run=True)}")
         return
     from dozor.infra.topics import ensure_topics
@@ -506,11 +500,13 @@ def replay(
 
     ensure_topics(settings)
     topics = {family: settings.topic(family) for family in mapping.families}
+    headers = [(HISTORICAL_HEADER, b"1")] if historical else None
     pub = Publisher(make_producer(settings))
     try:
         report = run(
-            file, mapping, lambda family, k, v: pub.send(topics[family], k, v), salt, speed=speed,
-            rejects=rejects, progress=progress, earliest=settings.earliest_event, join_retention=retention,
+            file, mapping, lambda family, k, v: pub.send(topics[family], k, v, headers), salt, speed=speed,
+            rejects=rejects, progress=progress, earliest=earliest, join_retention=retention,
+            retained_since=kept,
         )  # fmt: skip
     finally:
         pub.close()

@@ -2,8 +2,10 @@
 
 - **District.** Source systems send district names in Russian, Kazakh or Latin spelling, or none at
   all (the 102 app and SOS buttons send a GPS fix only). A known spelling becomes the district id
-  (:func:`dozor.cities.resolve_district`); otherwise the district is found from the coordinates in
-  the shipped boundaries (:mod:`dozor.geo`). An event with neither keeps "" (counted as unknown).
+  (:func:`dozor.cities.resolve_district`); without a name, the district is found from the
+  coordinates in the shipped boundaries (:mod:`dozor.geo`). An event with neither keeps "" (counted
+  as unknown), and so does one whose name is no district of its city: it is counted in
+  ``dozor_unknown_district_total``, never moved to the district at its position.
   City spellings are resolved earlier, by the validator, since an unknown city is a rejection.
 - **Fine.** Each violation type carries a fine in MCI (the monthly calculation index) under the Code
   of Administrative Offences; speeding is graded by the excess. The tenge amount is the MCI of the
@@ -20,15 +22,21 @@ import bisect
 import functools
 from collections.abc import Mapping
 
+from prometheus_client import Counter
+
 from dozor.cities import city, resolve_district
 from dozor.geo import DistrictMap, district_map
-from dozor.schemas import Event, Violation, ViolationType
+from dozor.schemas import CityFigures, Event, Violation, ViolationType
 
 __all__ = ["FINE_MCI", "SPEEDING_MCI", "Enricher", "fine_mci"]
 
 #: A source sends the same few district names over and over; normalising one costs about as much
 #: as validating the event. Bounded, since the names come from outside.
 _resolve_district = functools.lru_cache(maxsize=4096)(resolve_district)
+
+UNKNOWN_DISTRICTS = Counter(
+    "dozor_unknown_district_total", "Events whose district name is not a district of their city", ["city"]
+)
 
 #: Fine in MCI per violation type (speeding: see :data:`SPEEDING_MCI`).
 FINE_MCI: dict[str, int] = {
@@ -81,15 +89,23 @@ class Enricher:
         return mci
 
     def district(self, ev: Event) -> str:
-        """The event's district id, "" when neither its name nor its position says."""
+        """The event's district id, "" when neither its name nor its position says.
+
+        A district the source names but nobody knows (a misspelling, a department's own beat)
+        is stored as "" and counted in ``dozor_unknown_district_total``: never replaced by the
+        district at the event's position, which would move it silently.
+        """
         d = ev.__dict__
         city_id, given = d.get("city"), d.get("district", "")
         if city_id is None:
             return ""
         if given and given in city(city_id).district_ids:
             return given  # the common case: a source that already sends ids
-        if given and (found := _resolve_district(city_id, given)):
-            return found
+        if given:
+            found = _resolve_district(city_id, given)
+            if not found:
+                UNKNOWN_DISTRICTS.labels(city_id).inc()
+            return found or ""
         lat = d.get("lat")
         if lat is not None:
             return self._districts.district_at(city_id, lat, d["lon"])
@@ -101,4 +117,8 @@ class Enricher:
             d = ev.__dict__
             mci = fine_mci(d["violation_type"], d["speed_kmh"], d["speed_limit_kmh"])
             return [mci, mci * self.mci_for(d["event_time"].year)]
+        if isinstance(ev, CityFigures):
+            # The figures' digest is the publisher's memory of what it said; the body is the
+            # message as a consumer reads it.
+            return [ev.content_digest(), ev.to_json().decode()]
         return []

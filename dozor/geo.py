@@ -20,7 +20,7 @@ import shapely
 from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 
-__all__ = ["DISTRICTS_FILE", "DistrictMap", "district_map"]
+__all__ = ["DISTRICTS_FILE", "DistrictMap", "AreaMap", "district_map"]
 
 DISTRICTS_FILE = Path(__file__).resolve().parent / "data" / "districts.geojson"
 
@@ -81,6 +81,44 @@ class DistrictMap:
             lon, lat = round(rng.uniform(x0, x1), 5), round(rng.uniform(y0, y1), 5)
             if shapely.contains_xy(geom, lon, lat):
                 return lat, lon
+
+
+class AreaMap:
+    """A department's own areas (beats, sectors, substations), from its GeoJSON, by its own ids.
+
+    Loaded as data by a replay mapping's ``[areas]`` table: the file's features and the property
+    that holds each one's id, nothing in code. An STRtree finds the candidates of a point, so a
+    city's few hundred beats cost a lookup of a few polygons.
+    """
+
+    def __init__(self, geojson: dict, id_property: str, source: str = "GeoJSON") -> None:
+        self.source = source
+        ids, geoms = [], []
+        for i, f in enumerate(geojson.get("features", ())):
+            props = f.get("properties") or {}
+            if props.get(id_property) in (None, ""):
+                raise ValueError(f"{source}: feature {i} has no {id_property!r} property")
+            geom = shape(f["geometry"])
+            shapely.prepare(geom)
+            ids.append(str(props[id_property]))
+            geoms.append(geom)
+        if not ids:
+            raise ValueError(f"{source}: no features")
+        self.ids = frozenset(ids)
+        self._ids, self._geoms = ids, geoms
+        self._tree = shapely.STRtree(geoms)
+
+    @classmethod
+    def load(cls, path: Path, id_property: str) -> AreaMap:
+        return cls(json.loads(path.read_text(encoding="utf-8")), id_property, path.name)
+
+    def area_at(self, lat: float, lon: float) -> str:
+        """The id of the area holding (lat, lon), or "" when none does."""
+        point = shapely.Point(lon, lat)
+        for i in self._tree.query(point):
+            if shapely.contains_xy(self._geoms[i], lon, lat):
+                return self._ids[i]
+        return ""
 
 
 @cache

@@ -22,6 +22,7 @@ plate only as a keyed hash plus a masked form (:mod:`dozor.privacy`); officers n
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import math
 import re
 import uuid
@@ -34,6 +35,7 @@ import orjson
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from dozor.cities import CITY_IDS, REGIONS, city, resolve_city
+from dozor.names import family_topic
 
 __all__ = [
     "ViolationType",
@@ -60,6 +62,9 @@ __all__ = [
     "InvalidEvent",
     "parse_event",
     "parse_violation",
+    "ENGINE_EARLIEST",
+    "HISTORICAL_HEADER",
+    "is_historical",
     "json_schema",
     "export_schemas",
     "SCHEMA_DIR",
@@ -87,6 +92,11 @@ MAX_CITY_DISTANCE_KM = 80.0
 #: Events from before the system existed, or further ahead than clock skew explains, are absurd.
 EARLIEST_EVENT = dt.datetime(2020, 1, 1, tzinfo=dt.UTC)
 MAX_FUTURE_SKEW = dt.timedelta(minutes=10)
+#: The oldest time ClickHouse's DateTime64 stores: a historical import may go back that far.
+ENGINE_EARLIEST = dt.datetime(1900, 1, 1, tzinfo=dt.UTC)
+#: Kafka header of a message from a historical import (``dozor replay --historical``): the workers
+#: accept any time the engine stores for it, store it, and raise no alert about it.
+HISTORICAL_HEADER = "dozor.historical"
 _EARLIEST_TS = EARLIEST_EVENT.timestamp()
 _MAX_FUTURE_SKEW_S = MAX_FUTURE_SKEW.total_seconds()
 
@@ -99,6 +109,7 @@ REASONS = {
     "unknown_city": "city or region id not in Dozor's reference data",
     "bad_position": "coordinates outside Kazakhstan or far from the event's city",
     "bad_time": "event time absurd (before DOZOR_EARLIEST_EVENT_DATE, 2020 by default, or in the future)",
+    "expired": "older than its table keeps (DOZOR_RETENTION_*_DAYS): stored, it would be deleted at once",
     "undecodable": "the message could not be read (for example a compression codec it cannot undo)",
     "storage": "valid, but ClickHouse refused to store it (its error code and text are in the detail)",
     "processing": "valid, but a derived-output worker (join, figures) failed on it",
@@ -204,6 +215,8 @@ CityId = Annotated[
 District = Annotated[str, Field(max_length=64, description="District id within the city; may be empty.")]
 Lat = Annotated[float, Field(ge=-90, le=90)]
 Lon = Annotated[float, Field(ge=-180, le=180)]
+#: A position is both coordinates or none: half of one places nothing.
+_HALF_POSITION = "lat and lon come together, or neither"
 
 
 class Event(BaseModel):
@@ -239,8 +252,8 @@ class Violation(Event):
     camera_id: Annotated[str, Field(min_length=1, max_length=64)]
     city: CityId
     district: District = ""
-    lat: Lat
-    lon: Lon
+    lat: Lat | None = Field(default=None, description="With lon, or neither: many exports carry no position.")
+    lon: Lon | None = None
     violation_type: ViolationType
     speed_kmh: Annotated[int, Field(ge=0, le=400)] | None = None
     speed_limit_kmh: Annotated[int, Field(ge=0, le=200)] | None = None
@@ -262,6 +275,8 @@ class Violation(Event):
         d = self.__dict__  # runs for every event: plain dict reads, not attribute lookups
         if d["violation_type"] == "speeding" and (d["speed_kmh"] is None or d["speed_limit_kmh"] is None):
             raise ValueError("speeding needs speed_kmh and speed_limit_kmh")
+        if (d["lat"] is None) != (d["lon"] is None):
+            raise ValueError(_HALF_POSITION)
         return self
 
 
@@ -300,8 +315,10 @@ class IncidentEvent(Event):
     priority: Annotated[int, Field(ge=1, le=4, description="1 is the most urgent.")]
     city: CityId
     district: District = ""
-    lat: Lat
-    lon: Lon
+    lat: Lat | None = Field(
+        default=None, description="With lon, or neither: a call may come without a position."
+    )
+    lon: Lon | None = None
     opened_at: AwareDatetime = Field(description="When the case was opened (ISO 8601 with zone).")
     source_code: Annotated[str, Field(max_length=64)] = Field(
         default="", description="The source system's own call type or code (a CAD's 'BURG'); may be empty."
@@ -314,6 +331,8 @@ class IncidentEvent(Event):
     def _opened_first(self) -> IncidentEvent:
         if self.event_time < self.opened_at:
             raise ValueError("event_time is before opened_at")
+        if (self.lat is None) != (self.lon is None):
+            raise ValueError(_HALF_POSITION)
         return self
 
 
@@ -465,6 +484,18 @@ class CityFigures(Event):
         description="Per district id; '' holds events with no district."
     )
 
+    def content_digest(self) -> str:
+        """A digest of the figures alone (no revision, lateness or ids): equal digests, same figures.
+
+        The publisher compares it to decide whether a minute needs a revision, and the ingest stores
+        it beside the message, so a restarted publisher reads back what it last said.
+        """
+        content = self.model_dump(
+            exclude={"event_id", "event_time", "schema_version", "revision", "late_events"}
+        )
+        content["minute"] = self.minute.isoformat()
+        return hashlib.sha1(orjson.dumps(content, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
 
 @dataclass(frozen=True)
 class Family:
@@ -481,7 +512,7 @@ class Family:
     derived: bool = False
 
     def topic(self, prefix: str) -> str:
-        return f"{prefix}.{self.name}.v{self.version}"
+        return family_topic(prefix, self.name, self.version)
 
     def key(self, ev: Event) -> bytes:
         return str(getattr(ev, self.key_field)).encode()
@@ -515,14 +546,31 @@ def _km_from_city(city_id: str, lat: float, lon: float) -> float:
     return 6371.0 * math.hypot(x, math.radians(lat - c.lat))
 
 
+def is_historical(headers: object) -> bool:
+    """Whether a Kafka message's headers mark it as from a historical import.
+
+    Headers come as a list of (name, value) pairs from aiokafka and kafka-python, and as a mapping
+    from faust; a message without any is the common case and costs one truth test.
+    """
+    if not headers:
+        return False
+    names = headers.keys() if isinstance(headers, dict) else (h[0] for h in headers)  # type: ignore[attr-defined]
+    return HISTORICAL_HEADER in names
+
+
 def parse_event(
     family: str,
     raw: bytes,
     now: dt.datetime | None = None,
     unit_id_pattern: re.Pattern[str] = UNIT_ID_RE,
     earliest: dt.datetime = EARLIEST_EVENT,
+    retained_since: dt.datetime | None = None,
 ) -> Event:
     """Validate one message of ``family``; raise :class:`InvalidEvent` with a reason code otherwise.
+
+    ``retained_since`` is where the family's table retention starts (now minus its days): an event
+    older than that would be inserted and then deleted by the table's TTL, a loss nobody sees, so
+    it is refused as ``expired`` instead (a historical import reaches that far back).
 
     ``unit_id_pattern`` is the shape of a crew's call sign (DOZOR_UNIT_ID_PATTERN): a dispatch whose
     unit is named any other way (a person's name, a personnel number) is refused, not stored.
@@ -570,6 +618,11 @@ def parse_event(
         if t is not None and not (oldest <= t.timestamp() <= latest):
             why = "in the future" if t.timestamp() > latest else "before DOZOR_EARLIEST_EVENT_DATE"
             raise InvalidEvent("bad_time", f"{name}={t.isoformat()} is {why}")
+    if retained_since is not None and d["event_time"] < retained_since:
+        raise InvalidEvent(
+            "expired", f"event_time={d['event_time'].isoformat()} is before {retained_since:%Y-%m-%d}, where "
+            "its table's retention starts: raise DOZOR_RETENTION_*_DAYS to keep it",
+        )  # fmt: skip
     if family == "dispatches" and not unit_id_pattern.fullmatch(d["unit_id"]):
         raise InvalidEvent(
             "schema", f"unit_id: {d['unit_id']!r} is not a call sign ({unit_id_pattern.pattern})"

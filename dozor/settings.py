@@ -19,17 +19,16 @@ import orjson
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from dozor import names
 from dozor.errors import ConfigError
 from dozor.schemas import UNIT_ID_PATTERN
 
-__all__ = ["Settings", "DEV_PLATE_SALT", "JOIN_TABLE"]
+__all__ = ["Settings", "DEV_PLATE_SALT"]
 
 #: The salt used when none is configured. Good enough to hash simulated plates on a laptop; a
 #: production deployment that still uses it would make plate hashes reversible by dictionary, so
 #: :class:`Settings` refuses it there.
 DEV_PLATE_SALT = "dozor-development-salt-change-me"
-#: The join's faust table (streams/responses.py); its changelog topic is named after it.
-JOIN_TABLE = "incident-join"
 
 
 class Settings(BaseSettings):
@@ -99,8 +98,9 @@ class Settings(BaseSettings):
         default=3650,
         ge=1,
         description="Days raw events, response times and alerts stay in ClickHouse (TTL on event_time). "
-        "Ten years keeps everything the validator accepts (from 2020) and a three-year baseline; a "
-        "shorter retention removes older imported history at the next merge, by design.",
+        "Ten years keeps everything the validator accepts (from 2020) and a three-year baseline. An "
+        "event older than this is refused as expired (the TTL would delete it as soon as stored); "
+        "raise it before a historical import that reaches further back.",
     )
     retention_aggregate_days: int = Field(
         default=3660, ge=1, description="Days the per-minute and per-day roll-ups stay (TTL)."
@@ -257,6 +257,15 @@ class Settings(BaseSettings):
             raise ValueError(f"needs a target for each priority 1-4, got {sorted(v)}")
         return v
 
+    def retained_since(self, family: str, now: dt.datetime | None = None) -> dt.datetime:
+        """Where the retention of ``family``'s table starts: older events would be deleted by its TTL
+        as soon as stored, so the validator refuses them as ``expired`` (infra/migrate.py sets the TTLs)."""
+        days = {
+            "integrity": self.retention_integrity_days,
+            "city_figures": self.retention_aggregate_days,
+        }.get(family, self.retention_raw_days)
+        return (now or dt.datetime.now(dt.UTC)) - dt.timedelta(days=days)
+
     @property
     def earliest_event(self) -> dt.datetime:
         """:attr:`earliest_event_date` as the UTC instant the validator compares with."""
@@ -304,16 +313,16 @@ class Settings(BaseSettings):
     @property
     def topic_deadletter(self) -> str:
         """Where rejected input goes, with its reason."""
-        return f"{self.topic_prefix}.deadletter.v1"
+        return names.deadletter_topic(self.topic_prefix)
 
     def streams_app_id(self, role: str) -> str:
         """The faust app id of a worker role: its consumer group and its changelog topics' prefix."""
-        return f"{self.consumer_group}-{role}"
+        return names.app_id(self.consumer_group, role)
 
     @property
     def topic_join_changelog(self) -> str:
         """The join table's changelog, named as faust names it: ``<app id>-<table>-changelog``."""
-        return f"{self.streams_app_id('join')}-{JOIN_TABLE}-changelog"
+        return names.changelog_topic(self.streams_app_id("join"), names.JOIN_TABLE)
 
     @cached_property
     def clickhouse_host_port(self) -> tuple[str, int]:

@@ -116,10 +116,12 @@ class Publisher:
             self.first_error = f"{type(exc).__name__}: {exc}"
             log.error("Kafka delivery failed: %s", self.first_error)
 
-    def send(self, topic: str, key: bytes | None, value: bytes) -> None:
+    def send(
+        self, topic: str, key: bytes | None, value: bytes, headers: list[tuple[str, bytes]] | None = None
+    ) -> None:
         try:
             partition = self._partition(topic, key) if key is not None else None
-            fut = self.producer.send(topic, key=key, value=value, partition=partition)
+            fut = self.producer.send(topic, key=key, value=value, partition=partition, headers=headers)
         except KafkaError as e:  # buffer full past max_block_ms, message too large, …
             self._on_error(e)
             return

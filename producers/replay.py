@@ -49,7 +49,9 @@ from zoneinfo import ZoneInfo
 
 import orjson
 
+from dozor.cities import CITY_IDS, city, resolve_district
 from dozor.errors import DozorError
+from dozor.geo import AreaMap
 from dozor.privacy import hash_plate, mask_plate
 from dozor.schemas import EARLIEST_EVENT, FAMILIES, INPUT_FAMILIES, InvalidEvent, parse_event
 
@@ -96,6 +98,9 @@ class Mapping:
     skip_if_empty: tuple[str, ...] = ()
     units_separator: str = ","
     close_at: str = "closed_at"
+    #: The department's own areas (``[areas]``): each call's ``source_area`` is checked against
+    #: them, or found from its position when the export has no area column.
+    areas: AreaMap | None = field(default=None, compare=False)
 
     @property
     def families(self) -> tuple[str, ...]:
@@ -158,7 +163,25 @@ class Mapping:
             roll_past_midnight=bool(time_table.get("roll_past_midnight", False)), timezone=tz,
             format=raw.get("format"), include=include, exclude=exclude, skip_if_empty=tuple(skip),
             units_separator=cad.get("units_separator", ","), close_at=close_at,
+            areas=_load_areas(path, raw.get("areas")),
         )  # fmt: skip
+
+
+def _load_areas(path: Path, table: object) -> AreaMap | None:
+    """The ``[areas]`` table: ``file`` (GeoJSON, relative to the mapping) and ``id`` (the property
+    holding each area's own id)."""
+    if table is None:
+        return None
+    if not isinstance(table, dict) or not isinstance(table.get("file"), str) or not isinstance(
+            table.get("id"), str):  # fmt: skip
+        raise MappingError(
+            f'{path}: [areas] needs file = "areas.geojson" and id = "<property of each area\'s id>"'
+        )
+    file = (path.parent / table["file"]).resolve()
+    try:
+        return AreaMap.load(file, table["id"])
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise MappingError(f"{path}: [areas] {file.name}: {e}") from None
 
 
 def _check_time_format(path: Path, key: str, fmt: object) -> None:
@@ -192,6 +215,13 @@ class ReplayReport:
     #: incidents: the join drops those (its state is bounded), so their response times are lost.
     out_of_order: int = 0
     join_retention: dt.timedelta = dt.timedelta(hours=24)
+    #: District names that are no district of their city: stored without one, never moved.
+    unknown_districts: Counter = field(default_factory=Counter)
+    #: Calls naming an area the ``[areas]`` file does not have (kept as given), and calls whose
+    #: position lies in none of its areas (or that have none) when the area comes from the position.
+    unknown_areas: Counter = field(default_factory=Counter)
+    unplaced: int = 0
+    areas_source: str = ""
 
     @property
     def sent_total(self) -> int:
@@ -220,10 +250,23 @@ class ReplayReport:
             lines += [f"      e.g. {x}" for x in self.examples[reason]]
         lines += [f"  skipped {n}: {why}" for why, n in self.skipped.most_common()]
         for name, values in sorted(self.defaulted.items()):
-            top = ", ".join(f"{v!r} ×{n}" for v, n in values.most_common(8))
-            more = f" and {len(values) - 8} more" if len(values) > 8 else ""
-            lines.append(f"  {name}: {sum(values.values())} values fell to the default: {top}{more}")
+            lines.append(f"  {name}: {sum(values.values())} values fell to the default: {_top(values)}")
+        if self.unknown_districts:
+            n = sum(self.unknown_districts.values())
+            lines.append(f"  district: {n} events name no district of their city, stored without one "
+                         f"(never moved by position): {_top(self.unknown_districts)}")  # fmt: skip
+        if self.unknown_areas:
+            lines.append(f"  source_area: {sum(self.unknown_areas.values())} calls name no area of "
+                         f"{self.areas_source}, kept as given: {_top(self.unknown_areas)}")  # fmt: skip
+        if self.unplaced:
+            lines.append(f"  source_area: {self.unplaced} calls lie in no area of {self.areas_source} "
+                         "(or have no position): stored without one")  # fmt: skip
         return "\n".join(lines)
+
+
+def _top(values: Counter) -> str:
+    more = f" and {len(values) - 8} more" if len(values) > 8 else ""
+    return ", ".join(f"{v!r} ×{n}" for v, n in values.most_common(8)) + more
 
 
 def read_rows(path: Path, fmt: str | None = None) -> Iterator[dict[str, Any]]:
@@ -249,6 +292,23 @@ def read_rows(path: Path, fmt: str | None = None) -> Iterator[dict[str, Any]]:
             yield from batch.to_pylist()
     else:
         raise MappingError(f"cannot tell the format of {path.name}: use .csv, .jsonl or .parquet")
+
+
+def count_rows(path: Path, fmt: str | None = None) -> int | None:
+    """Rows in the file, for the progress bar's ETA: a pass over its bytes (CSV, JSONL; a quoted
+    cell with a line break counts twice, so the ETA errs early) or Parquet's metadata."""
+    fmt = fmt or _FORMATS.get(path.suffix.lower())
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        return pq.ParquetFile(path).metadata.num_rows
+    if fmt not in ("csv", "jsonl"):
+        return None
+    lines = 0
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            lines += chunk.count(b"\n")
+    return max(lines - (fmt == "csv"), 0)
 
 
 _NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
@@ -440,6 +500,7 @@ class Mapped:
 def map_rows(
     rows: Iterator[dict[str, Any]], m: Mapping, salt: str, source: str = "",
     report: ReplayReport | None = None, earliest: dt.datetime = EARLIEST_EVENT,
+    retained_since: dict[str, dt.datetime] | None = None,
 ) -> Iterator[Mapped]:  # fmt: skip
     """Map and validate every row, in order; ``source`` (the file's name) seeds derived ids. Rows
     left out by the mapping's filter are counted in ``report.skipped`` and yield nothing."""
@@ -459,14 +520,45 @@ def map_rows(
         except (ValueError, KeyError, TypeError, OverflowError) as e:
             yield Mapped(n, m.families[0], None, None, "unmappable", str(e).strip("'\""))
             continue
+        if m.areas is not None:
+            _place(events, m.areas, report)
         for family, payload in events:
             value = orjson.dumps(payload)
             try:
-                parse_event(family, value, earliest=earliest)
+                parse_event(
+                    family, value, earliest=earliest, retained_since=(retained_since or {}).get(family)
+                )
             except InvalidEvent as e:
                 yield Mapped(n, family, payload, value, e.reason, e.detail)
                 continue
+            _check_district(payload, report)
             yield Mapped(n, family, payload, value)
+
+
+def _place(events: list[tuple[str, dict[str, Any]]], areas: AreaMap, report: ReplayReport) -> None:
+    """Check a call's own area against the department's areas, or find it from the position."""
+    calls = [p for family, p in events if family == "incidents"]
+    if not calls:
+        return
+    report.areas_source = areas.source
+    given, lat, lon = calls[0].get("source_area"), calls[0].get("lat"), calls[0].get("lon")
+    if given:
+        if str(given) not in areas.ids:
+            report.unknown_areas[str(given)] += 1
+        return
+    found = areas.area_at(lat, lon) if lat is not None and lon is not None else ""
+    if not found:
+        report.unplaced += 1
+    for p in calls:
+        p["source_area"] = found
+
+
+def _check_district(payload: dict[str, Any], report: ReplayReport) -> None:
+    """Count a district name the worker will not know (it stores the event without a district)."""
+    name, city_id = payload.get("district"), payload.get("city")
+    if name and city_id in CITY_IDS and name not in city(city_id).district_ids and not resolve_district(
+            city_id, str(name)):  # fmt: skip
+        report.unknown_districts[str(name)] += 1
 
 
 def replay(
@@ -479,6 +571,7 @@ def replay(
     progress: bool = True,
     earliest: dt.datetime = EARLIEST_EVENT,
     join_retention: dt.timedelta = dt.timedelta(hours=24),
+    retained_since: dict[str, dt.datetime] | None = None,
 ) -> ReplayReport:
     """Send a file's valid events through ``send(family, key, value)``; with ``send=None`` (a dry
     run) map and validate only.
@@ -487,6 +580,8 @@ def replay(
         slept); N: N times faster.
     :param earliest: the oldest event time accepted (``DOZOR_EARLIEST_EVENT_DATE``; the workers
         must use the same).
+    :param retained_since: per family, where its table's retention starts: older events are
+        refused as ``expired``, as the workers refuse them, rather than stored and deleted.
     """
     from tqdm import tqdm
 
@@ -495,9 +590,11 @@ def replay(
     t0 = time.monotonic()
     first_event: dt.datetime | None = None
     reject_file = rejects.open("wb") if rejects else None
-    bar = tqdm(unit=" rows", disable=not progress, desc=path.name, mininterval=0.5)
+    total = count_rows(path, mapping.format) if progress else None
+    bar = tqdm(total=total, unit=" rows", disable=not progress, desc=path.name, mininterval=0.5)
     try:
-        for item in map_rows(read_rows(path, mapping.format), mapping, salt, path.name, report, earliest):
+        rows = read_rows(path, mapping.format)
+        for item in map_rows(rows, mapping, salt, path.name, report, earliest, retained_since):
             if report.read != bar.n:
                 bar.update(report.read - bar.n)
             if item.reason:

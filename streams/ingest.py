@@ -37,7 +37,16 @@ from aiokafka.errors import CorruptRecordException, KafkaError, UnsupportedCodec
 
 from dozor.clickhouse import connect
 from dozor.enrich import Enricher
-from dozor.schemas import EARLIEST_EVENT, FAMILIES, UNIT_ID_RE, InvalidEvent, parse_event
+from dozor.errors import ClickHouseUnavailable
+from dozor.schemas import (
+    EARLIEST_EVENT,
+    ENGINE_EARLIEST,
+    FAMILIES,
+    UNIT_ID_RE,
+    InvalidEvent,
+    is_historical,
+    parse_event,
+)
 from dozor.settings import Settings
 from dozor.streams.deadletter import Rejected, deadletter_record
 from dozor.streams.faults import failpoint
@@ -57,8 +66,8 @@ __all__ = ["IngestService", "validate_records", "INGESTED_FAMILIES"]
 
 log = logging.getLogger("dozor.ingest")
 
-#: The families this service stores, each in its table in TABLES: all but city figures, which the
-#: figures publisher writes itself (its table is also its memory of what it published).
+#: The families this service stores, each in its table in TABLES: every input and every derived
+#: family, so what the workers derive takes the path the inputs take (docs/guarantees.md).
 INGESTED_FAMILIES = tuple(f for f in FAMILIES if f in TABLES)
 
 #: Backoff while ClickHouse is away: start fast (a restart takes seconds), cap so recovery is quick.
@@ -80,7 +89,7 @@ SHUTDOWN_DRAIN_S = 30.0
 
 def validate_records(
     records: list, batch: PartitionBatch, enricher: Enricher, unit_id: re.Pattern[str] = UNIT_ID_RE,
-    earliest: dt.datetime = EARLIEST_EVENT,
+    earliest: dt.datetime = EARLIEST_EVENT, retained_since: dt.datetime | None = None,
 ) -> float | None:  # fmt: skip
     """Validate and enrich records into ``batch.rows`` and ``batch.rejected``; return the newest
     event time (a POSIX timestamp).
@@ -100,7 +109,9 @@ def validate_records(
     for rec in records:
         try:
             raw = rec.value if rec.value is not None else b""
-            ev = parse_event(batch.family, raw, now, unit_id, earliest)
+            # A historical import's messages may be as old as the engine stores (its header says).
+            oldest = ENGINE_EARLIEST if rec.headers and is_historical(rec.headers) else earliest
+            ev = parse_event(batch.family, raw, now, unit_id, oldest, retained_since)
         except InvalidEvent as e:
             batch.rejected.append(
                 Rejected(rec.topic, rec.partition, rec.offset, rec.key, rec.value, e.reason, e.detail)
@@ -306,6 +317,7 @@ class IngestService(mode.Service):
                         self._enricher,
                         self.settings.unit_id_re,
                         self.settings.earliest_event,
+                        self.settings.retained_since(batch.family),
                     )
                     if t is not None and (batch.family not in newest or t > newest[batch.family]):
                         newest[batch.family] = t
@@ -382,9 +394,10 @@ class IngestService(mode.Service):
             if not records:
                 return None
             EVENTS_IN.labels(tp.topic).inc(len(records))
+            batch = self._pending_for(tp)
             validate_records(
-                records, self._pending_for(tp), self._enricher, self.settings.unit_id_re,
-                self.settings.earliest_event,
+                records, batch, self._enricher, self.settings.unit_id_re, self.settings.earliest_event,
+                self.settings.retained_since(batch.family),
             )  # fmt: skip
         return None
 
@@ -459,32 +472,42 @@ class IngestService(mode.Service):
         Acts on the sink's typed errors: unavailability (the server away, overloaded, or answering
         "written" for rows it did not store) holds the batch and retries with backoff, consumption
         paused; rows whose values the engine refuses are dead-lettered with reason ``storage`` and
-        the server's code and text, while the rest of the batch is stored. An unexpected error is
-        held and retried too: dropping rows on a bug would lose them.
+        the server's code and text, while the rest of the batch is stored (inside ``write``). An
+        unexpected error is held and retried too, logged with its traceback as the bug it is:
+        dropping the rows would lose them, and a bug is not an outage to wait out quietly.
         """
         writer = self._writers[family]
         delay = RETRY_FIRST_S
         while True:
+            error: Exception
             try:
                 _, refused = await asyncio.to_thread(writer.write, group)
+            except ClickHouseUnavailable as e:
+                self._held(writer.spec.table, f"ClickHouse is unavailable: {e}", bug=False)
+                error, wait = e, max(delay, e.retry_after)
+            except Exception as e:
+                self._held(writer.spec.table, f"{type(e).__name__}: {e}", bug=True)
+                error, wait = e, delay
+            else:
                 if not self.clickhouse_ok:
                     log.info("ClickHouse is back; ingest resumed")
                 self.clickhouse_ok = True
                 PAUSED.set(0)
                 return [_storage_rejection(r) for r in refused]
-            except Exception as e:
-                CLICKHOUSE_FAILURES.labels(writer.spec.table).inc()
-                if self.clickhouse_ok:
-                    log.error(
-                        "ClickHouse write to %s failed; consumption paused, retrying with backoff: %s",
-                        writer.spec.table, e,
-                    )  # fmt: skip
-                self.clickhouse_ok = False
-                PAUSED.set(1)
-                if self.should_stop:
-                    raise
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, RETRY_MAX_S)
+            if self.should_stop:
+                raise error  # the offsets stay uncommitted: the next owner reads the batch again
+            await asyncio.sleep(wait)
+            delay = min(delay * 2, RETRY_MAX_S)
+
+    def _held(self, table: str, why: str, bug: bool) -> None:
+        """A write failed and its batch is held: pause consumption, and say so once per outage."""
+        CLICKHOUSE_FAILURES.labels(table).inc()
+        if self.clickhouse_ok and bug:
+            log.exception("writing to %s failed unexpectedly; holding the batch and retrying: %s", table, why)
+        elif self.clickhouse_ok:
+            log.error("write to %s held, consumption paused, retrying with backoff: %s", table, why)
+        self.clickhouse_ok = False
+        PAUSED.set(1)
 
     async def _deadletter(self, rejected: list[Rejected]) -> None:
         """Send rejected messages with the reason in headers; the value is the original bytes.

@@ -6,10 +6,16 @@ assignor gives that partition of both topics to one worker (co-partitioning). Th
 faust Table keyed by incident id, backed by a changelog topic: a worker killed mid-join rebuilds
 the state from the changelog before it reads on.
 
-Per incident the state keeps the opening time and attributes, the first assignment and the first
-arrival on scene (earliest event time, so out-of-order steps change nothing), the closure, and the
-ids of the events merged. Every merge is idempotent (min, max, set union), which is what makes
-at-least-once processing safe: a batch read again after a crash changes nothing.
+Per incident the state is a :class:`~dozor.streams.join_state.JoinState`: the opening time and
+attributes, the first assignment and the first arrival on scene (earliest event time, so
+out-of-order steps change nothing), the closure, and digests of the events merged. The rules live
+in ``join_state.py`` as plain functions; this module is the agent around them: reading, the
+partition's event time, the waiting and expiry checks, and publishing.
+
+The join parses each event again with the ingest's validator (``parse_event``), because it reads
+the same raw topics as the ingest, in parallel, not a validated stream: there is no verdict to
+reuse. The same function decides for both, so an event the ingest dead-letters is one the join
+skips.
 
 Outputs (faust publishes them before it commits the offsets of the event that caused them):
 
@@ -33,113 +39,87 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import hashlib
 import heapq
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import faust
-import orjson
 
 from dozor.enrich import Enricher
-from dozor.schemas import Alert, DispatchEvent, IncidentEvent, InvalidEvent, ResponseTime, parse_event
-from dozor.settings import JOIN_TABLE, Settings
+from dozor.names import JOIN_TABLE
+from dozor.schemas import (
+    ENGINE_EARLIEST,
+    HISTORICAL_HEADER,
+    Alert,
+    DispatchEvent,
+    IncidentEvent,
+    InvalidEvent,
+    ResponseTime,
+    is_historical,
+    parse_event,
+)
+from dozor.settings import Settings
 from dozor.streams.deadletter import Rejected, deadletter_record
+from dozor.streams.join_state import (
+    JoinState,
+    arrival_deadline,
+    finished,
+    merge,
+    overdue,
+    response_record,
+    revise,
+    seen,
+    to_ms,
+    waiting,
+)
 from dozor.streams.metrics import JOIN_EVENTS, JOIN_EXPIRED, JOIN_OUTPUTS, JOIN_STATE
 
-__all__ = ["install_join", "response_record", "guarded", "NAMESPACE"]
+__all__ = ["install_join", "guarded", "NAMESPACE", "DueHeaps", "PartitionClock"]
 
 log = logging.getLogger("dozor.join")
 
 #: uuid5 namespace of derived event ids: the same incident and revision always get the same id.
 NAMESPACE = uuid.UUID("6f1d3c8e-5a0b-4f0e-9d3e-0b7c2f1a9e44")
 
-_TERMINAL = ("closed", "cancelled")
+
+class DueHeaps:
+    """Incident ids due at a time (ms), per partition: the waiting checks, and the expiries."""
+
+    def __init__(self) -> None:
+        self._heaps: dict[int, list[tuple[int, str]]] = {}
+
+    def push(self, partition: int, due_ms: int, incident_id: str) -> None:
+        heapq.heappush(self._heaps.setdefault(partition, []), (due_ms, incident_id))
+
+    def pop_due(self, partition: int, now_ms: int) -> Iterator[tuple[int, str]]:
+        """The entries due by ``now_ms``, earliest first, each removed as it is yielded."""
+        heap = self._heaps.get(partition)
+        while heap and heap[0][0] <= now_ms:
+            yield heapq.heappop(heap)
+
+    def clear(self) -> None:
+        self._heaps.clear()
 
 
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+class PartitionClock:
+    """A partition's event time: the newest event time read, the lesser over the joined topics.
 
+    faust reads the incidents and the dispatches of a partition as separate fetches, so one
+    topic can run ahead; a unit's arrival must not be judged missing before it is read.
+    """
 
-def _ms(t: dt.datetime) -> int:
-    """Milliseconds since the epoch, truncated: ClickHouse's precision, and exact in JSON."""
-    return (t - _EPOCH) // dt.timedelta(milliseconds=1)
+    def __init__(self, topics: list[str]) -> None:
+        self._topics = topics
+        self._newest: dict[tuple[str, int], int] = {}
 
+    def advance(self, topic: str, partition: int, t_ms: int) -> None:
+        if t_ms > self._newest.get((topic, partition), 0):
+            self._newest[(topic, partition)] = t_ms
 
-def _iso(ms: int | None) -> str | None:
-    if ms is None:
-        return None
-    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).isoformat(timespec="milliseconds")
-
-
-def _secs(a: int | None, b: int | None) -> float | None:
-    return None if a is None or b is None else (b - a) / 1000
-
-
-def _min(a: int | None, b: int) -> int:
-    return b if a is None else min(a, b)
-
-
-def merge(state: dict[str, Any] | None, ev: IncidentEvent | DispatchEvent, district: str) -> dict[str, Any]:
-    """Fold one event into an incident's state; idempotent and independent of arrival order."""
-    s: dict[str, Any] = dict(state) if state else {"seen": [], "rev": 0, "digest": None}
-    t = _ms(ev.event_time)
-    if isinstance(ev, IncidentEvent):
-        s.update(city=ev.city, district=district or s.get("district", ""), priority=ev.priority,
-                 category=ev.category, channel=ev.channel)  # fmt: skip
-        s["opened"] = _min(s.get("opened"), _ms(ev.opened_at))
-        if ev.status in _TERMINAL and (s.get("end") is None or t < s["end"]):
-            s["end"], s["end_status"] = t, ev.status
-    else:
-        s.setdefault("city", ev.city)
-        if not s.get("district"):
-            s["district"] = district
-        if ev.status == "assigned":
-            s["assigned"] = _min(s.get("assigned"), t)
-        elif ev.status == "on_scene":
-            s["on_scene"] = _min(s.get("on_scene"), t)
-    s["last"] = max(s.get("last", t), t)
-    eid = str(ev.event_id)
-    if eid not in s["seen"]:
-        s["seen"] = [*s["seen"], eid]
-    return s
-
-
-def response_record(incident_id: str, s: dict[str, Any], revision: int, targets_s: dict[int, int]) -> dict:
-    """The response_times.v1 message of a closed incident (without event_id)."""
-    target = targets_s[s["priority"]]
-    arrival = _secs(s["opened"], s.get("on_scene"))
-    return {
-        "schema_version": 1,
-        "event_time": _iso(s["end"]),
-        "incident_id": incident_id,
-        "revision": revision,
-        "status": s["end_status"],
-        "city": s["city"],
-        "district": s.get("district", ""),
-        "priority": s["priority"],
-        "category": s["category"],
-        "channel": s["channel"],
-        "opened_at": _iso(s["opened"]),
-        "first_assigned_at": _iso(s.get("assigned")),
-        "first_on_scene_at": _iso(s.get("on_scene")),
-        "closed_at": _iso(s["end"]),
-        "time_to_assignment_s": _secs(s["opened"], s.get("assigned")),
-        "time_to_arrival_s": arrival,
-        "time_to_closure_s": _secs(s["opened"], s["end"]),
-        "arrival_target_s": target,
-        "arrived_within_target": None if arrival is None else arrival <= target,
-    }
-
-
-def _complete(s: dict[str, Any]) -> bool:
-    return s.get("opened") is not None and s.get("end") is not None and s.get("priority") is not None
-
-
-def _finished(s: dict[str, Any]) -> bool:
-    """Closed, or never opened (steps of an incident whose events were all rejected)."""
-    return s.get("end") is not None or s.get("opened") is None
+    def now(self, partition: int) -> int:
+        return min(self._newest.get((topic, partition), 0) for topic in self._topics)
 
 
 #: How long a commit waits for the join table's changelog writes before it gives up (and fails).
@@ -227,6 +207,7 @@ def install_join(app: faust.App, settings: Settings, enricher: Enricher) -> faus
         default=None,
         partitions=settings.topic_partitions,
         key_type=str,
+        value_type=JoinState,
         help="Join state per incident id: opening, first assignment, first arrival, closure.",
     )
     commit_after_changelog(app, table)
@@ -234,14 +215,13 @@ def install_join(app: faust.App, settings: Settings, enricher: Enricher) -> faus
     responses = app.topic(settings.topic("response_times"), key_serializer="raw", value_serializer="raw")
     alerts = app.topic(settings.topic("alerts"), key_serializer="raw", value_serializer="raw")
     deadletters = app.topic(settings.topic_deadletter, key_serializer="raw", value_serializer="raw")
-    # Incidents waiting for a first arrival, per partition: (deadline ms, incident id).
-    waiting: dict[int, list[tuple[int, str]]] = {}
-    # Incidents done with, per partition: (expiry ms, incident id). A closed incident (or a state
-    # that never saw its opening) leaves the table once the partition's event time passes its
-    # newest event by the retention, so the table and its changelog stay the size of a day's work.
-    expiring: dict[int, list[tuple[int, str]]] = {}
+    due_arrival = DueHeaps()
+    # A closed incident (or a state that never saw its opening) leaves the table once the
+    # partition's event time passes its newest event by the retention, so the table and its
+    # changelog stay the size of a day's work.
+    due_expiry = DueHeaps()
     retention_ms = int(settings.join_retention_hours * 3_600_000)
-    progress: dict[tuple[str, int], int] = {}  # newest event time read per (topic, partition)
+    clock = PartitionClock(list(family_of))
     # Alerts raised by this process. Not in the table on purpose: after a crash the waiting checks
     # are re-armed and an alert is raised again (same event_id) rather than risk one recorded as
     # raised in the changelog but never published.
@@ -250,54 +230,50 @@ def install_join(app: faust.App, settings: Settings, enricher: Enricher) -> faus
     @table.on_recover
     async def _rebuild_waiting() -> None:
         """After recovery from the changelog, re-arm the waiting checks of incidents still open."""
-        waiting.clear()
-        expiring.clear()
+        due_arrival.clear()
+        due_expiry.clear()
         alerted.clear()
         n = 0
         for key, s in table.items():
-            if s and s.get("on_scene") is None and s.get("end") is None and s.get("opened") is not None:
-                deadline = s["opened"] + targets_s[s["priority"]] * 1000
-                heapq.heappush(waiting.setdefault(s["p"], []), (deadline, key))
+            if waiting(s):
+                due_arrival.push(s.partition, arrival_deadline(s, targets_s), key)
                 n += 1
-            if s and _finished(s):
-                heapq.heappush(expiring.setdefault(s["p"], []), (s["last"] + retention_ms, key))
+            if finished(s):
+                due_expiry.push(s.partition, s.last + retention_ms, key)
         log.info("join state recovered: %d incidents, %d waiting for a unit", len(table), n)
 
-    async def publish_response(iid: str, s: dict[str, Any]) -> None:
-        rec = response_record(iid, s, s["rev"], targets_s)
-        rec["event_id"] = str(uuid.uuid5(NAMESPACE, f"response:{iid}:{s['rev']}"))
-        await responses.send(key=iid.encode(), value=ResponseTime.model_validate(rec).to_json())
+    async def publish_response(iid: str, s: JoinState) -> None:
+        rec = response_record(iid, s, s.revision, targets_s)
+        rec["event_id"] = str(uuid.uuid5(NAMESPACE, f"response:{iid}:{s.revision}"))
+        # History stays history downstream: the ingest accepts an old record only with the mark.
+        headers = [(HISTORICAL_HEADER, b"1")] if s.historical else None
+        await responses.send(
+            key=iid.encode(), value=ResponseTime.model_validate(rec).to_json(), headers=headers
+        )
         JOIN_OUTPUTS.labels("response_times").inc()
 
     async def check_waiting(partition: int, now_ms: int) -> None:
-        heap = waiting.get(partition)
-        while heap and heap[0][0] <= now_ms:
-            deadline, iid = heapq.heappop(heap)
+        for deadline, iid in due_arrival.pop_due(partition, now_ms):
             s = table.get(iid)
-            if not s or iid in alerted:
+            if s is None or iid in alerted or not overdue(s, deadline):
                 continue
-            on_scene, end = s.get("on_scene"), s.get("end")
-            if (on_scene is not None and on_scene <= deadline) or (end is not None and end <= deadline):
-                continue  # a unit arrived, or the case closed, in time
-            target = targets_s[s["priority"]]
+            target = targets_s[s.priority]
             alert = Alert(
                 event_id=uuid.uuid5(NAMESPACE, f"waiting:{iid}"),
                 event_time=dt.datetime.fromtimestamp(deadline / 1000, dt.UTC),
-                kind="incident_waiting", city=s["city"], district=s.get("district", ""), incident_id=iid,
-                priority=s["priority"], waited_s=float(target), target_s=target,
-                detail=f"priority {s['priority']} incident without a unit on scene after {target // 60} min",
+                kind="incident_waiting", city=s.city, district=s.district, incident_id=iid,
+                priority=s.priority, waited_s=float(target), target_s=target,
+                detail=f"priority {s.priority} incident without a unit on scene after {target // 60} min",
             )  # fmt: skip
-            await alerts.send(key=s["city"].encode(), value=alert.to_json())
+            await alerts.send(key=s.city.encode(), value=alert.to_json())
             JOIN_OUTPUTS.labels("alerts").inc()
             alerted.add(iid)
 
     def expire(partition: int, now_ms: int) -> None:
         """Drop incidents done with from the table (inside the agent: faust writes the tombstone)."""
-        heap = expiring.get(partition)
-        while heap and heap[0][0] <= now_ms:
-            _, iid = heapq.heappop(heap)
+        for _, iid in due_expiry.pop_due(partition, now_ms):
             s = table.get(iid)
-            if s is None or not _finished(s) or s["last"] + retention_ms > now_ms:
+            if s is None or not finished(s) or s.last + retention_ms > now_ms:
                 continue  # gone already, reopened, or touched since (a later entry is queued)
             del table[iid]
             JOIN_EXPIRED.inc()
@@ -306,14 +282,17 @@ def install_join(app: faust.App, settings: Settings, enricher: Enricher) -> faus
         """Fold one incident or dispatch event into its incident and publish what follows."""
         msg = event.message
         family = family_of[msg.topic]
+        historical = is_historical(msg.headers)
         try:
-            clock = dt.datetime.now(dt.UTC)
-            ev = parse_event(family, event.value or b"", clock, settings.unit_id_re, settings.earliest_event)
+            clock_now = dt.datetime.now(dt.UTC)
+            oldest = ENGINE_EARLIEST if historical else settings.earliest_event
+            retained = settings.retained_since(family, clock_now)
+            ev = parse_event(family, event.value or b"", clock_now, settings.unit_id_re, oldest, retained)
         except InvalidEvent:
             return  # the ingest service dead-letters it
         assert isinstance(ev, IncidentEvent | DispatchEvent)
-        now = min(progress.get((topic, msg.partition), 0) for topic in family_of)
-        if _ms(ev.event_time) + retention_ms < now:
+        t = to_ms(ev.event_time)
+        if t + retention_ms < clock.now(msg.partition):
             # Older than the retention: its incident may have left the table, and joining it
             # to a fresh state would publish a partial revision. Stored raw by the ingest.
             JOIN_EVENTS.labels("too_late").inc()
@@ -321,37 +300,20 @@ def install_join(app: faust.App, settings: Settings, enricher: Enricher) -> faus
         JOIN_EVENTS.labels(family).inc()
         iid = ev.incident_id
         before = table.get(iid)
-        replay = before is not None and str(ev.event_id) in before["seen"]
-        s = merge(before, ev, enricher.district(ev))
-        s["p"] = msg.partition
-        newly_open = before is None or before.get("opened") is None
-        if newly_open and s.get("opened") is not None and s.get("priority") is not None:
+        s = merge(before, ev, enricher.district(ev), msg.partition, historical)
+        newly_open = (before is None or before.opened is None) and s.opened is not None
+        if newly_open and s.priority is not None and not s.historical:
             # Armed even if a unit is already on scene: whether it came in time is decided
             # when the deadline passes (an incident learnt of late may have waited too long).
-            deadline = s["opened"] + targets_s[s["priority"]] * 1000
-            heapq.heappush(waiting.setdefault(msg.partition, []), (deadline, iid))
-        publish = False
-        if _complete(s):
-            digest = hashlib.sha1(
-                orjson.dumps(response_record(iid, s, 0, targets_s), option=orjson.OPT_SORT_KEYS)
-            ).hexdigest()
-            if digest != s["digest"]:
-                s["rev"], s["digest"] = s["rev"] + 1, digest
-                publish = True
-            else:
-                publish = replay  # the current revision may have reached the changelog only
+            due_arrival.push(msg.partition, arrival_deadline(s, targets_s), iid)
+        s, publish = revise(iid, s, seen(before, ev), targets_s)
         table[iid] = s
-        if _finished(s):
-            heapq.heappush(expiring.setdefault(msg.partition, []), (s["last"] + retention_ms, iid))
+        if finished(s):
+            due_expiry.push(msg.partition, s.last + retention_ms, iid)
         if publish:
             await publish_response(iid, s)
-        t = _ms(ev.event_time)
-        if t > progress.get((msg.topic, msg.partition), 0):
-            progress[(msg.topic, msg.partition)] = t
-        # The partition's event time is the lesser of the two topics' progress: faust reads
-        # the incidents and the dispatches of a partition as separate fetches, so one topic
-        # can run ahead, and a unit's arrival must not be judged missing before it is read.
-        watermark = min(progress.get((topic, msg.partition), 0) for topic in family_of)
+        clock.advance(msg.topic, msg.partition, t)
+        watermark = clock.now(msg.partition)
         await check_waiting(msg.partition, watermark)
         expire(msg.partition, watermark)
         JOIN_STATE.set(len(table))

@@ -125,6 +125,9 @@ class TableSpec:
     extra: tuple[str, ...] = ()
     #: Store event_time only to the local day (Kazakhstan's UTC+5 midnight), not the moment.
     day_only: bool = False
+    #: For a ReplacingMergeTree keeping the highest ``revision`` per these columns: a stored row
+    #: may be merged away by a later revision, which then accounts for it (``dozor verify``).
+    replaced_by_revision_of: tuple[str, ...] = ()
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -178,6 +181,13 @@ TABLES: dict[str, TableSpec] = {
         "alerts",
         ("event_id", "event_time", "kind", "city", "district", "incident_id", "priority", "waited_s",
          "target_s", "observed", "baseline", "detail"),
+    ),
+    "city_figures": TableSpec(
+        "city_figures",
+        ("event_id", "event_time", "city", "minute", "revision", "violations", "incidents_opened",
+         "responses_closed", "response_p50_s", "response_p90_s", "late_events"),
+        ("digest", "body"),
+        replaced_by_revision_of=("city", "minute"),
     ),
 }  # fmt: skip
 

@@ -9,6 +9,8 @@ group's committed offset, and accounts for each offset from what is actually the
 - **dead-lettered**: the dead-letter topic holds a record from that source offset (read committed,
   reasons of the ingest only: a join's ``processing`` letter is about the join, not storage);
 - **duplicate**: its ``event_id`` is stored from an earlier message;
+- **superseded** (city figures only): a higher revision of the same city and minute replaced its
+  row, as the table's engine keeps only the highest;
 - **unaccounted**: none of these — a loss. ``dozor verify`` prints it in red and exits 1.
 
 It reads every retained message, so it costs a pass over the topics (seconds per million
@@ -17,17 +19,19 @@ messages); run it after an import or when figures look wrong, not on a timer.
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
 
 import orjson
+from clickhouse_connect.driver.client import Client
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 
 from dozor.clickhouse import connect
 from dozor.settings import Settings
 from dozor.streams.ingest import INGESTED_FAMILIES
-from dozor.streams.sink import TABLES
+from dozor.streams.sink import TABLES, TableSpec
 
 __all__ = ["Reconciliation", "reconcile", "read_all", "INGEST_REASONS"]
 
@@ -46,10 +50,16 @@ class Reconciliation:
 
     family: str
     topic: str
+    #: Messages in the log below the committed offsets.
     consumed: int = 0
+    #: Of those, the ones whose event id is in the family's table.
     stored: int = 0
+    #: The ones on the dead-letter topic, by source topic, partition and offset.
     deadlettered: int = 0
+    #: Valid copies of an event id stored once already.
     duplicates: int = 0
+    #: Revisions the table replaced by a later one (city figures: the highest revision is kept).
+    superseded: int = 0
     #: Offsets nothing accounts for, as ``partition@offset`` (the first few).
     missing: list[str] = field(default_factory=list)
     unaccounted: int = 0
@@ -62,6 +72,7 @@ class Reconciliation:
         return (
             f"{self.family:<15} consumed {self.consumed:>10,} = stored {self.stored:>10,} + dead letters "
             f"{self.deadlettered:>7,} + duplicates {self.duplicates:>7,}"
+            + (f" + superseded {self.superseded:,}" if self.superseded else "")
             + ("" if self.ok else f"   {self.unaccounted:,} UNACCOUNTED, e.g. {', '.join(self.missing[:5])}")
         )
 
@@ -111,6 +122,35 @@ def _event_id(value: bytes | None) -> uuid.UUID | None:
         return None
 
 
+def _superseded(client: Client, spec: TableSpec, values: dict[int, bytes | None]) -> set[int]:
+    """Offsets of city-figures messages whose row a higher revision of the same minute replaced.
+
+    ``city_figures`` keeps the highest revision per city and minute (a ReplacingMergeTree): once
+    merged, an earlier revision's row is gone, and the later one accounts for its message.
+    """
+    if spec.replaced_by_revision_of != ("city", "minute") or not values:
+        return set()
+    wanted: dict[int, tuple[str, int, int]] = {}
+    for offset, value in values.items():
+        try:
+            doc = orjson.loads(value or b"")
+            minute = int(dt.datetime.fromisoformat(doc["minute"]).timestamp())
+            wanted[offset] = (str(doc["city"]), minute, int(doc["revision"]))
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            continue
+    if not wanted:
+        return set()
+    lo = min(m for _, m, _ in wanted.values())
+    hi = max(m for _, m, _ in wanted.values())
+    rows = client.query(
+        f"SELECT city, toUnixTimestamp(minute), max(revision) FROM {spec.table} "  # noqa: S608
+        "WHERE minute >= toDateTime({lo:UInt32}) AND minute <= toDateTime({hi:UInt32}) GROUP BY city, minute",
+        parameters={"lo": lo, "hi": hi},
+    ).result_rows
+    newest = {(c, int(m)): int(r) for c, m, r in rows}
+    return {o for o, (c, m, rev) in wanted.items() if newest.get((c, m), 0) > rev}
+
+
 def reconcile(settings: Settings) -> list[Reconciliation]:
     """Account for every committed offset of every ingested topic (see the module's docstring)."""
     conf = dict(bootstrap_servers=settings.kafka_bootstrap_servers, **settings.kafka_client_config())
@@ -144,6 +184,7 @@ def reconcile(settings: Settings) -> list[Reconciliation]:
                 }
                 dl = dead.get((topic, p), set())
                 rest: dict[int, uuid.UUID | None] = {}
+                values: dict[int, bytes | None] = {}
                 for m in _read(consumer, tp, start, end):
                     rec.consumed += 1
                     if m.offset in stored:
@@ -152,6 +193,7 @@ def reconcile(settings: Settings) -> list[Reconciliation]:
                         rec.deadlettered += 1
                     else:
                         rest[m.offset] = _event_id(m.value)
+                        values[m.offset] = m.value
                 ids = [str(i) for i in rest.values() if i is not None]
                 found: set[str] = set()
                 for i in range(0, len(ids), _ID_CHUNK):
@@ -166,9 +208,12 @@ def reconcile(settings: Settings) -> list[Reconciliation]:
                             settings={"max_query_size": 1 << 20},
                         ).result_rows
                     }
+                later = _superseded(client, TABLES[family], {o: v for o, v in values.items() if o in rest})
                 for offset, eid in sorted(rest.items()):
                     if eid is not None and str(eid) in found:
                         rec.duplicates += 1
+                    elif offset in later:
+                        rec.superseded += 1
                     else:
                         rec.unaccounted += 1
                         if len(rec.missing) < 20:

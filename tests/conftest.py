@@ -18,7 +18,7 @@ from dozor.infra.kafka import KafkaBroker
 from dozor.infra.procs import tail
 from dozor.settings import Settings
 from tests.helpers.endpoint import ClickHouseEndpoint
-from tests.helpers.ports import free_port
+from tests.helpers.ports import free_port, free_port_pair
 
 ARTIFACTS = Path(os.environ.get("DOZOR_TEST_ARTIFACTS", Path(__file__).parent.parent / "test-artifacts"))
 
@@ -85,7 +85,7 @@ def settings_factory(kafka_bootstrap: str, clickhouse_url: str, state_dir: Path)
             topic_prefix=f"t{run}",
             topic_partitions=3,
             consumer_group=f"g{run}",
-            worker_web_port=free_port(),
+            worker_web_port=free_port_pair(),
             dashboard_port=free_port(),
             batch_max_seconds=0.3,
         )

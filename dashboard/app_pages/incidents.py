@@ -10,10 +10,9 @@ from zoneinfo import ZoneInfo
 
 import streamlit as st
 
-from dozor.dashboard import data, queries, signin, view
+from dozor.dashboard import data, queries, view
 from dozor.dashboard.i18n import label, t
 from dozor.dashboard.queries import INCIDENT_SORT
-from dozor.dashboard.tables import csv_bytes
 
 PAGE_SIZE = 50
 
@@ -61,10 +60,4 @@ table = [
 if not table:
     st.info(t("no_rows", v.lang))
 st.dataframe(table, hide_index=True, width="stretch")
-st.download_button(
-    t("csv", v.lang), csv_bytes(table),
-    file_name=f"incidents_{v.area.city}_{v.start}_{v.end}_p{int(page)}.csv", mime="text/csv",
-    key="dozor_inc_csv",
-    on_click=signin.audit,
-    args=("export", "incidents", f"csv page={int(page)} sort={sort} {v.detail}", len(table), v.scope),
-)  # fmt: skip
+v.csv_download(table, f"incidents_p{int(page)}", f"page={int(page)} sort={sort}", "dozor_inc_csv")

@@ -10,10 +10,9 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from dozor.dashboard import data, queries, signin, view
+from dozor.dashboard import data, queries, view
 from dozor.dashboard.i18n import fmt_minutes, label, t, weekday
 from dozor.dashboard.queries import RESPONSE_GROUPS
-from dozor.dashboard.tables import csv_bytes
 
 v = view.open_page("responses", families=("incidents",))
 st.title(f"{t('responses', v.lang)}: {view.area_name(v.area, v.lang)}")
@@ -56,11 +55,7 @@ for r in stats:
 if not table:
     st.info(t("no_rows", v.lang))
 st.dataframe(table, hide_index=True, width="stretch")
-st.download_button(
-    t("csv", v.lang), csv_bytes(table), file_name=f"responses_{by}_{v.area.city}_{v.start}_{v.end}.csv",
-    mime="text/csv", key="dozor_resp_csv",
-    on_click=signin.audit, args=("export", "responses", f"csv by={by} {v.detail}", len(table), v.scope),
-)  # fmt: skip
+v.csv_download(table, f"responses_{by}", f"by={by}", "dozor_resp_csv")
 
 st.subheader(t("weekly_p90", v.lang))
 weekly = queries.response_weekly(c, v.scope, v.area, v.start, v.end, v.tz, v.filters)

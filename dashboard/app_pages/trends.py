@@ -11,9 +11,8 @@ import pandas as pd
 import pydeck as pdk
 import streamlit as st
 
-from dozor.dashboard import data, queries, signin, view
+from dozor.dashboard import data, queries, view
 from dozor.dashboard.i18n import t, weekday
-from dozor.dashboard.tables import csv_bytes
 from dozor.geo import district_map
 
 FIGURES = ["violations", "incidents"]
@@ -70,11 +69,7 @@ if not frame.empty:
     )
     st.altair_chart(chart, width="stretch")
 table = [{**r, "day": r["day"].isoformat()} for r in rows]  # type: ignore[union-attr]
-st.download_button(
-    t("csv", v.lang), csv_bytes(table), file_name=f"trend_{figure}_{v.area.city}_{v.start}_{v.end}.csv",
-    mime="text/csv", key="dozor_trend_csv",
-    on_click=signin.audit, args=("export", "trends", f"csv {figure} {v.detail}", len(table), v.scope),
-)  # fmt: skip
+v.csv_download(table, f"trend_{figure}", figure, "dozor_trend_csv")
 
 st.subheader(t("heatmap", v.lang))
 cells = queries.heatmap(c, v.scope, v.area, v.start, v.end, figure, v.tz, v.filters)

@@ -211,6 +211,11 @@ def _districts_table(snapshot: data.Snapshot, focus: str) -> str:
     return "".join(out)
 
 
+def _dots(points: list[dict], colour: list[int], radius_m: int, min_px: int) -> pdk.Layer:
+    return pdk.Layer("ScatterplotLayer", points, get_position="[lon, lat]", get_fill_color=colour,
+                     get_radius=radius_m, radius_min_pixels=min_px)  # fmt: skip
+
+
 def _map(snapshot: data.Snapshot, focus: str) -> pdk.Deck:
     c = city(focus)
     violations = [{"lon": p.lon, "lat": p.lat} for p in snapshot.points if p.kind == "violation"]
@@ -225,22 +230,8 @@ def _map(snapshot: data.Snapshot, focus: str) -> pdk.Deck:
             get_line_color=[148, 163, 184],
             line_width_min_pixels=1,
         ),  # fmt: skip
-        pdk.Layer(
-            "ScatterplotLayer",
-            violations,
-            get_position="[lon, lat]",
-            get_fill_color=[251, 191, 36, 160],
-            radius_min_pixels=2,
-            get_radius=40,
-        ),  # fmt: skip
-        pdk.Layer(
-            "ScatterplotLayer",
-            incidents,
-            get_position="[lon, lat]",
-            get_fill_color=[248, 113, 113, 230],
-            radius_min_pixels=5,
-            get_radius=120,
-        ),  # fmt: skip
+        _dots(violations, [251, 191, 36, 160], radius_m=40, min_px=2),
+        _dots(incidents, [248, 113, 113, 230], radius_m=120, min_px=5),
     ]
     view = pdk.ViewState(latitude=c.lat, longitude=c.lon, zoom=10.2)
     # No base map: the control-centre network has no tile server; district outlines give the shape.

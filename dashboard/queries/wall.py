@@ -260,10 +260,12 @@ _MAP_POINTS = """
 SELECT * FROM (
     SELECT 'violation' AS kind, lat, lon, toString(violation_type) AS detail, event_time FROM violations
     WHERE city = %(city)s AND event_time >= now64(3) - INTERVAL %(minutes)s MINUTE AND event_time <= now64(3)
+      AND lat IS NOT NULL
     UNION ALL
     SELECT 'incident', lat, lon, toString(category), event_time FROM incident_events
     WHERE city = %(city)s AND status = 'opened'
       AND event_time >= now64(3) - INTERVAL %(minutes)s MINUTE AND event_time <= now64(3)
+      AND lat IS NOT NULL
 ) ORDER BY event_time DESC LIMIT %(limit)s
 """
 
@@ -271,7 +273,8 @@ SELECT * FROM (
 def map_points(
     client: Client, city: str, scope: Scope, minutes: int = 15, limit: int = 4000
 ) -> list[MapPoint]:
-    """Violations and incidents opened in the last ``minutes`` in one city, newest first.
+    """Violations and incidents opened in the last ``minutes`` in one city, newest first (those
+    with a position: an imported call without one is counted, not drawn).
 
     Points carry no district, so a scope limited to some districts gets none: a point outside
     them would show what it may not see.

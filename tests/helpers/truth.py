@@ -8,15 +8,26 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Iterator
 from functools import cache
 
 from shapely import contains_xy
 from shapely.geometry import shape
 
 from dozor.geo import DISTRICTS_FILE
-from dozor.producers.simulator import Message
+from dozor.producers.simulator import Message, SimConfig, Simulator
 
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+def simulated_day(cfg: SimConfig) -> tuple[dt.datetime, list[Message]]:
+    """A simulated day that ended three hours ago (on the hour), not drained: its start, its messages.
+
+    Within every horizon the workers keep (the figures' is set to 30 h by the tests that need
+    it), and wholly in the past, so the validator's future-time limit never cuts it.
+    """
+    start = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=27)).replace(minute=0, second=0, microsecond=0)
+    return start, list(Simulator(cfg, "test-salt").messages(start, until=start + dt.timedelta(days=1)))
 
 
 @cache
@@ -49,18 +60,25 @@ def epoch_ms(iso: str) -> int:
     return (dt.datetime.fromisoformat(iso) - EPOCH) // dt.timedelta(milliseconds=1)
 
 
+def accepted(msgs: list[Message]) -> Iterator[tuple[str, dict]]:
+    """(family, payload) of every event a worker must store: the valid ones, each event id once."""
+    seen: set[str | None] = set()
+    for m in msgs:
+        if m.valid and m.event_id not in seen:
+            seen.add(m.event_id)
+            assert m.payload is not None, "the tests' simulator keeps payloads"
+            yield m.family, m.payload
+
+
 def incidents(msgs: list[Message]) -> dict[str, dict]:
     """Per incident: opened, assigned, on_scene and end ((ms, status)) as known, plus its last event."""
-    seen: set[str] = set()
     inc: dict[str, dict] = {}
-    for m in msgs:
-        if not m.valid or m.event_id in seen or m.family not in ("incidents", "dispatches"):
+    for family, p in accepted(msgs):
+        if family not in ("incidents", "dispatches"):
             continue
-        seen.add(m.event_id)
-        p = m.payload
         s = inc.setdefault(p["incident_id"], {})
         t = epoch_ms(p["event_time"])
-        if m.family == "incidents":
+        if family == "incidents":
             s["payload"] = p
             s["opened"] = min(s.get("opened", t), epoch_ms(p["opened_at"]))
             if p["status"] in ("closed", "cancelled") and t < s.get("end", (t + 1,))[0]:

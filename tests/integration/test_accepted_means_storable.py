@@ -41,7 +41,7 @@ from dozor.streams.sink import TABLES, ClickHouseWriter, PartitionBatch
 
 pytestmark = pytest.mark.integration
 
-Record = namedtuple("Record", "topic partition offset key value")
+Record = namedtuple("Record", "topic partition offset key value headers", defaults=((),))
 
 EARLIEST = dt.datetime(2020, 1, 1, tzinfo=dt.UTC)
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)

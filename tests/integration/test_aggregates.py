@@ -7,16 +7,15 @@ shipped boundary file, latest states by sorting each incident's and unit's event
 
 from __future__ import annotations
 
-import datetime as dt
 from collections import Counter
 
 import pytest
 
 from dozor.clickhouse import connect
 from dozor.enrich import fine_mci
-from dozor.producers.simulator import Message, SimConfig, Simulator
+from dozor.producers.simulator import Message, SimConfig
 from tests.helpers.stack import WORKER, Truth, assert_exact, produce
-from tests.helpers.truth import district_of, minute_of, to_ms_precision
+from tests.helpers.truth import accepted, district_of, minute_of, simulated_day, to_ms_precision
 
 pytestmark = pytest.mark.integration
 
@@ -27,7 +26,6 @@ DISPATCH_RANK = {"assigned": 1, "en_route": 2, "on_scene": 3, "cleared": 4}
 def _truth(msgs: list[Message], mci: dict[int, int]) -> dict[str, Counter]:
     district = district_of
     _ms, _minute = to_ms_precision, minute_of
-    seen: set[str] = set()
     violations: Counter = Counter()
     fines: Counter = Counter()
     opened: Counter = Counter()
@@ -35,17 +33,13 @@ def _truth(msgs: list[Message], mci: dict[int, int]) -> dict[str, Counter]:
     ended: dict[tuple, bool] = {}
     unit_last: dict[tuple, tuple] = {}
     incident_district: dict[str, str] = {}
-    for m in msgs:
-        if not m.valid or m.event_id in seen:
-            continue
-        seen.add(m.event_id)
-        p = m.payload
-        if m.family == "violations":
+    for family, p in accepted(msgs):
+        if family == "violations":
             key = (_minute(p["event_time"]), p["city"], district(p), p["violation_type"])
             violations[key] += 1
             t = _ms(p["event_time"])
             fines[key] += fine_mci(p["violation_type"], p["speed_kmh"], p["speed_limit_kmh"]) * mci[t.year]
-        elif m.family == "incidents":
+        elif family == "incidents":
             d = district(p)
             incident_district[p["incident_id"]] = d
             if p["status"] == "opened":
@@ -56,7 +50,7 @@ def _truth(msgs: list[Message], mci: dict[int, int]) -> dict[str, Counter]:
             if k not in incident_last or rank > incident_last[k][0]:
                 incident_last[k] = (rank, p["status"])
             ended[k] = ended.get(k, False) or p["status"] in ("closed", "cancelled")
-        elif m.family == "dispatches":
+        elif family == "dispatches":
             rank = (_ms(p["event_time"]), DISPATCH_RANK[p["status"]])
             k = (p["city"], p["unit_id"])
             if k not in unit_last or rank > unit_last[k][0]:
@@ -111,9 +105,8 @@ def test_aggregates_equal_the_truth_after_a_simulated_day(settings_factory, star
         seed=81, rate=0.25, incident_share=0.3, integrity_share=0.01, late_rate=0.05,
         duplicate_rate=0.03, bad_rate=0.02, daily_profile=True,
     )  # fmt: skip
-    start = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=27)).replace(minute=0, second=0, microsecond=0)
     # Not drained: incidents and units still busy when the day ends make "open now" non-trivial.
-    msgs = list(Simulator(cfg, "test-salt").messages(start, until=start + dt.timedelta(days=1)))
+    start, msgs = simulated_day(cfg)
     assert sum(1 for m in msgs if m.duplicate) and sum(1 for m in msgs if not m.valid)
     assert any(m.payload and m.payload.get("district") == "" for m in msgs if m.family == "violations")
 

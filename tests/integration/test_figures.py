@@ -22,11 +22,11 @@ import pytest
 from dozor.clickhouse import connect
 from dozor.enrich import fine_mci
 from dozor.infra.migrate import migrate
-from dozor.producers.simulator import Message, SimConfig, Simulator
+from dozor.producers.simulator import Message, SimConfig
 from dozor.streams.figures import FiguresPublisher
 from tests.helpers.schema_consumer import read_topic
 from tests.helpers.stack import JOIN, WORKER, Truth, assert_exact, poll, produce
-from tests.helpers.truth import district_of, epoch_ms, incidents, minute_of
+from tests.helpers.truth import accepted, district_of, epoch_ms, incidents, minute_of, simulated_day
 
 pytestmark = pytest.mark.integration
 
@@ -53,20 +53,15 @@ def _truth(msgs: list[Message], mci: dict[int, int]) -> dict[tuple[str, str], di
         }  # fmt: skip
 
     out: dict[tuple[str, str], dict[str, Any]] = defaultdict(blank)
-    seen: set[str] = set()
-    for m in msgs:
-        if not m.valid or m.event_id in seen:
-            continue
-        seen.add(m.event_id)
-        p = m.payload
-        if m.family == "violations":
+    for family, p in accepted(msgs):
+        if family == "violations":
             f = out[(p["city"], minute_of(p["event_time"]))]
             f["violations"] += 1
             f["violations_by_type"][p["violation_type"]] += 1
             year = dt.datetime.fromisoformat(p["event_time"]).year
             f["fines_kzt"] += fine_mci(p["violation_type"], p["speed_kmh"], p["speed_limit_kmh"]) * mci[year]
             f["districts"][district_of(p)]["violations"] += 1
-        elif m.family == "incidents" and p["status"] == "opened":
+        elif family == "incidents" and p["status"] == "opened":
             f = out[(p["city"], minute_of(p["event_time"]))]
             f["incidents_opened"] += 1
             f["incidents_by_category"][p["category"]] += 1
@@ -170,8 +165,7 @@ def test_city_figures_and_spike_alerts_equal_the_truth(settings_factory, start_s
         seed=83, rate=1.0, incident_share=0.2, integrity_share=0.0, late_rate=0.03,
         duplicate_rate=0.02, bad_rate=0.01, daily_profile=True,
     )  # fmt: skip
-    start = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=27)).replace(minute=0, second=0, microsecond=0)
-    day = list(Simulator(cfg, "test-salt").messages(start, until=start + dt.timedelta(days=1)))
+    start, day = simulated_day(cfg)
     spike_at = start + dt.timedelta(days=1, minutes=2, seconds=5)
     spike = _spike(day, "astana", spike_at, 120)
     msgs = day + spike
@@ -191,6 +185,20 @@ def test_city_figures_and_spike_alerts_equal_the_truth(settings_factory, start_s
     wrong = _wrong(published, expected)
     k = wrong[0] if wrong else None
     assert not wrong, f"{len(wrong)} city-minutes differ, e.g. {k}: {published.get(k)} != {expected.get(k)}"
+    # The ingest stores the topic like any derived family: the table holds what a consumer read.
+    client = connect(settings)
+    on_topic = {k: (d["revision"], d["event_id"]) for k, d in published.items()}
+    stored = poll(
+        lambda: {
+            (c, m.strftime("%Y-%m-%d %H:%M:00")): (r, str(e))
+            for c, m, r, e in client.query(
+                "SELECT city, minute, revision, event_id FROM city_figures FINAL"
+            ).result_rows
+        },
+        lambda got: got == on_topic,
+        120,
+    )
+    assert stored == on_topic
 
     # Spikes: exactly the injected one, raised within a minute of its start in event time.
     alerts = read_topic(settings.kafka_bootstrap_servers, settings.topic("alerts"), "alerts.v1.json")
@@ -238,12 +246,11 @@ def test_a_minute_whose_figures_cannot_be_built_is_dead_lettered_and_the_rest_pu
     _violations(client, base, 30, 10_000)  # five minutes in Astana
     _violations(client, base + dt.timedelta(minutes=2), 3, 1_000, city="x" * 40)
 
-    out = publisher.step(now_monotonic=0.0)
-    publisher.record(out)
+    first = publisher.step(now_monotonic=0.0)
+    publisher.record(first)
     out = publisher.step(now_monotonic=100.0)  # idle flush: every minute is final
     publisher.record(out)
-    rows = client.query("SELECT city, minute FROM city_figures").result_rows
-    published = {(city, minute.replace(tzinfo=dt.UTC)) for city, minute in rows}
+    published = {(f.city, f.minute) for f in first.figures + out.figures}
     assert {(c, m) for c, m in published if c == "astana"} == {
         ("astana", base + dt.timedelta(minutes=i)) for i in range(5)
     }
@@ -273,16 +280,14 @@ def test_a_spike_counted_after_its_minute_went_final_is_still_alerted(settings_f
     _violations(client, base, 90 * 4, 15_000)  # an hour and a half at 4 a minute
     _violations(client, spike_minute, 4, 10_000)  # the spike's minute, as first counted
 
+    sent = []
     for tick in (0.0, 100.0):  # the second tick is an idle flush: the spike's minute is now final
         out = publisher.step(now_monotonic=tick)
         publisher.record(out)
+        sent += out.figures
         assert not out.alerts
     # What a consumer sees: the spike's minute already published, with the count as first seen.
-    first = client.query(
-        "SELECT violations FROM city_figures FINAL WHERE city = 'astana' AND minute = {m:DateTime}",
-        parameters={"m": spike_minute},
-    ).result_rows
-    assert first == [(4,)]
+    assert [f.violations for f in sent if f.city == "astana" and f.minute == spike_minute] == [4]
 
     _violations(client, spike_minute + dt.timedelta(seconds=1), 40, late_step_ms)  # the lagging partition
     out = publisher.step(now_monotonic=101.0)

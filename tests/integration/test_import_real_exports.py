@@ -24,6 +24,7 @@ from dozor.infra.migrate import migrate
 from dozor.producers.replay import Mapping, map_rows, read_rows
 from tests.helpers.examples import CAD_MAPPING, EXAMPLES
 from tests.helpers.ports import free_port
+from tests.helpers.schema_consumer import read_topic
 from tests.helpers.stack import JOIN, WORKER
 
 pytestmark = pytest.mark.integration
@@ -78,6 +79,12 @@ def _cad_export(path: Path, calls: int, first: dt.date, days: int, seed: int = 3
 
 def _utc(local: dt.datetime) -> dt.datetime:
     return local.replace(tzinfo=ZONE).astimezone(dt.UTC)
+
+
+def _opened_by(client, columns: str) -> Counter:  # noqa: ANN001
+    """Opened incidents stored, counted by two expressions of ``columns`` (fixed text, no input)."""
+    sql = f"SELECT {columns}, count() FROM incident_events WHERE status = 'opened' GROUP BY 1, 2"  # noqa: S608
+    return Counter({(a, b): n for a, b, n in client.query(sql).result_rows})
 
 
 def test_a_cad_row_becomes_its_incident_its_dispatches_and_its_closure(tmp_path):
@@ -163,22 +170,10 @@ def test_a_multi_year_cad_export_before_2020_is_imported_exactly(settings_factor
     assert counts == (len(truth), len(closed), arrived)
     # Counts per local day and hour, in the source's zone, as the file says.
     per_hour = Counter((_utc(t["received"]).astimezone(ZONE).date(), t["received"].hour) for t in truth)
-    stored = Counter({
-        (d, h): n for d, h, n in c.query(
-            "SELECT toDate(event_time, 'Asia/Almaty'), toHour(event_time, 'Asia/Almaty'), count() "
-            "FROM incident_events WHERE status = 'opened' GROUP BY 1, 2"
-        ).result_rows
-    })  # fmt: skip
-    assert stored == per_hour
+    assert _opened_by(c, "toDate(event_time, 'Asia/Almaty'), toHour(event_time, 'Asia/Almaty')") == per_hour
     # The CAD's own call types and beats are kept beside Dozor's category and district.
     codes = Counter((t["type"], t["beat"]) for t in truth)
-    stored_codes = Counter({
-        (code, area): n for code, area, n in c.query(
-            "SELECT source_code, source_area, count() FROM incident_events "
-            "WHERE status = 'opened' GROUP BY 1, 2"
-        ).result_rows
-    })  # fmt: skip
-    assert stored_codes == codes
+    assert _opened_by(c, "source_code, source_area") == codes
     years = Counter(t["received"].year for t in truth)
     assert min(years) == 2017 and len(years) >= 7
     # Response times: arrival minus received (the next day past midnight), p90 by priority.
@@ -220,3 +215,67 @@ def test_a_file_out_of_time_order_is_warned_about_before_response_times_are_lost
     late_calls = sum(1 for t in truth if t["received"] < newest - dt.timedelta(hours=24))
     assert report.out_of_order >= late_calls > 0
     assert "sort the file by time first" in report.summary(dry_run=True)
+
+
+def test_a_historical_import_is_stored_exactly_and_raises_no_live_alerts(
+    settings_factory, start_service, tmp_path
+):
+    # The default setting refuses events before 2020; --historical accepts any date the engine
+    # stores, for the import alone. History is figures, not news: no waiting or spike alerts, and
+    # no live city figures for minutes years ago.
+    path = tmp_path / "cad_2009_2016.csv"
+    truth = _cad_export(path, 500, dt.date(2009, 1, 1), 365 * 8, seed=12)
+    replay_cmd = ["replay", str(path), "--mapping", str(CAD_MAPPING)]
+    default = settings_factory().to_env()
+    plain = CliRunner().invoke(cli, [*replay_cmd, "--dry-run"], env=default)
+    assert plain.exit_code == 0 and "bad_time" in plain.output, "without --historical, 2009 is refused"
+    # Ten years' retention by default: what is older would be stored, then deleted by the TTL.
+    # It is refused as expired instead, and says which setting keeps it.
+    kept = CliRunner().invoke(cli, [*replay_cmd, "--dry-run", "--historical"], env=default)
+    ten_years_ago = dt.datetime.now() - dt.timedelta(days=3650)
+    older = sum(1 for t in truth if t["received"] < ten_years_ago - dt.timedelta(days=1))
+    assert older > 100 and "expired" in kept.output and "DOZOR_RETENTION_" in kept.output, kept.output
+    settings = settings_factory(
+        arrival_target_minutes={1: 5, 2: 10, 3: 15, 4: 20},
+        retention_raw_days=7300,
+        retention_aggregate_days=7300,
+    )
+    env = settings.to_env()
+    migrate(settings)
+    start_service(WORKER, settings, "worker")
+    start_service(JOIN, settings, "join", env={"DOZOR_WORKER_WEB_PORT": str(free_port())})
+    r = CliRunner().invoke(cli, [*replay_cmd, "--historical"], env=env)
+    assert r.exit_code == 0, r.output
+    assert f"read {len(truth)} rows" in r.output and "rejected 0" in r.output
+
+    c = connect(settings)
+    closed = sum(1 for t in truth if t["cleared"] is not None)
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        stored = c.query(
+            "SELECT (SELECT count() FROM incident_events WHERE status = 'opened'),"
+            " (SELECT uniqExact(incident_id) FROM incident_responses)"
+        ).result_rows[0]
+        if stored == (len(truth), closed):
+            break
+        time.sleep(1)
+    assert stored == (len(truth), closed)
+    # Counts per local day, as the file says, across the eight years.
+    per_day = Counter(t["received"].date() for t in truth)
+    assert _opened_by(c, "toDate(event_time, 'Asia/Almaty'), 0") == {(d, 0): n for d, n in per_day.items()}
+    # The calls that waited past their target (without a unit on scene by then) would each have
+    # raised an alert live: none is raised for history.
+    target = {"E": 5, "1": 10, "2": 15, "3": 20}
+
+    def in_time(t: dict, moment: str) -> bool:
+        return t[moment] is not None and t[moment] - t["received"] <= dt.timedelta(minutes=target[t["prio"]])
+
+    waited = [t for t in truth if not in_time(t, "arrived") and not in_time(t, "cleared")]
+    assert len(waited) > 50
+    # The join read every call (its response records are stored): it judged them, and kept quiet.
+    assert c.query("SELECT count() FROM alerts").result_rows == [(0,)]
+    assert read_topic(settings.kafka_bootstrap_servers, settings.topic("alerts"), "alerts.v1.json") == []
+    figures = read_topic(
+        settings.kafka_bootstrap_servers, settings.topic("city_figures"), "city_figures.v1.json"
+    )
+    assert figures == [], "no live figures for minutes years ago"

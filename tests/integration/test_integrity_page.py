@@ -9,13 +9,12 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from dozor.access import Scope
 from dozor.clickhouse import connect
-from dozor.dashboard import signin
 from dozor.infra.migrate import migrate
+from tests.helpers.apptest import page_as
 
 pytestmark = pytest.mark.integration
 
@@ -25,16 +24,8 @@ ANALYST = Scope("analyst@mvd.kz", "ministry_analyst", None, integrity=True)
 ASTANA_HEAD = Scope("astana.head@police.kz", "city_head", frozenset({"astana"}))
 
 
-def _page(settings, monkeypatch, scope: Scope, **params: str) -> AppTest:
-    for k, v in settings.to_env().items():
-        monkeypatch.setenv(k, v)
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    monkeypatch.setattr(signin, "current_scope", lambda page, kiosk_ok=False: scope)
-    at = AppTest.from_file(str(PAGE), default_timeout=30)
-    for k, v in params.items():
-        at.query_params[k] = v
-    return at
+def _page(settings, monkeypatch, scope: Scope, **params: str) -> AppTest:  # noqa: ANN001
+    return page_as(settings, monkeypatch, scope, PAGE, **params)
 
 
 def _reports(settings) -> Counter:
@@ -101,15 +92,9 @@ def test_the_audit_log_is_readable_by_the_ministry_only(settings_factory, monkey
         "audit_log", [["astana.head@police.kz", "city_head", "refused", "wall", "city=almaty", 0, ""]],
         column_names=["user", "role", "action", "page", "detail", "rows", "address"],
     )  # fmt: skip
-    for k, v in settings.to_env().items():
-        monkeypatch.setenv(k, v)
-    st.cache_data.clear()
-    st.cache_resource.clear()
     analyst = Scope("analyst@mvd.kz", "ministry_analyst", None, integrity=True, audit=True)
     for scope, sees in ((analyst, True), (ASTANA_HEAD, False)):
-        monkeypatch.setattr(signin, "current_scope", lambda page, kiosk_ok=False, s=scope: s)
-        at = AppTest.from_file(str(AUDIT_PAGE), default_timeout=30)
-        at.query_params["action"] = "refused"
+        at = page_as(settings, monkeypatch, scope, AUDIT_PAGE, action="refused")
         at.run()
         assert not at.exception, at.exception
         if sees:

@@ -19,14 +19,14 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from dozor.access import AccessDenied, Scope
 from dozor.clickhouse import connect
-from dozor.dashboard import queries, signin
+from dozor.dashboard import queries
 from dozor.dashboard.queries import Area
 from dozor.infra.migrate import migrate
+from tests.helpers.apptest import page_as
 
 pytestmark = pytest.mark.integration
 
@@ -158,14 +158,7 @@ def _periods(day: dt.date) -> dict[str, tuple[dt.date, dt.date]]:
 
 
 def _app(settings, monkeypatch, scope: Scope, page: str, **params: str) -> AppTest:
-    for k, v in settings.to_env().items():
-        monkeypatch.setenv(k, v)
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    monkeypatch.setattr(signin, "current_scope", lambda page, kiosk_ok=False: scope)
-    at = AppTest.from_file(str(APP), default_timeout=60)
-    for k, v in params.items():
-        at.query_params[k] = v
+    at = page_as(settings, monkeypatch, scope, APP, timeout_s=60, **params)
     at.switch_page(f"app_pages/{page}.py")
     return at
 

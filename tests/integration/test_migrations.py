@@ -82,11 +82,10 @@ def test_server_users_script_is_valid_clickhouse_and_holds_no_password(settings_
 
 
 def test_the_code_writes_exactly_the_columns_the_migrations_make(settings):
-    """Column lists in code (the sink's TABLES, the figures' FIGURE_COLUMNS, the audit writer's)
+    """Column lists in code (the sink's TABLES, the audit writer's)
     against the tables the migrations made: a renamed or forgotten column fails here, not in an
     insert at night. Columns the code leaves out must have a default."""
     from dozor.dashboard.signin import _AUDIT_COLUMNS
-    from dozor.streams.figures import FIGURE_COLUMNS
     from dozor.streams.sink import TABLES
 
     migrate(settings)
@@ -98,7 +97,6 @@ def test_the_code_writes_exactly_the_columns_the_migrations_make(settings):
     for table, name, default_kind in rows:
         columns.setdefault(table, {})[name] = default_kind
     written = {spec.table: spec.columns for spec in TABLES.values()}
-    written["city_figures"] = tuple(FIGURE_COLUMNS)
     written["audit_log"] = tuple(_AUDIT_COLUMNS)
     for table, cols in written.items():
         assert table in columns, f"{table} is written but no migration makes it"

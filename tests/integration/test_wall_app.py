@@ -18,10 +18,10 @@ from streamlit.testing.v1 import AppTest
 
 from dozor.access import KIOSK, Scope
 from dozor.clickhouse import connect
-from dozor.dashboard import signin
 from dozor.dashboard.i18n import fmt_int
 from dozor.infra.migrate import migrate
 from dozor.settings import Settings
+from tests.helpers.apptest import page_as
 
 pytestmark = pytest.mark.integration
 
@@ -115,43 +115,16 @@ def _seed(settings: Settings) -> None:
     incidents = []
     for k in range(6):
         iid, opened = f"INC-{k}", now - dt.timedelta(minutes=30 + k)
-        incidents.append(
-            [
-                uuid.uuid4(),
-                opened,
-                iid,
-                "opened",
-                "call_102",
-                "theft",
-                2,
-                "astana",
-                "yesil",
-                51.1,
-                71.4,
-                opened,
-                0,
-                k,
-            ]
-        )
+
+        def event(
+            status: str, at: dt.datetime, offset: int, iid: str = iid, opened: dt.datetime = opened
+        ) -> list:
+            return [uuid.uuid4(), at, iid, status, "call_102", "theft", 2, "astana", "yesil", 51.1, 71.4,
+                    opened, 0, offset]  # fmt: skip
+
+        incidents.append(event("opened", opened, k))
         if k % 3 == 0:
-            incidents.append(
-                [
-                    uuid.uuid4(),
-                    opened + dt.timedelta(minutes=10),
-                    iid,
-                    "closed",
-                    "call_102",
-                    "theft",
-                    2,
-                    "astana",
-                    "yesil",
-                    51.1,
-                    71.4,
-                    opened,
-                    0,
-                    100 + k,
-                ]
-            )
+            incidents.append(event("closed", opened + dt.timedelta(minutes=10), 100 + k))
     client.insert("incident_events", incidents, column_names=INCIDENT_COLUMNS)
 
 
@@ -184,15 +157,7 @@ def wall_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 def _app(settings: Settings, monkeypatch: pytest.MonkeyPatch, scope: Scope = KIOSK, **params: str) -> AppTest:
-    for k, v in settings.to_env().items():
-        monkeypatch.setenv(k, v)
-    # AppTest cannot sign in (no browser, no IdP): the page is given its scope, as the signed-in
-    # user's would be. Sign-in itself is tested in chromium (tests/browser/test_sign_in.py).
-    monkeypatch.setattr(signin, "current_scope", lambda page, kiosk_ok=False: scope)
-    at = AppTest.from_file(str(WALL), default_timeout=30)
-    for k, v in params.items():
-        at.query_params[k] = v
-    return at
+    return page_as(settings, monkeypatch, scope, WALL, **params)
 
 
 def _metrics(at: AppTest) -> dict[str, str]:

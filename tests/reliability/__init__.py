@@ -1,1 +1,3 @@
 """Outages, restarts, kills, poison messages, duplicates and authenticated Kafka."""
+
+__all__: list[str] = []

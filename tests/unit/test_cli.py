@@ -13,26 +13,23 @@ from dozor.infra import kafka
 from tests.helpers.ports import free_port
 
 
-def test_bad_argument_is_one_line():
-    r = CliRunner().invoke(cli, ["simulate", "--rate", "-5"])
-    assert r.exit_code == 2
-    assert "Invalid value for '--rate'" in r.output
+@pytest.mark.parametrize(
+    ("env", "args", "exit_code", "says"),
+    [
+        ({}, ["simulate", "--rate", "-5"], 2, "Invalid value for '--rate'"),
+        ({"DOZOR_TOPIC_PARTITIONS": "many"}, ["topics"], 1, "DOZOR_TOPIC_PARTITIONS"),
+        # Production refuses the development salt, and says which setting to set.
+        ({"DOZOR_ENVIRONMENT": "production"}, ["migrate"], 1, "DOZOR_PLATE_SALT"),
+    ],
+    ids=["bad-argument", "bad-setting", "development-salt-in-production"],
+)
+def test_a_bad_argument_or_setting_is_named_without_a_traceback(monkeypatch, env, args, exit_code, says):
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    r = CliRunner().invoke(cli, args)
+    assert r.exit_code == exit_code
+    assert says in r.output
     assert "Traceback" not in r.output
-
-
-def test_bad_setting_names_the_variable(monkeypatch):
-    monkeypatch.setenv("DOZOR_TOPIC_PARTITIONS", "many")
-    r = CliRunner().invoke(cli, ["topics"])
-    assert r.exit_code == 1
-    assert "DOZOR_TOPIC_PARTITIONS" in r.output
-    assert "Traceback" not in r.output
-
-
-def test_production_refuses_the_development_salt(monkeypatch):
-    monkeypatch.setenv("DOZOR_ENVIRONMENT", "production")
-    r = CliRunner().invoke(cli, ["migrate"])
-    assert r.exit_code == 1
-    assert "DOZOR_PLATE_SALT" in r.output
 
 
 def test_busy_port_says_which_and_what_to_do(monkeypatch, tmp_path):

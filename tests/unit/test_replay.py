@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from dozor.producers.replay import Mapping, MappingError, map_rows, read_rows, replay
-from tests.helpers.examples import MAPPING, SAMPLE
+from tests.helpers.examples import EXAMPLES, MAPPING, SAMPLE
 
 
 def _sent(path: Path, mapping: Mapping) -> tuple[list[tuple[bytes, bytes]], object]:
@@ -124,3 +124,94 @@ def test_mapping_mistakes_are_named(tmp_path):
         p.write_text(body)
         with pytest.raises(MappingError, match=message):
             Mapping.load(p)
+
+
+def test_a_position_is_optional_but_never_half(tmp_path):
+    """Many CAD exports carry no coordinates: the call is still an incident of its district. One
+    coordinate without the other places nothing and is refused."""
+    f = tmp_path / "calls.csv"
+    f.write_text(
+        "id,at,type,prio,district,lat,lon\n"
+        "A-1,2024-03-01 08:00:00,BURG,2,yesil,,\n"
+        "A-2,2024-03-01 08:05:00,BURG,2,nura,51.1,\n"
+        "A-3,2024-03-01 08:10:00,BURG,2,almaty,51.14,71.50\n"
+    )
+    m = tmp_path / "m.toml"
+    m.write_text(
+        'family = "incidents"\n[columns]\nincident_id = "id"\nevent_time = "at"\nopened_at = "at"\n'
+        'category = "type"\npriority = "prio"\ndistrict = "district"\nlat = "lat"\nlon = "lon"\n'
+        '[time]\nformat = "%Y-%m-%d %H:%M:%S"\n[constants]\ncity = "astana"\nstatus = "opened"\n'
+        'channel = "call_102"\n[values.category]\n"*" = "theft"\n'
+    )
+    rows = list(map_rows(read_rows(f), Mapping.load(m), "salt"))
+    assert [(r.reason, r.payload.get("lat")) for r in rows] == [(None, None), ("schema", 51.1), (None, 51.14)]
+    assert "lat and lon come together" in rows[1].detail
+
+
+def test_a_department_s_own_areas_are_loaded_as_data_and_unknown_ones_reported(tmp_path):
+    """The beats come from the department's GeoJSON with its own ids: a call without a beat column
+    gets the beat holding its position; a named beat the file lacks is reported and kept as given
+    (never moved); a district name that is no district of the city is reported too."""
+    import shutil
+
+    from shapely import contains_xy
+    from shapely.geometry import shape
+
+    beats_file = EXAMPLES / "astana_beats.geojson"
+    shutil.copy(beats_file, tmp_path / "beats.geojson")
+    beats = {
+        f["properties"]["BEAT"]: shape(f["geometry"])
+        for f in orjson.loads(beats_file.read_bytes())["features"]
+    }
+    calls = [("C-1", 51.0951, 71.4190, "yesil"), ("C-2", 51.1448, 71.5012, "almaty"),
+             ("C-3", 51.3000, 71.9000, "yesil"), ("C-4", 51.1799, 71.3911, "Тёмная сторона")]  # fmt: skip
+    f = tmp_path / "calls.csv"
+    f.write_text(
+        "id,at,lat,lon,district\n" + "".join(f"{i},2024-03-01 08:00:00,{a},{o},{d}\n" for i, a, o, d in calls)
+    )
+    m = tmp_path / "m.toml"
+    body = ('family = "incidents"\n[columns]\nincident_id = "id"\nevent_time = "at"\nopened_at = "at"\n'
+            'lat = "lat"\nlon = "lon"\ndistrict = "district"\n{extra}[time]\nformat = "%Y-%m-%d %H:%M:%S"\n'
+            '[constants]\ncity = "astana"\nstatus = "opened"\nchannel = "call_102"\ncategory = "theft"\n'
+            'priority = 2\n[areas]\nfile = "beats.geojson"\nid = "BEAT"\n')  # fmt: skip
+    m.write_text(body.format(extra=""))
+    report = replay(f, Mapping.load(m), None, "salt", progress=False)
+    rows = list(map_rows(read_rows(f), Mapping.load(m), "salt"))
+    truth = [next((b for b, g in beats.items() if contains_xy(g, lon, lat)), "") for _, lat, lon, _ in calls]
+    assert truth[:2] == ["B1", "B3"] and truth[2] == ""
+    assert [r.payload["source_area"] for r in rows] == truth
+    assert report.unplaced == 1 and "1 calls lie in no area of beats.geojson" in report.summary()
+    assert report.unknown_districts == {"Тёмная сторона": 1}, "stored without a district, not moved"
+
+    f.write_text(f.read_text().replace("id,at", "id,beat,at").replace("C-1,", "C-1,B1,").replace(
+        "C-2,", "C-2,B9,").replace("C-3,", "C-3,,").replace("C-4,", "C-4,B2,"))  # fmt: skip
+    m.write_text(body.format(extra='source_area = "beat"\n'))
+    report = replay(f, Mapping.load(m), None, "salt", progress=False)
+    rows = list(map_rows(read_rows(f), Mapping.load(m), "salt"))
+    assert [r.payload["source_area"] for r in rows] == ["B1", "B9", "", "B2"], "a named beat is kept as given"
+    assert report.unknown_areas == {"B9": 1} and "'B9' ×1" in report.summary()
+
+
+def test_a_bad_areas_table_is_named(tmp_path):
+    m = tmp_path / "m.toml"
+    m.write_text(
+        'family = "incidents"\n[columns]\nincident_id = "id"\n[areas]\nfile = "none.geojson"\nid = "BEAT"\n'
+    )
+    with pytest.raises(MappingError, match=r"\[areas\] none.geojson"):
+        Mapping.load(m)
+    point = {"type": "Feature", "properties": {}, "geometry": {"type": "Point", "coordinates": [71, 51]}}
+    (tmp_path / "x.geojson").write_bytes(orjson.dumps({"type": "FeatureCollection", "features": [point]}))
+    m.write_text(
+        'family = "incidents"\n[columns]\nincident_id = "id"\n[areas]\nfile = "x.geojson"\nid = "BEAT"\n'
+    )
+    with pytest.raises(MappingError, match="has no 'BEAT' property"):
+        Mapping.load(m)
+
+
+def test_the_progress_bar_knows_the_rows_ahead(same_rows_three_ways):
+    """The ETA needs the row count before the first row is mapped, in each format."""
+    from dozor.producers.replay import count_rows
+
+    expected = len(list(read_rows(same_rows_three_ways[0])))
+    assert expected > 1
+    assert [count_rows(p) for p in same_rows_three_ways] == [expected] * 3

@@ -187,3 +187,35 @@ def test_alert_numbers_outside_their_columns_are_refused(field, value):
     with pytest.raises(InvalidEvent) as e:
         parse_event("alerts", raw, NOW)
     assert e.value.reason in ("schema", "malformed_json")
+
+
+def test_a_city_figures_digest_survives_the_topic() -> None:
+    """The publisher digests the figures it builds; the ingest digests the message it reads back.
+    They must agree, or a restarted publisher would revise every minute it had already said."""
+    import datetime as dt
+    import uuid
+
+    from dozor.schemas import AreaFigures, CityFigures
+
+    minute = dt.datetime(2026, 12, 1, 7, 59, tzinfo=dt.UTC)
+    fig = CityFigures(
+        event_id=uuid.uuid4(), event_time=minute + dt.timedelta(minutes=1), city="astana", minute=minute,
+        revision=3, late_events=2, violations=7, violations_by_type={"speeding": 5, "red_light": 2},
+        fines_kzt=96_000, incidents_opened=1, incidents_by_category={"theft": 1},
+        incidents_by_channel={"call_102": 1}, incidents_by_priority={"2": 1}, responses_closed=1,
+        response_p50_s=431.125, response_p90_s=None,
+        districts={"yesil": AreaFigures(violations=7, incidents_opened=1, responses_closed=1,
+                                        response_p50_s=431.125, response_p90_s=None)},
+    )  # fmt: skip
+    back = CityFigures.model_validate_json(fig.to_json())
+    assert back.content_digest() == fig.content_digest()
+    assert fig.model_copy(update={"revision": 4, "late_events": 3}).content_digest() == fig.content_digest()
+    assert fig.model_copy(update={"violations": 8}).content_digest() != fig.content_digest()
+
+
+def test_the_historical_mark_is_read_from_every_client_s_header_shape() -> None:
+    from dozor.schemas import HISTORICAL_HEADER, is_historical
+
+    assert is_historical([(HISTORICAL_HEADER, b"1")])  # aiokafka, kafka-python
+    assert is_historical({HISTORICAL_HEADER: b"1"})  # faust's mapping form
+    assert not is_historical([]) and not is_historical(None) and not is_historical([("other", b"1")])

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from dozor.streams.figures import baseline_for, is_spike, poisson_sf
+from dozor.streams.spikes import baseline_for, is_spike, poisson_sf
 
 
 def _sf_by_sum(k: int, lam: float) -> float:
