@@ -42,7 +42,7 @@ from dozor.infra.kafka import KafkaBroker, kafka_version
 from dozor.infra.topics import ensure_topics
 from dozor.producers.kafka import Publisher, make_producer
 from dozor.producers.publish import run_simulation
-from dozor.producers.replay import Mapping, replay
+from dozor.producers.replay import Mapping, ReplayReport, replay
 from dozor.producers.simulator import SimConfig, Simulator
 from dozor.schemas import INPUT_FAMILIES
 from dozor.settings import Settings
@@ -88,7 +88,6 @@ def main() -> None:
         ensure_topics(settings)
         if not args.replay_only:
             _library_and_simulator(settings, n, args.profile, state, report, lines)
-        topics = {f: settings.topic(f) for f in INPUT_FAMILIES}
         csv_path = state / "violations.csv"
         write_csv(csv_path, n)
         mapping = state / "m.toml"
@@ -96,22 +95,12 @@ def main() -> None:
             'family = "violations"\ntimezone = "UTC"\n[columns]\n'
             + "".join(f'{c} = "{c}"\n' for c in CSV_COLUMNS)
         )
-        pub = Publisher(make_producer(settings))
-        rep = replay(
-            csv_path, Mapping.load(mapping),
-            lambda family, k, v: pub.send(topics[family], k, v), "bench-salt", progress=False,
-        )  # fmt: skip
-        pub.close()
+        rep = _replay(settings, csv_path, Mapping.load(mapping))
         report("5. dozor replay (CSV → validate → Kafka), 1 process", rep.sent_total, rep.elapsed_s, rss_mb())
 
         cad_path = state / "cad_year.csv"
         write_cad_year(cad_path, args.cad_calls)
-        pub = Publisher(make_producer(settings))
-        rep = replay(
-            cad_path, Mapping.load(CAD_MAPPING),
-            lambda family, k, v: pub.send(topics[family], k, v), "bench-salt", progress=False,
-        )  # fmt: skip
-        pub.close()
+        rep = _replay(settings, cad_path, Mapping.load(CAD_MAPPING))
         assert not rep.rejected, rep.summary()
         report(
             f"6. dozor replay, a year of CAD calls ({rep.read:,} rows)",
@@ -139,6 +128,17 @@ def main() -> None:
     out = RESULTS.with_name("producers_replay.txt") if args.replay_only else RESULTS
     out.write_text("\n".join(header + lines) + "\n")
     print(f"\nwritten to {out}")
+
+
+def _replay(settings: Settings, path: Path, mapping: Mapping) -> ReplayReport:
+    """``dozor replay`` of ``path`` into the broker, as fast as it goes, every send acknowledged."""
+    topics = {f: settings.topic(f) for f in INPUT_FAMILIES}
+    pub = Publisher(make_producer(settings))
+    try:
+        return replay(path, mapping, lambda family, k, v: pub.send(topics[family], k, v), "bench-salt",
+                      progress=False)  # fmt: skip
+    finally:
+        pub.close()
 
 
 def _library_and_simulator(

@@ -46,22 +46,20 @@ _ID_CHUNK = 5_000
 
 @dataclass
 class Reconciliation:
-    """One family's accounting, over the retained log up to the committed offsets."""
+    """One family's accounting, over the retained log up to the committed offsets: the messages
+    ``consumed`` below them, of which ``stored`` (their row is in the table), ``deadlettered``,
+    ``duplicates`` (valid copies of an event id stored once already), ``superseded`` (city-figures
+    revisions the table replaced by a later one) and ``unaccounted`` (a loss)."""
 
     family: str
     topic: str
-    #: Messages in the log below the committed offsets.
     consumed: int = 0
-    #: Of those, the ones whose event id is in the family's table.
     stored: int = 0
-    #: The ones on the dead-letter topic, by source topic, partition and offset.
-    deadlettered: int = 0
-    #: Valid copies of an event id stored once already.
-    duplicates: int = 0
-    #: Revisions the table replaced by a later one (city figures: the highest revision is kept).
-    superseded: int = 0
     #: Offsets nothing accounts for, as ``partition@offset`` (the first few).
     missing: list[str] = field(default_factory=list)
+    deadlettered: int = 0
+    duplicates: int = 0
+    superseded: int = 0
     unaccounted: int = 0
 
     @property
