@@ -322,8 +322,9 @@ def tail_cmd(
 ) -> None:
     """Pretty-print a topic's messages, checking each against its published JSON Schema.
 
-    TOPIC is a family (violations, incidents, dispatches, integrity, response_times, alerts) or
-    its full topic name. Exits 1 if any message broke the schema.
+    TOPIC is a family (violations, incidents, dispatches, integrity, response_times, alerts,
+    city_figures: its current version) or a full topic name, such as dozor.response_times.v1.
+    Exits 1 if any message broke the schema.
 
     Example: dozor tail alerts --from-beginning --idle 5
     """
@@ -336,7 +337,8 @@ def tail_cmd(
         )
     except KeyboardInterrupt:
         return
-    click.echo(f"{stats.read} messages read, {stats.invalid} breaking the {family} schema", err=True)
+    schema = f"{family.name}.v{family.version}"
+    click.echo(f"{stats.read} messages read, {stats.invalid} breaking the {schema} schema", err=True)
     if stats.invalid:
         sys.exit(1)
 

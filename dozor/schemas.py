@@ -55,6 +55,9 @@ __all__ = [
     "FAMILIES",
     "INPUT_FAMILIES",
     "ResponseTime",
+    "ResponseTimeV2",
+    "RESPONSE_TIMES_V1",
+    "PUBLISHED",
     "Alert",
     "AlertKind",
     "AreaFigures",
@@ -375,12 +378,15 @@ class AlertKind(StrEnum):
 
 
 class ResponseTime(Event):
-    """One incident's response times, version 1 (topic ``<prefix>.response_times.v1``, key: incident id).
+    """A closed incident's response times, version 1 (topic ``<prefix>.response_times.v1``, key: incident id).
 
     Derived by the join of incidents and dispatches (``dozor.streams.responses``) when the incident
     closes. A dispatch step arriving after that (late) revises the figures: the message is sent
     again with ``revision`` + 1 and a new ``event_id``; a consumer keeps the highest revision per
     incident. A re-send after a worker restart repeats ``event_id`` and content exactly.
+
+    Still published, unchanged, for the consumers built on it; version 2 (:class:`ResponseTimeV2`)
+    also says when the first unit arrives, before the closure, and is what Dozor stores.
     """
 
     family: ClassVar[str] = "response_times"
@@ -400,6 +406,44 @@ class ResponseTime(Event):
     time_to_assignment_s: float | None
     time_to_arrival_s: float | None = Field(description="first_on_scene_at − opened_at, seconds.")
     time_to_closure_s: float
+    arrival_target_s: int = Field(
+        ge=0, le=UINT32_MAX, description="The arrival target of the incident's priority, seconds."
+    )
+    arrived_within_target: bool | None
+
+
+class ResponseTimeV2(Event):
+    """One incident's response times, version 2 (topic ``<prefix>.response_times.v2``, key: incident id).
+
+    Published as soon as the first unit is on scene (``status`` ``open``, no closure yet), and
+    revised at the closure or cancellation and by any later step that changes a figure: each
+    revision is ``revision`` + 1 with a new ``event_id``; a consumer keeps the highest revision per
+    incident. An incident closed before any unit arrived is first published at its closure. Many
+    dispatch exports have no closure time at all: their incidents still get their arrival times.
+    ``event_time`` is the moment of the latest of the two (closure, else the first arrival).
+    A re-send after a worker restart repeats ``event_id`` and content exactly.
+
+    What changed from version 1: ``open`` in ``status``; ``closed_at`` and ``time_to_closure_s``
+    are null while the incident is open; revisions count the open record too.
+    """
+
+    family: ClassVar[str] = "response_times"
+    schema_version: Literal[2] = 2
+    incident_id: IncidentId
+    revision: Annotated[int, Field(ge=1, le=UINT32_MAX, description="1, then +1 for each change.")]
+    status: Literal["open", "closed", "cancelled"]
+    city: CityId
+    district: District = ""
+    priority: Annotated[int, Field(ge=1, le=4)]
+    category: IncidentCategory
+    channel: IncidentChannel
+    opened_at: AwareDatetime
+    first_assigned_at: AwareDatetime | None = Field(description="First unit assigned; null if none was.")
+    first_on_scene_at: AwareDatetime | None = Field(description="First unit on scene; null if none came.")
+    closed_at: AwareDatetime | None = Field(description="Closure or cancellation; null while open.")
+    time_to_assignment_s: float | None
+    time_to_arrival_s: float | None = Field(description="first_on_scene_at − opened_at, seconds.")
+    time_to_closure_s: float | None = Field(description="closed_at − opened_at, seconds; null while open.")
     arrival_target_s: int = Field(
         ge=0, le=UINT32_MAX, description="The arrival target of the incident's priority, seconds."
     )
@@ -525,10 +569,16 @@ FAMILIES: dict[str, Family] = {
     "incidents": Family("incidents", IncidentEvent, 1, "incident_id"),
     "dispatches": Family("dispatches", DispatchEvent, 1, "incident_id"),
     "integrity": Family("integrity", IntegrityReport, 1, "region"),
-    "response_times": Family("response_times", ResponseTime, 1, "incident_id", derived=True),
+    # Version 2, the one stored; version 1 is still published beside it (RESPONSE_TIMES_V1).
+    "response_times": Family("response_times", ResponseTimeV2, 2, "incident_id", derived=True),
     "alerts": Family("alerts", Alert, 1, "city", derived=True),
     "city_figures": Family("city_figures", CityFigures, 1, "city", derived=True),
 }
+#: Response times version 1 (closure only), published beside version 2 for the consumers built on it
+#: and never read by Dozor: no table, no ingest; its schema is published like the others.
+RESPONSE_TIMES_V1 = Family("response_times", ResponseTime, 1, "incident_id", derived=True)
+#: Every topic Dozor publishes a schema for, by its file name stem (``response_times.v2``).
+PUBLISHED: dict[str, Family] = {f"{f.name}.v{f.version}": f for f in (*FAMILIES.values(), RESPONSE_TIMES_V1)}
 #: Families sent by source systems (and the simulator), as opposed to derived ones.
 INPUT_FAMILIES: tuple[str, ...] = tuple(n for n, f in FAMILIES.items() if not f.derived)
 
@@ -666,21 +716,21 @@ def parse_violation(raw: bytes, now: dt.datetime | None = None) -> Violation:
 
 
 def export_schemas(out: Path) -> list[Path]:
-    """Write every family's JSON Schema to ``out/<family>.v<N>.json``; returns the paths written."""
+    """Write every published topic's JSON Schema to ``out/<family>.v<N>.json``; returns the paths."""
     out.mkdir(parents=True, exist_ok=True)
     paths = []
-    for name, fam in FAMILIES.items():
-        path = out / f"{name}.v{fam.version}.json"
+    for stem, fam in PUBLISHED.items():
+        path = out / f"{stem}.json"
         path.write_bytes(
-            orjson.dumps(json_schema(name), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n"
+            orjson.dumps(json_schema(fam), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n"
         )
         paths.append(path)
     return paths
 
 
-def json_schema(family: str) -> dict:
-    """The published JSON Schema (draft 2020-12) of one family's messages."""
-    fam = FAMILIES[family]
+def json_schema(family: str | Family) -> dict:
+    """The published JSON Schema (draft 2020-12) of one family's messages (by name: the stored version)."""
+    fam = FAMILIES[family] if isinstance(family, str) else family
     schema = fam.model.model_json_schema(mode="serialization")
     added = getattr(fam.model, "added_in_v1", ())
     if added:

@@ -17,7 +17,7 @@ from jsonschema.exceptions import best_match
 from kafka import KafkaConsumer
 
 from dozor.errors import DozorError
-from dozor.schemas import FAMILIES, json_schema
+from dozor.schemas import FAMILIES, PUBLISHED, Family, json_schema
 from dozor.settings import Settings
 
 __all__ = ["TailStats", "resolve_family", "tail"]
@@ -29,10 +29,12 @@ class TailStats:
     invalid: int = 0
 
 
-def resolve_family(settings: Settings, name: str) -> str:
-    """A family from its name ("alerts") or its full topic name ("dozor.alerts.v1")."""
-    for family in FAMILIES:
-        if name in (family, settings.topic(family)):
+def resolve_family(settings: Settings, name: str) -> Family:
+    """A family from its name ("alerts": its current version) or its full topic name ("dozor.alerts.v1")."""
+    if name in FAMILIES:
+        return FAMILIES[name]
+    for family in PUBLISHED.values():
+        if name == family.topic(settings.topic_prefix):
             return family
     example = settings.topic("alerts")
     raise DozorError(f"unknown topic {name!r}; one of: {', '.join(FAMILIES)} (or a full name like {example})")
@@ -53,7 +55,7 @@ def check(validator: Draft202012Validator, raw: bytes) -> str | None:
 
 def tail(
     settings: Settings,
-    family: str,
+    family: Family,
     *,
     from_beginning: bool = False,
     max_messages: int | None = None,
@@ -63,7 +65,7 @@ def tail(
     """Print messages of ``family``'s topic until ``max_messages`` or ``idle_seconds`` without any."""
     validator = Draft202012Validator(json_schema(family), format_checker=FormatChecker())
     consumer = KafkaConsumer(
-        settings.topic(family),
+        family.topic(settings.topic_prefix),
         bootstrap_servers=settings.kafka_bootstrap_servers,
         auto_offset_reset="earliest" if from_beginning else "latest",
         enable_auto_commit=False,

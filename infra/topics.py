@@ -16,19 +16,23 @@ log = logging.getLogger("dozor.infra.topics")
 
 def dozor_topics(settings: Settings) -> dict[str, dict[str, str]]:
     """Every topic Dozor owns, with its topic-level configuration."""
-    from dozor.schemas import FAMILIES
+    from dozor.schemas import PUBLISHED
 
     day_ms = 24 * 3600 * 1000
     inputs_ms = str(int(settings.topic_retention_days * day_ms))
     topics = {
-        settings.topic(name): {"retention.ms": inputs_ms, "compression.type": "producer"} for name in FAMILIES
+        fam.topic(settings.topic_prefix): {"retention.ms": inputs_ms, "compression.type": "producer"}
+        for fam in PUBLISHED.values()
     }
     month_ms = str(int(settings.derived_topic_retention_days * day_ms))
     # Derived streams are what downstream teams build on (DOZOR_DERIVED_TOPIC_RETENTION_DAYS, a
     # month by default), so a consumer can be rebuilt.
     # Response times are keyed by incident and revised in place, so compaction keeps the latest
     # revision of every incident as well (README, output topics).
-    topics[settings.topic("response_times")] = {"retention.ms": month_ms, "cleanup.policy": "compact,delete"}
+    for version in ("v1", "v2"):
+        topics[PUBLISHED[f"response_times.{version}"].topic(settings.topic_prefix)] = {
+            "retention.ms": month_ms, "cleanup.policy": "compact,delete"
+        }  # fmt: skip
     topics[settings.topic("alerts")] = {"retention.ms": month_ms}
     topics[settings.topic("city_figures")] = {"retention.ms": month_ms}
     # The join's changelog, created here rather than by faust: a join worker starting beside the

@@ -27,6 +27,7 @@ __all__ = [
     "merge",
     "seen",
     "complete",
+    "responded",
     "finished",
     "waiting",
     "arrival_deadline",
@@ -50,6 +51,10 @@ class JoinState(faust.Record, serializer="json", include_metadata=False):
     #: content, so a step that changes no figure publishes nothing.
     revision: int = 0
     digest: str | None = None
+    #: The same for ``response_times.v2``, which also publishes at the first arrival. Fields of their
+    #: own, added after v1's: a changelog written before them loads with v2 not published yet.
+    v2_revision: int = 0
+    v2_digest: str | None = None
     #: Space-separated 64-bit digests of the events merged (a replay after a crash is recognised
     #: by its event id); 17 bytes an event instead of a 36-character id in a list.
     merged: str = ""
@@ -125,8 +130,14 @@ def merge(
 
 
 def complete(s: JoinState) -> bool:
-    """Opened and closed (or cancelled): the response times can be published."""
+    """Opened and closed (or cancelled): the response times can be published on v1."""
     return s.opened is not None and s.ended is not None and s.priority is not None
+
+
+def responded(s: JoinState) -> bool:
+    """Opened, and a unit on scene or a closure: the response times can be published on v2."""
+    came = s.first_on_scene is not None or s.ended is not None
+    return s.opened is not None and s.priority is not None and came
 
 
 def finished(s: JoinState) -> bool:
@@ -148,17 +159,19 @@ def arrival_deadline(s: JoinState, targets_s: dict[int, int]) -> int:
     return s.opened + targets_s[s.priority] * 1000
 
 
-def response_record(incident_id: str, s: JoinState, revision: int, targets_s: dict[int, int]) -> dict:
-    """The response_times.v1 message of a complete incident (without event_id)."""
-    assert s.priority is not None and s.ended is not None
+def response_record(
+    incident_id: str, s: JoinState, revision: int, targets_s: dict[int, int], version: int = 2
+) -> dict:
+    """The response_times message (v2, or v1 of a complete incident), without event_id."""
+    assert s.priority is not None and s.opened is not None and (s.ended is not None or version == 2)
     target = targets_s[s.priority]
     arrival = _secs(s.opened, s.first_on_scene)
     return {
-        "schema_version": 1,
-        "event_time": _iso(s.ended),
+        "schema_version": version,
+        "event_time": _iso(s.ended if s.ended is not None else s.first_on_scene),
         "incident_id": incident_id,
         "revision": revision,
-        "status": s.end_status,
+        "status": s.end_status or "open",
         "city": s.city,
         "district": s.district,
         "priority": s.priority,
@@ -176,26 +189,38 @@ def response_record(incident_id: str, s: JoinState, revision: int, targets_s: di
     }
 
 
-def response_digest(incident_id: str, s: JoinState, targets_s: dict[int, int]) -> str:
+def response_digest(incident_id: str, s: JoinState, targets_s: dict[int, int], version: int = 2) -> str:
     """A digest of the figures a revision would publish: equal digests, nothing new to say."""
-    body = orjson.dumps(response_record(incident_id, s, 0, targets_s), option=orjson.OPT_SORT_KEYS)
+    body = orjson.dumps(response_record(incident_id, s, 0, targets_s, version), option=orjson.OPT_SORT_KEYS)
     return hashlib.sha1(body).hexdigest()
 
 
 def revise(
     incident_id: str, s: JoinState, replayed: bool, targets_s: dict[int, int]
-) -> tuple[JoinState, bool]:
-    """``s`` with its revision advanced if its figures changed, and whether to publish it.
+) -> tuple[JoinState, tuple[int, ...]]:
+    """``s`` with its revisions advanced where its figures changed, and the versions to publish.
 
-    An event merged before (``replayed``) publishes the current revision again, unchanged: its
-    state may have reached the changelog before a crash while the message did not reach the topic.
+    v2 publishes from the first arrival (or the closure, if no unit came first), v1 from the
+    closure. An event merged before (``replayed``) publishes the current revisions again,
+    unchanged: its state may have reached the changelog before a crash while the message did not
+    reach the topic.
     """
-    if not complete(s):
-        return s, False
-    digest = response_digest(incident_id, s, targets_s)
-    if digest != s.digest:
-        return s.derive(revision=s.revision + 1, digest=digest), True
-    return s, replayed
+    publish = []
+    if responded(s):
+        digest = response_digest(incident_id, s, targets_s, 2)
+        if digest != s.v2_digest:
+            s = s.derive(v2_revision=s.v2_revision + 1, v2_digest=digest)
+            publish.append(2)
+        elif replayed:
+            publish.append(2)
+    if complete(s):
+        digest = response_digest(incident_id, s, targets_s, 1)
+        if digest != s.digest:
+            s = s.derive(revision=s.revision + 1, digest=digest)
+            publish.append(1)
+        elif replayed:
+            publish.append(1)
+    return s, tuple(publish)
 
 
 def overdue(s: JoinState, deadline: int) -> bool:

@@ -19,10 +19,12 @@ skips.
 
 Outputs (faust publishes them before it commits the offsets of the event that caused them):
 
-- ``response_times.v1`` when the incident is closed or cancelled; a later step that changes the
-  figures publishes ``revision`` + 1. An event merged before (a replay after a crash) publishes the
-  current revision again, with the same ``event_id``: a message whose state reached the changelog
-  but not the topic is never lost, and a repeat is recognisable.
+- ``response_times.v2`` as soon as a unit is on scene (``status`` ``open``), and again at the
+  closure or cancellation; ``response_times.v1`` (kept for the consumers built on it) at the
+  closure only. On both, a later step that changes the figures publishes ``revision`` + 1. An
+  event merged before (a replay after a crash) publishes the current revisions again, with the
+  same ``event_id``s: a message whose state reached the changelog but not the topic is never
+  lost, and a repeat is recognisable. The ingest stores v2.
 - ``alerts.v1`` (``incident_waiting``) once the incident's priority target for the first arrival
   passes in *event time* with no unit on scene. The partition's event time is the newest event
   time read from both of its topics (the lesser of the two). Event time, not the wall clock, so a
@@ -52,11 +54,13 @@ from dozor.names import JOIN_TABLE
 from dozor.schemas import (
     ENGINE_EARLIEST,
     HISTORICAL_HEADER,
+    RESPONSE_TIMES_V1,
     Alert,
     DispatchEvent,
     IncidentEvent,
     InvalidEvent,
     ResponseTime,
+    ResponseTimeV2,
     is_historical,
     parse_event,
 )
@@ -212,7 +216,13 @@ def install_join(app: faust.App, settings: Settings, enricher: Enricher) -> faus
     )
     commit_after_changelog(app, table)
     source = app.topic(*family_of, key_serializer="raw", value_serializer="raw")
-    responses = app.topic(settings.topic("response_times"), key_serializer="raw", value_serializer="raw")
+    responses = {
+        version: app.topic(name, key_serializer="raw", value_serializer="raw")
+        for version, name in (
+            (2, settings.topic("response_times")),
+            (1, RESPONSE_TIMES_V1.topic(settings.topic_prefix)),
+        )
+    }
     alerts = app.topic(settings.topic("alerts"), key_serializer="raw", value_serializer="raw")
     deadletters = app.topic(settings.topic_deadletter, key_serializer="raw", value_serializer="raw")
     due_arrival = DueHeaps()
@@ -242,15 +252,18 @@ def install_join(app: faust.App, settings: Settings, enricher: Enricher) -> faus
                 due_expiry.push(s.partition, s.last + retention_ms, key)
         log.info("join state recovered: %d incidents, %d waiting for a unit", len(table), n)
 
-    async def publish_response(iid: str, s: JoinState) -> None:
-        rec = response_record(iid, s, s.revision, targets_s)
-        rec["event_id"] = str(uuid.uuid5(NAMESPACE, f"response:{iid}:{s.revision}"))
+    async def publish_response(iid: str, s: JoinState, version: int) -> None:
+        revision = s.v2_revision if version == 2 else s.revision
+        rec = response_record(iid, s, revision, targets_s, version)
+        # v1's ids are those it always had; v2's have a namespace of their own.
+        name = f"response:{iid}:{revision}" if version == 1 else f"response.v2:{iid}:{revision}"
+        rec["event_id"] = str(uuid.uuid5(NAMESPACE, name))
+        model = ResponseTime if version == 1 else ResponseTimeV2
         # History stays history downstream: the ingest accepts an old record only with the mark.
         headers = [(HISTORICAL_HEADER, b"1")] if s.historical else None
-        await responses.send(
-            key=iid.encode(), value=ResponseTime.model_validate(rec).to_json(), headers=headers
-        )
-        JOIN_OUTPUTS.labels("response_times").inc()
+        value = model.model_validate(rec).to_json()
+        await responses[version].send(key=iid.encode(), value=value, headers=headers)
+        JOIN_OUTPUTS.labels(f"response_times.v{version}").inc()
 
     async def check_waiting(partition: int, now_ms: int) -> None:
         for deadline, iid in due_arrival.pop_due(partition, now_ms):
@@ -310,8 +323,8 @@ def install_join(app: faust.App, settings: Settings, enricher: Enricher) -> faus
         table[iid] = s
         if finished(s):
             due_expiry.push(msg.partition, s.last + retention_ms, iid)
-        if publish:
-            await publish_response(iid, s)
+        for version in publish:
+            await publish_response(iid, s, version)
         clock.advance(msg.topic, msg.partition, t)
         watermark = clock.now(msg.partition)
         await check_waiting(msg.partition, watermark)

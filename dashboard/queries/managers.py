@@ -395,7 +395,7 @@ _RESPONSES = """
 SELECT {key} AS k, count() AS n,
        countIf(assign_s IS NOT NULL), quantilesExactInclusive(0.5, 0.9, 0.95)(assign_s),
        countIf(arrive_s IS NOT NULL), quantilesExactInclusive(0.5, 0.9, 0.95)(arrive_s),
-       quantilesExactInclusive(0.5, 0.9, 0.95)(close_s),
+       countIf(close_s IS NOT NULL), quantilesExactInclusive(0.5, 0.9, 0.95)(close_s),
        countIf(within), max(target_s)
 FROM ({latest}) WHERE {inf}
 GROUP BY k ORDER BY k
@@ -412,6 +412,9 @@ class ResponseRow:
     assign_s: tuple[float | None, float | None, float | None]
     arrived: int
     arrive_s: tuple[float | None, float | None, float | None]
+    #: Closed or cancelled: an incident still open (a unit on scene, no closure yet, or an export
+    #: without closure times) has its arrival but no closure.
+    closed: int
     close_s: tuple[float | None, float | None, float | None]
     within_target: int
     target_s: int | None
@@ -452,7 +455,8 @@ def response_stats(
         inf=_INCIDENT_FILTER,
     )  # fmt: skip
     out = []
-    for k, n, na, assign, nr, arrive, close, within, target in client.query(sql, parameters=p).result_rows:
+    rows = client.query(sql, parameters=p).result_rows
+    for k, n, na, assign, nr, arrive, nc, close, within, target in rows:
         out.append(
             ResponseRow(
                 str(k),
@@ -461,7 +465,8 @@ def response_stats(
                 _levels(assign, na),
                 int(nr),
                 _levels(arrive, nr),
-                _levels(close, n),
+                int(nc),
+                _levels(close, nc),
                 int(within),
                 None if target is None else int(target),
             )  # fmt: skip

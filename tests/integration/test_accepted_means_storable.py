@@ -163,23 +163,25 @@ def response_times(draw) -> dict:
     opened, closed = sorted([draw(TIMES), draw(TIMES)])
     maybe_time = st.one_of(st.none(), TIMES.map(_iso))
     maybe_float = st.one_of(st.none(), FLOATS)
+    status = draw(st.sampled_from(["open", "closed", "cancelled"]))  # v2: open has no closure yet
     return {
         **_common(closed),
+        "schema_version": 2,
         "city": place["city"],
         "district": place["district"],
         "incident_id": draw(st.from_regex(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$", fullmatch=True)),
         "revision": draw(st.one_of(st.just(1), INTS)),
-        "status": draw(st.sampled_from(["closed", "cancelled"])),
+        "status": status,
         "priority": draw(st.integers(1, 4)),
         "category": draw(st.sampled_from(list(IncidentCategory))),
         "channel": draw(st.sampled_from(list(IncidentChannel))),
         "opened_at": _iso(opened),
         "first_assigned_at": draw(maybe_time),
         "first_on_scene_at": draw(maybe_time),
-        "closed_at": _iso(closed),
+        "closed_at": None if status == "open" else _iso(closed),
         "time_to_assignment_s": draw(maybe_float),
         "time_to_arrival_s": draw(maybe_float),
-        "time_to_closure_s": draw(FLOATS),
+        "time_to_closure_s": None if status == "open" else draw(FLOATS),
         "arrival_target_s": draw(INTS),
         "arrived_within_target": draw(st.one_of(st.none(), st.booleans())),
     }

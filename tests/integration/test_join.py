@@ -13,8 +13,9 @@ from kafka.partitioner.default import murmur2
 
 from dozor.clickhouse import connect
 from dozor.producers.simulator import Message, SimConfig, Simulator
+from dozor.schemas import RESPONSE_TIMES_V1
 from tests.helpers.schema_consumer import read_topic
-from tests.helpers.stack import JOIN, WORKER, Truth, produce
+from tests.helpers.stack import JOIN, WORKER, Truth, poll, produce
 from tests.helpers.truth import epoch_ms, incidents
 
 pytestmark = pytest.mark.integration
@@ -33,18 +34,21 @@ def _feed(seed: int, hours: float, late_rate: float) -> list[Message]:
     )
 
 
-def _truth(msgs: list[Message]) -> dict[str, tuple]:
-    """Per closed incident: (status, opened, first assigned, first on scene, closed), in ms."""
+def _truth(msgs: list[Message], version: int = 1) -> dict[str, tuple]:
+    """Per closed incident (v1), or per incident closed or with a unit on scene (v2): (status,
+    opened, first assigned, first on scene, closed), in ms; an open incident has status "open"."""
     inc = incidents(msgs)
     return {
-        iid: (s["end"][1], s["opened"], s.get("assigned"), s.get("on_scene"), s["end"][0])
-        for iid, s in inc.items() if "end" in s and "opened" in s
+        iid: (s["end"][1], s["opened"], s.get("assigned"), s.get("on_scene"), s["end"][0]) if "end" in s
+        else ("open", s["opened"], s.get("assigned"), s["on_scene"], None)
+        for iid, s in inc.items()
+        if "opened" in s and ("end" in s or (version == 2 and "on_scene" in s))
     }  # fmt: skip
 
 
-def _from_topic(bootstrap: str, topic: str) -> dict[str, tuple]:
+def _from_topic(bootstrap: str, topic: str, version: int = 1) -> dict[str, tuple]:
     latest: dict[str, dict] = {}
-    for doc in read_topic(bootstrap, topic, "response_times.v1.json"):
+    for doc in read_topic(bootstrap, topic, f"response_times.v{version}.json"):
         if doc["incident_id"] not in latest or doc["revision"] > latest[doc["incident_id"]]["revision"]:
             latest[doc["incident_id"]] = doc
 
@@ -77,24 +81,27 @@ def _join_port(settings) -> dict[str, str]:  # noqa: ANN001
 
 
 def _wait_for(fetch, expected: dict, timeout_s: float = 180) -> dict:  # noqa: ANN001
-    deadline = time.monotonic() + timeout_s
-    got: dict = {}
-    while time.monotonic() < deadline:
-        got = fetch()
-        if len(got) >= len(expected):
-            time.sleep(2)
-            return fetch()
-        time.sleep(1)
-    return got
+    """What ``fetch`` returns once it equals ``expected``, or at the timeout (the caller compares)."""
+    return poll(fetch, lambda got: got == expected, timeout_s, every_s=1)
+
+
+def _v1_topic(settings) -> str:  # noqa: ANN001
+    return RESPONSE_TIMES_V1.topic(settings.topic_prefix)
 
 
 def _check(settings, msgs: list[Message]) -> None:  # noqa: ANN001
+    """v1 holds every closed incident; v2 and ClickHouse every incident closed or with a unit on
+    scene, an incident still open with its arrival (the latest revision of each)."""
+    bootstrap = settings.kafka_bootstrap_servers
     expected = _truth(msgs)
     assert len(expected) > 300
-    topic = settings.topic("response_times")
-    on_topic = _wait_for(lambda: _from_topic(settings.kafka_bootstrap_servers, topic), expected)
-    assert on_topic == expected
-    assert _wait_for(lambda: _from_clickhouse(settings), expected) == expected
+    v1 = _wait_for(lambda: _from_topic(bootstrap, _v1_topic(settings)), expected)
+    assert v1 == expected
+    expected_v2 = _truth(msgs, version=2)
+    assert sum(1 for t in expected_v2.values() if t[0] == "open") > 0, "some incidents must stay open"
+    v2_topic = settings.topic("response_times")
+    assert _wait_for(lambda: _from_topic(bootstrap, v2_topic, version=2), expected_v2) == expected_v2
+    assert _wait_for(lambda: _from_clickhouse(settings), expected_v2) == expected_v2
 
 
 def _join_metrics(settings) -> dict[str, float]:  # noqa: ANN001
@@ -164,8 +171,8 @@ def test_join_state_recovers_from_its_changelog_after_kill_9(settings_factory, s
     join = start_service(JOIN, settings, "join-1", env=_join_port(settings))
     produce(settings, msgs[:half], Truth())
     first = _truth(msgs[:half])
-    _wait_for(lambda: _from_topic(settings.kafka_bootstrap_servers, settings.topic("response_times")),
-              {k: v for k, v in list(first.items())[: len(first) // 2]}, timeout_s=120)  # fmt: skip
+    poll(lambda: _from_topic(settings.kafka_bootstrap_servers, _v1_topic(settings)),
+         lambda got: len(got) >= len(first) // 2, timeout_s=120)  # fmt: skip
     join.kill()  # mid-join: incidents of the first half are open in the table
     second = start_service(JOIN, settings, "join-2", env=_join_port(settings))
     produce(settings, msgs[half:], Truth())

@@ -38,4 +38,4 @@ def test_tail_prints_messages_and_flags_schema_breaks(settings):
     assert headers[0].endswith(" ok") and "key=astana" in headers[0]
     assert "INVALID (priority: 9 is greater than the maximum of 4)" in headers[1]
     assert '"incident_id": "INC-1"' in out.stdout
-    assert "2 messages read, 1 breaking the alerts schema" in out.stderr
+    assert "2 messages read, 1 breaking the alerts.v1 schema" in out.stderr

@@ -6,7 +6,9 @@ import datetime as dt
 import itertools
 import uuid
 
-from dozor.schemas import DispatchEvent, IncidentEvent
+import orjson
+
+from dozor.schemas import DispatchEvent, IncidentEvent, ResponseTime, ResponseTimeV2
 from dozor.streams.join_state import JoinState, merge, overdue, response_record, revise, seen, waiting
 
 T0 = dt.datetime(2026, 3, 1, 8, 0, tzinfo=dt.UTC)
@@ -75,18 +77,51 @@ def test_an_event_read_twice_changes_nothing_and_is_recognised() -> None:
     assert not seen(once, step("on_scene", 5))
 
 
-def test_a_revision_is_published_when_a_figure_changes_and_only_then() -> None:
+def test_v2_is_published_at_the_first_arrival_v1_at_the_closure_each_only_when_a_figure_changes() -> None:
     s, publish = revise("INC-1", fold(LIFE[:2]), False, TARGETS)
-    assert (s.revision, publish) == (0, False), "not closed: nothing to publish"
-    s, publish = revise("INC-1", fold(LIFE), False, TARGETS)
-    assert (s.revision, publish) == (1, True)
+    assert (s.v2_revision, s.revision, publish) == (0, 0, ()), "assigned, nobody on scene: nothing yet"
+    s, publish = revise("INC-1", fold(LIFE[:5]), False, TARGETS)
+    assert (s.v2_revision, s.revision, publish) == (1, 0, (2,)), "on scene: v2 only"
+    s, publish = revise("INC-1", fold_onto(s, LIFE[5:]), False, TARGETS)
+    assert (s.v2_revision, s.revision, publish) == (2, 1, (2, 1)), "closed: v2 revised, v1 first"
     late = step("on_scene", 4, unit="AST-P003")  # an earlier arrival, read after the closure
     s2, publish = revise("INC-1", merge(s, late, "yesil", 3), False, TARGETS)
-    assert (s2.revision, publish) == (2, True) and figures(s2)["time_to_arrival_s"] == 240.0
+    assert (s2.v2_revision, s2.revision, publish) == (3, 2, (2, 1))
+    assert figures(s2)["time_to_arrival_s"] == 240.0
     s3, publish = revise("INC-1", merge(s2, step("en_route", 3), "yesil", 3), False, TARGETS)
-    assert (s3.revision, publish) == (2, False), "an en-route step changes no figure"
+    assert (s3.v2_revision, s3.revision, publish) == (3, 2, ()), "an en-route step changes no figure"
     s4, publish = revise("INC-1", merge(s3, late, "yesil", 3), True, TARGETS)
-    assert (s4.revision, publish) == (2, True), "a replay re-sends the current revision"
+    assert (s4.v2_revision, s4.revision, publish) == (3, 2, (2, 1)), "a replay re-sends the current ones"
+
+
+def test_the_open_record_carries_the_arrival_and_validates_against_its_schema() -> None:
+    s, _ = revise("INC-1", fold(LIFE[:5]), False, TARGETS)
+    rec = ResponseTimeV2.model_validate({**response_record("INC-1", s, 1, TARGETS), "event_id": uuid.uuid4()})
+    assert (rec.status, rec.closed_at, rec.time_to_closure_s) == ("open", None, None)
+    assert (rec.time_to_arrival_s, rec.time_to_assignment_s, rec.arrived_within_target) == (540.0, 90.0, True)
+    assert rec.event_time == T0 + dt.timedelta(minutes=9), "stamped at the first arrival"
+    closed = fold(LIFE)
+    v1 = ResponseTime.model_validate(
+        {**response_record("INC-1", closed, 1, TARGETS, version=1), "event_id": uuid.uuid4()}
+    )
+    assert (v1.status, v1.time_to_closure_s) == ("closed", 3000.0)
+    assert v1.event_time == T0 + dt.timedelta(minutes=50), "stamped at the closure"
+
+
+def test_an_incident_closed_before_any_unit_came_is_published_at_its_closure() -> None:
+    s, publish = revise("INC-1", fold([LIFE[0], LIFE[1], incident("cancelled", 5)]), False, TARGETS)
+    assert publish == (2, 1)
+    rec = response_record("INC-1", s, s.v2_revision, TARGETS)
+    assert (rec["status"], rec["time_to_arrival_s"], rec["time_to_closure_s"]) == ("cancelled", None, 300.0)
+
+
+def test_a_changelog_written_before_v2_loads_with_v2_not_published_yet() -> None:
+    s, _ = revise("INC-1", fold(LIFE), False, TARGETS)
+    old = {k: v for k, v in s.asdict().items() if k not in ("v2_revision", "v2_digest")}
+    back = JoinState.loads(orjson.dumps(old))
+    assert (back.revision, back.v2_revision) == (1, 0)
+    back, publish = revise("INC-1", back, False, TARGETS)
+    assert (back.revision, back.v2_revision, publish) == (1, 1, (2,)), "v1 is not sent again"
 
 
 def test_the_changelog_form_reads_back_equal() -> None:
