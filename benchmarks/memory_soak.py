@@ -14,12 +14,14 @@ Three measurements, each printing RSS (MiB) at regular points:
 
     python benchmarks/memory_soak.py simulator --hours 26 > benchmarks/results/memory_soak.txt
     python benchmarks/memory_soak.py join --hours 30 >> benchmarks/results/memory_soak.txt
+    (or DOZOR_JOIN_RETENTION_HOURS=6 … join --hours 12: the same shape in a quarter of the time)
     python benchmarks/memory_soak.py live --minutes 60 >> benchmarks/results/memory_soak.txt
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import os
 import platform
 import resource
 import sys
@@ -148,8 +150,11 @@ def _produce(settings: Settings, start: dt.datetime, until: dt.datetime, rate: f
 @click.option("--rate", default=200.0, show_default=True, help="Events/s of the feed the hours come from.")
 def join(hours: float, rate: float) -> None:
     """The join worker's RSS and table size while it reads N hours of incidents and dispatches."""
+    retention = os.environ.get("DOZOR_JOIN_RETENTION_HOURS")
     _header(
-        "Join memory over hours of event time", f"python benchmarks/memory_soak.py join --hours {hours:g}"
+        "Join memory over hours of event time",
+        (f"DOZOR_JOIN_RETENTION_HOURS={retention} " if retention else "")
+        + f"python benchmarks/memory_soak.py join --hours {hours:g} --rate {rate:g}",
     )
     with stack(rate=None) as (settings, streamlit):
         up = streamlit.parent()
