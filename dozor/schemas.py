@@ -377,7 +377,28 @@ class AlertKind(StrEnum):
     incidents_spike = "incidents_spike"
 
 
-class ResponseTime(Event):
+class _Responses(Event):
+    """The fields every version of the response-times message shares; each version adds the rest."""
+
+    family: ClassVar[str] = "response_times"
+    incident_id: IncidentId
+    city: CityId
+    district: District = ""
+    priority: Annotated[int, Field(ge=1, le=4)]
+    category: IncidentCategory
+    channel: IncidentChannel
+    opened_at: AwareDatetime
+    first_assigned_at: AwareDatetime | None = Field(description="First unit assigned; null if none was.")
+    first_on_scene_at: AwareDatetime | None = Field(description="First unit on scene; null if none came.")
+    time_to_assignment_s: float | None
+    time_to_arrival_s: float | None = Field(description="first_on_scene_at − opened_at, seconds.")
+    arrival_target_s: int = Field(
+        ge=0, le=UINT32_MAX, description="The arrival target of the incident's priority, seconds."
+    )
+    arrived_within_target: bool | None
+
+
+class ResponseTime(_Responses):
     """A closed incident's response times, version 1 (topic ``<prefix>.response_times.v1``, key: incident id).
 
     Derived by the join of incidents and dispatches (``dozor.streams.responses``) when the incident
@@ -389,30 +410,14 @@ class ResponseTime(Event):
     also says when the first unit arrives, before the closure, and is what Dozor stores.
     """
 
-    family: ClassVar[str] = "response_times"
     schema_version: Literal[1] = 1
-    incident_id: IncidentId
     revision: Annotated[int, Field(ge=1, le=UINT32_MAX, description="1, then +1 for each correction.")]
     status: Literal["closed", "cancelled"]
-    city: CityId
-    district: District = ""
-    priority: Annotated[int, Field(ge=1, le=4)]
-    category: IncidentCategory
-    channel: IncidentChannel
-    opened_at: AwareDatetime
-    first_assigned_at: AwareDatetime | None = Field(description="First unit assigned; null if none was.")
-    first_on_scene_at: AwareDatetime | None = Field(description="First unit on scene; null if none came.")
     closed_at: AwareDatetime
-    time_to_assignment_s: float | None
-    time_to_arrival_s: float | None = Field(description="first_on_scene_at − opened_at, seconds.")
     time_to_closure_s: float
-    arrival_target_s: int = Field(
-        ge=0, le=UINT32_MAX, description="The arrival target of the incident's priority, seconds."
-    )
-    arrived_within_target: bool | None
 
 
-class ResponseTimeV2(Event):
+class ResponseTimeV2(_Responses):
     """One incident's response times, version 2 (topic ``<prefix>.response_times.v2``, key: incident id).
 
     Published as soon as the first unit is on scene (``status`` ``open``, no closure yet), and
@@ -427,27 +432,11 @@ class ResponseTimeV2(Event):
     are null while the incident is open; revisions count the open record too.
     """
 
-    family: ClassVar[str] = "response_times"
     schema_version: Literal[2] = 2
-    incident_id: IncidentId
     revision: Annotated[int, Field(ge=1, le=UINT32_MAX, description="1, then +1 for each change.")]
     status: Literal["open", "closed", "cancelled"]
-    city: CityId
-    district: District = ""
-    priority: Annotated[int, Field(ge=1, le=4)]
-    category: IncidentCategory
-    channel: IncidentChannel
-    opened_at: AwareDatetime
-    first_assigned_at: AwareDatetime | None = Field(description="First unit assigned; null if none was.")
-    first_on_scene_at: AwareDatetime | None = Field(description="First unit on scene; null if none came.")
     closed_at: AwareDatetime | None = Field(description="Closure or cancellation; null while open.")
-    time_to_assignment_s: float | None
-    time_to_arrival_s: float | None = Field(description="first_on_scene_at − opened_at, seconds.")
     time_to_closure_s: float | None = Field(description="closed_at − opened_at, seconds; null while open.")
-    arrival_target_s: int = Field(
-        ge=0, le=UINT32_MAX, description="The arrival target of the incident's priority, seconds."
-    )
-    arrived_within_target: bool | None
 
 
 class Alert(Event):

@@ -195,6 +195,10 @@ def response_digest(incident_id: str, s: JoinState, targets_s: dict[int, int], v
     return hashlib.sha1(body).hexdigest()
 
 
+#: Per published version: when it can be published, and the state's revision and digest fields.
+_VERSIONS = ((2, responded, "v2_revision", "v2_digest"), (1, complete, "revision", "digest"))
+
+
 def revise(
     incident_id: str, s: JoinState, replayed: bool, targets_s: dict[int, int]
 ) -> tuple[JoinState, tuple[int, ...]]:
@@ -206,20 +210,15 @@ def revise(
     reach the topic.
     """
     publish = []
-    if responded(s):
-        digest = response_digest(incident_id, s, targets_s, 2)
-        if digest != s.v2_digest:
-            s = s.derive(v2_revision=s.v2_revision + 1, v2_digest=digest)
-            publish.append(2)
-        elif replayed:
-            publish.append(2)
-    if complete(s):
-        digest = response_digest(incident_id, s, targets_s, 1)
-        if digest != s.digest:
-            s = s.derive(revision=s.revision + 1, digest=digest)
-            publish.append(1)
-        elif replayed:
-            publish.append(1)
+    for version, ready, revision, digest_of in _VERSIONS:
+        if not ready(s):
+            continue
+        digest = response_digest(incident_id, s, targets_s, version)
+        if digest != getattr(s, digest_of):
+            s = s.derive(**{revision: getattr(s, revision) + 1, digest_of: digest})
+        elif not replayed:
+            continue
+        publish.append(version)
     return s, tuple(publish)
 
 
