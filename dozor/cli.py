@@ -148,9 +148,12 @@ def clickhouse() -> None:
 def clickhouse_serve(settings: Settings) -> None:
     """Serve the embedded engine on DOZOR_CLICKHOUSE_URL's host and port until Ctrl-C.
 
+    The engine runs in this process, replaced by a confined one that holds no secret
+    (docs/clickhouse-endpoint.md): passwords reach it hashed, through a pipe.
+
     Example: dozor clickhouse serve
     """
-    from dozor.infra.chdb_http import User, check_users, serve
+    from dozor.infra.chdb_http import EndpointConfig, User, check_users, launch
     from dozor.infra.chdb_policy import READER, WRITER
     from dozor.infra.procs import ensure_port_free
 
@@ -159,19 +162,21 @@ def clickhouse_serve(settings: Settings) -> None:
         User(settings.clickhouse_user, settings.clickhouse_password.get_secret_value(), WRITER),
         User(settings.clickhouse_reader_user, settings.clickhouse_reader_password.get_secret_value(), READER),
     ]
-    production = settings.environment == "production"
-    check_users(users, host, production)
+    check_users(users, host, settings.environment == "production")
     ensure_port_free("ClickHouse endpoint", host, port, "DOZOR_CLICKHOUSE_URL")
-    with contextlib.suppress(KeyboardInterrupt):
-        serve(
-            settings.state_dir / "clickhouse",
-            users,
-            host,
-            port,
-            settings.chdb_handles,
-            production=production,
+    launch(
+        EndpointConfig(
+            data_dir=str((settings.state_dir / "clickhouse").resolve()),
+            host=host,
+            port=port,
+            users=[u.hashed() for u in users],
+            handles=settings.chdb_handles,
+            reader_handles=settings.chdb_handles,
+            reader_queue=settings.chdb_reader_queue,
             max_body_bytes=settings.clickhouse_max_body_mb * 1024 * 1024,
+            log_level=logging.getLevelName(logging.getLogger().level),
         )
+    )
 
 
 @clickhouse.command("create-users")

@@ -94,6 +94,13 @@ class Settings(BaseSettings):
     chdb_handles: int = Field(
         default=4, ge=1, le=64, description="Parallel engine handles of the embedded endpoint."
     )
+    chdb_reader_queue: int = Field(
+        default=32,
+        ge=0,
+        le=10_000,
+        description="Reader (dashboard) requests that may wait for an engine handle of the embedded "
+        "endpoint; the next is answered 503 with Retry-After, so slow queries cannot pile up.",
+    )
     retention_raw_days: int = Field(
         default=3650,
         ge=1,

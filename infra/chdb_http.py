@@ -17,35 +17,42 @@ codecs clickhouse-connect sends. What it speaks:
   raises every engine error (chdb's streaming insert reported rows it never stored: see
   :meth:`ChdbEngine.insert`); ``INSERT … VALUES`` and ``INSERT … SELECT`` run as plain statements.
 - ``database``, ClickHouse settings and ``param_<name>`` query parameters are URL parameters.
-  Settings are applied with ``SET`` on the engine handle that serves the request and reset to
-  ``DEFAULT`` afterwards, so they never leak into another request. Unknown settings are refused as
-  ClickHouse refuses them (code 115).
+  Settings are written as quoted literals (never pasted) in one ``SET`` on the engine handle that
+  serves the request, together with the fixed settings and the reader's limits, so nothing a
+  request sets reaches another one (:mod:`dozor.infra.chdb_settings`).
 - Request bodies may be compressed (``Content-Encoding`` lz4 frame, zstd, gzip, deflate); chunked
-  transfer encoding is understood. Replies are not compressed: this endpoint serves loopback.
-- Errors are HTTP 500 with the ClickHouse exception text and ``X-ClickHouse-Exception-Code``.
+  transfer encoding is understood. Both are decoded piece by piece and counted as they arrive.
+- Errors are HTTP 500 with the ClickHouse exception text and ``X-ClickHouse-Exception-Code``
+  (401 for authentication, 413 for a body over the limit, 503 with ``Retry-After`` when the
+  readers' queue is full).
 - Replies carry ``X-ClickHouse-Query-Id``, ``X-ClickHouse-Format``, ``X-ClickHouse-Timezone`` and
   ``X-ClickHouse-Summary``.
 
-Sessions (``session_id``) are accepted and ignored: each request stands alone, which is how Dozor's
-clients use ClickHouse (``autogenerate_session_id=False``). Temporary tables therefore do not survive
-between requests.
+How it runs (docs/clickhouse-endpoint.md lists every wall and what it stops): ``dozor clickhouse
+serve`` hashes the passwords and replaces itself (:func:`launch`) with ``python -m
+dozor.infra.chdb_http``, which reads its configuration from a pipe, binds its port, confines itself
+(``infra/sandbox.py``) and only then opens the engine — with an environment that holds no secret.
 """
 
 from __future__ import annotations
 
+import argparse
 import base64
 import email.policy
+import hashlib
 import hmac
 import logging
 import os
 import queue
 import re
+import secrets
+import sys
 import threading
 import time
 import uuid
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from email.parser import BytesParser
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -57,17 +64,27 @@ import orjson
 from dozor.errors import ConfigError
 from dozor.infra.chdb_policy import (
     READER,
-    READER_LIMITS,
-    READER_SETTINGS,
+    RESULT_STATEMENTS,
     WRITER,
     Denied,
-    Node,
+    Statement,
     check,
-    parse_ast,
-    set_items,
+    format_allowed,
 )
+from dozor.infra.chdb_settings import FORCED, READER_LIMITS, SettingRefused, SettingsPolicy, literal
+from dozor.infra.chdb_sql import Unreadable, parse_ast, set_statement, tokens
 
-__all__ = ["ChdbEngine", "ChdbHTTPServer", "QueryError", "User", "check_users", "serve"]
+__all__ = [
+    "ChdbEngine",
+    "ChdbHTTPServer",
+    "EndpointConfig",
+    "QueryError",
+    "User",
+    "HashedUser",
+    "check_users",
+    "launch",
+    "main",
+]
 
 log = logging.getLogger("dozor.clickhouse")
 
@@ -99,14 +116,32 @@ DEFAULT_MAX_QUERY_SIZE = 262_144
 # only this much is buffered before the data is streamed on to the engine.
 _MAX_HEAD = 1 << 20
 
+#: The largest body of a request that is not a streamed insert: a statement and, past ~4 KB of
+#: bound parameters, clickhouse-connect's multipart form of them. 16 MiB holds a million bound
+#: ids; a server would refuse a statement past max_query_size (256 KiB) anyway. Such a body is
+#: read whole, so this bound — not the insert limit — is what keeps one request from taking the
+#: endpoint's memory (a 200 MB statement once took 4.4 GiB on its way to the parser).
+MAX_STATEMENT_BYTES = 16 << 20
+
+#: Decompressed data is handed on in pieces of at most this size, whatever one compressed chunk
+#: unpacks to.
+_PIECE = 1 << 20
+
+#: How long a reader request waits for an engine handle before it is answered 503: a wall screen
+#: refreshes every few seconds and clickhouse-connect retries a 503 itself.
+READER_WAIT_SECONDS = 15.0
+
 
 class QueryError(Exception):
     """A failure to answer as ClickHouse would: ``code`` goes into X-ClickHouse-Exception-Code."""
 
-    def __init__(self, message: str, code: int = 1001, status: int = 500) -> None:
+    def __init__(
+        self, message: str, code: int = 1001, status: int = 500, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.status = status
+        self.headers = headers or {}
 
 
 def _error_from(exc: BaseException) -> QueryError:
@@ -117,11 +152,66 @@ def _error_from(exc: BaseException) -> QueryError:
 
 @dataclass
 class _Handle:
-    """One chdb connection: its own current database and settings, used by one request at a time."""
+    """One chdb connection, used by one request at a time. ``changed`` holds the names a request
+    set on it, reset to DEFAULT by the next one."""
 
     conn: object
     database: str = "default"
-    changed: dict[str, str] = field(default_factory=dict)
+    changed: set[str] = field(default_factory=set)
+
+
+class _Pool:
+    """Engine handles of one kind, lent one request at a time, with a bounded queue.
+
+    ``max_waiting`` requests may wait, each at most ``wait_s``; the next is answered 503 with
+    ``Retry-After`` at once — sixteen slow dashboard queries then cost the dashboards a retry, not
+    the endpoint its threads and memory. None: wait without bound (the writer's own pool).
+    """
+
+    def __init__(
+        self, name: str, max_waiting: int | None = None, wait_s: float = READER_WAIT_SECONDS
+    ) -> None:
+        self.name = name
+        self._free: queue.Queue[_Handle] = queue.Queue()
+        self._max_waiting = max_waiting
+        self._wait_s = wait_s
+        self._waiting = 0
+        self._lock = threading.Lock()
+
+    def add(self, handle: _Handle) -> None:
+        self._free.put(handle)
+
+    def take(self) -> _Handle:
+        if self._max_waiting is None:
+            return self._free.get()
+        try:
+            return self._free.get_nowait()
+        except queue.Empty:
+            pass
+        with self._lock:
+            if self._waiting >= self._max_waiting:
+                raise _busy(self.name, f"{self._waiting} requests already wait for a handle")
+            self._waiting += 1
+        try:
+            return self._free.get(timeout=self._wait_s)
+        except queue.Empty:
+            raise _busy(self.name, f"no handle was free within {self._wait_s:.0f} s") from None
+        finally:
+            with self._lock:
+                self._waiting -= 1
+
+    def give(self, handle: _Handle) -> None:
+        self._free.put(handle)
+
+
+def _busy(pool: str, why: str) -> QueryError:
+    return QueryError(
+        f"Code: 202. DB::Exception: Too many simultaneous queries for the {pool} ({why}); retry "
+        "shortly. (TOO_MANY_SIMULTANEOUS_QUERIES)",
+        202,
+        503,
+        {"Retry-After": "1"},
+    )
 
 
 @dataclass
@@ -136,105 +226,159 @@ class Result:
     bytes_written: int = 0
     elapsed_s: float = 0.0
     #: A ``SET`` or ``USE`` statement's effect, for the request's session (never run on a handle).
-    set_settings: dict[str, str] | None = None
+    set_settings: dict[str, str | None] | None = None
     use_database: str | None = None
 
 
 @dataclass(frozen=True)
 class User:
-    """A configured user: name, password and role (:data:`policy.WRITER` or :data:`policy.READER`)."""
+    """A configured user as the command line reads it: name, password and role
+    (:data:`policy.WRITER` or :data:`policy.READER`). Never handed to the engine process."""
 
     name: str
     password: str
     role: str
 
+    def hashed(self) -> HashedUser:
+        salt = secrets.token_hex(16)
+        return HashedUser(self.name, self.role, salt, _digest(salt, self.password))
+
+
+@dataclass(frozen=True)
+class HashedUser:
+    """A user as the engine process knows it: a salted SHA-256 of the password, as a ClickHouse
+    server stores ``sha256_hash … SALT``; the password itself never reaches that process."""
+
+    name: str
+    role: str
+    salt: str
+    digest: str
+
+    def accepts(self, password: str) -> bool:
+        return hmac.compare_digest(_digest(self.salt, password), self.digest)
+
+
+def _digest(salt: str, password: str) -> str:
+    return hashlib.sha256((salt + password).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class EndpointConfig:
+    """Everything the engine process needs, handed over a pipe (no environment, no settings file)."""
+
+    data_dir: str
+    host: str
+    port: int
+    users: list[HashedUser]
+    handles: int = 4
+    reader_handles: int = 4
+    reader_queue: int = 32
+    default_database: str = "default"
+    max_body_bytes: int = 512 * 1024 * 1024
+    log_level: str = "INFO"
+
+    def to_json(self) -> bytes:
+        return orjson.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, raw: bytes) -> EndpointConfig:
+        d = orjson.loads(raw)
+        d["users"] = [HashedUser(**u) for u in d["users"]]
+        return cls(**d)
+
 
 class ChdbEngine:
-    """Two pools of chdb handles over one data directory: one for writers, one for readers.
+    """Pools of chdb handles over one data directory: the writer's, the readers', the audit log's.
 
     chdb runs queries on different handles in parallel, but a handle serves one statement at a time
     and a handle with an open stream silently returns empty results; so each request checks a handle
-    out for its whole duration. Writers and readers draw from separate pools, so slow dashboard
-    queries queue among themselves and never hold the handle a worker's insert needs.
-    Parameterised queries are serialised: in chdb 4.x they clash across parallel handles
-    (chdb-node PR #51).
+    out for its whole duration. Writers, readers and the readers' audit appends draw from separate
+    pools: slow dashboard queries queue among themselves (a bounded queue, then 503), run at a
+    lower thread priority, and never hold the handle a worker's insert needs.
 
-    Every statement passes :mod:`dozor.infra.chdb_policy` first (one statement, allowed for the
-    user's role, no host access). ``SET`` and ``USE`` never reach a handle: their effect is handed
-    back for the request's session, so no request can change what a later one on the same handle
-    does.
+    Every handle opens with :data:`chdb_settings.FORCED` (Values parses literals only…) and every
+    reader handle with ``readonly=2``: the engine itself refuses a reader's write and data evaluated
+    as code, even for a statement that went round the policy. Parameterised queries are
+    serialised: in chdb 4.x they clash across parallel handles (chdb-node PR #51).
     """
 
-    def __init__(self, data_dir: Path, handles: int = 4, reader_handles: int | None = None) -> None:
+    def __init__(
+        self, data_dir: Path, handles: int = 4, reader_handles: int | None = None, reader_queue: int = 32
+    ) -> None:
         import chdb  # imported here so that importing this module never starts an engine
 
         data_dir.mkdir(parents=True, exist_ok=True)
         self.data_dir = data_dir
         self.spool_dir = _spool_dir(data_dir)
-        self._pools: dict[str, queue.Queue[_Handle]] = {WRITER: queue.Queue(), READER: queue.Queue()}
-        for role, n in ((WRITER, handles), (READER, reader_handles or handles)):
+        self._pools = {
+            WRITER: _Pool("writer"),
+            READER: _Pool("readers", max_waiting=reader_queue),
+            "audit": _Pool("readers' audit log", max_waiting=reader_queue),
+        }
+        forced = "&".join(f"{k}={v}" for k, v in FORCED.items())
+        kinds = ((WRITER, handles, ""), (READER, reader_handles or handles, "&readonly=2"), ("audit", 1, ""))
+        for kind, n, extra in kinds:
             for _ in range(max(1, n)):
-                self._pools[role].put(_Handle(chdb.connect(str(data_dir))))
+                self._pools[kind].add(_Handle(chdb.connect(f"{data_dir}?{forced}{extra}")))
         self._param_lock = threading.Lock()
-        h = self._pools[WRITER].get()
+        h = self._pools[WRITER].take()
         try:
-            rows = self._raw(h, "SELECT name, type FROM system.settings", "TabSeparated").bytes().decode()
-            self.setting_types = dict(line.split("\t", 1) for line in rows.splitlines() if "\t" in line)
-            self.settings = frozenset(self.setting_types)
-            self.timezone = self._raw(h, "SELECT timezone()", "TabSeparated").bytes().decode().strip()
-            self.version = self._raw(h, "SELECT version()", "TabSeparated").bytes().decode().strip()
+            self.settings_policy = SettingsPolicy(
+                types=self._pairs(h, "SELECT name, type FROM system.settings"),
+                table_types=self._pairs(h, "SELECT name, type FROM system.merge_tree_settings"),
+            )
+            self.table_functions = frozenset(
+                name.lower()
+                for name in self._pairs(
+                    h,
+                    "SELECT name, '' FROM system.table_functions "
+                    "WHERE name NOT IN (SELECT name FROM system.functions)",
+                )
+            )
+            self.timezone = self._raw(h, "SELECT timezone()").bytes().decode().strip()
+            self.version = self._raw(h, "SELECT version()").bytes().decode().strip()
         finally:
-            self._pools[WRITER].put(h)
+            self._pools[WRITER].give(h)
+
+    def _pairs(self, h: _Handle, sql: str) -> dict[str, str]:
+        rows = self._raw(h, sql).bytes().decode()
+        return dict(line.split("\t", 1) for line in rows.splitlines() if "\t" in line)
 
     @staticmethod
     def _raw(h: _Handle, sql: str, fmt: str = "TabSeparated", params: dict | None = None) -> object:
-        return h.conn.query(sql, fmt, params=params) if params else h.conn.query(sql, fmt)
+        return h.conn.query(sql, fmt, params=params) if params else h.conn.query(sql, fmt)  # type: ignore[attr-defined]
 
-    def _prepare(self, h: _Handle, database: str, settings: dict[str, str]) -> None:
-        """Make the handle's database and settings those of this request.
-
-        A handle remembers what it last SET, so the settings every clickhouse-connect request
-        repeats cost nothing after the first; the rest go back to DEFAULT.
-        """
+    def _prepare(self, h: _Handle, user: User | HashedUser, database: str, settings: dict[str, str]) -> None:
+        """Make the handle's database and settings those of this request, in one ``SET``: what the
+        previous request changed back to DEFAULT, the fixed settings, the reader's limits, then the
+        request's own — every value a quoted literal, so nothing can be pasted in."""
         if database != h.database:
             self._raw(h, f"USE `{database.replace('`', '')}`")
             h.database = database
-        for name in [n for n in h.changed if n not in settings]:
-            self._raw(h, f"SET {name} = DEFAULT")
-            del h.changed[name]
-        for name, value in settings.items():
-            if h.changed.get(name) != value:
-                self._raw(h, f"SET {name} = {self._literal(name, value)}")
-                h.changed[name] = value
+        wanted = {**settings, **FORCED, **(READER_LIMITS if user.role == READER else {})}
+        items = [f"{n} = DEFAULT" for n in sorted(h.changed - wanted.keys())]
+        items += [f"{n} = {literal(v)}" for n, v in wanted.items() if _SETTING_NAME.match(n)]
+        self._raw(h, "SET " + ", ".join(items))
+        h.changed = set(settings) - FORCED.keys()
 
-    def _literal(self, name: str, value: str) -> str:
-        """A setting's value as SQL: quoted for text settings even when it is all digits
-        (``log_comment=123``), bare for numbers."""
-        if value.startswith("'") and value.endswith("'") and len(value) > 1:
-            return value  # already a literal (from a SET statement in a session)
-        if "String" not in self.setting_types.get(name, "") and re.fullmatch(r"-?\d+(\.\d+)?", value):
-            return value
-        return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-    def _policy(
+    def _statement(
         self,
         h: _Handle,
-        user: User,
+        user: User | HashedUser,
         sql: str,
         database: str,
         settings: dict[str, str],
         readonly: bool,
         params: dict | None = None,
-    ) -> tuple[Node, str]:
-        """Parse ``sql`` with the engine's own parser and refuse what ``user`` may not run.
-
-        Returns the parse tree and the statement in ClickHouse's canonical form.
-        """
+        insert_format: str | None = None,
+    ) -> Statement:
+        """Parse ``sql`` with the engine's own parser, twice (tree and canonical text), and refuse
+        what ``user`` may not run (:func:`chdb_policy.check`)."""
         size = len(sql.encode())
         limit = int(settings.get("max_query_size", DEFAULT_MAX_QUERY_SIZE))
         if size <= limit < size + 64:
             # A statement just under the request's limit must not fail for the check's own prefix.
-            self._prepare(h, database, {**settings, "max_query_size": str(size + 64)})
+            self._prepare(h, user, database, {**settings, "max_query_size": str(size + 64)})
         try:
             with self._param_lock:
                 # The value of a String query parameter is read in the escaped (TSV) form.
@@ -244,31 +388,47 @@ class ChdbEngine:
                 )
                 # Bound parameters must be known to parse a statement that uses them.
                 explained = self._raw(h, f"EXPLAIN AST {sql}", "TabSeparatedRaw", params or None)
-            formatted = formatted.bytes().decode()
-            tree = parse_ast(explained.bytes().decode())
-            check(tree, user.role, database, readonly)
-            self._prepare(h, database, settings)
+            statement = Statement(
+                tree=parse_ast(explained.bytes().decode()),  # type: ignore[attr-defined]
+                tokens=tokens(formatted.bytes().decode()),  # type: ignore[attr-defined]
+                role=user.role,
+                user=user.name,
+                database=database,
+                readonly=readonly,
+                insert_format=insert_format,
+                settings=self.settings_policy,
+                table_functions=self.table_functions,
+            )
+            check(statement)
+            if size <= limit < size + 64:
+                self._prepare(h, user, database, settings)
         except Denied as e:
             raise QueryError(str(e), e.code) from None
+        except Unreadable as e:
+            raise QueryError(f"Code: 62. DB::Exception: {e}. (SYNTAX_ERROR)", 62) from None
         except Exception as e:
             err = _error_from(e)
             raise QueryError(
                 str(err).replace("In scope SELECT formatQuerySingleLine", "In"), err.code
             ) from None
-        if formatted.upper().startswith("CREATE TEMPORARY"):
+        if statement.tokens[:2] and [t.keyword for t in statement.tokens[:2]] == ["CREATE", "TEMPORARY"]:
             raise QueryError(
                 "Code: 48. DB::Exception: temporary tables are not supported by the embedded endpoint "
                 "(its engine handles are shared between sessions); create a regular table. (NOT_IMPLEMENTED)",
                 48,
             )
-        return tree, formatted
+        return statement
 
-    def _checkout(self, role: str) -> _Handle:
-        return self._pools[role].get()
-
-    def _settings_for(self, user: User, settings: dict[str, str]) -> dict[str, str]:
-        self._check_settings(settings, user)
-        return {**settings, **READER_LIMITS} if user.role == READER else settings
+    def _check_settings(self, settings: dict[str, str], user: User | HashedUser) -> None:
+        for name in settings:
+            if not _SETTING_NAME.match(name):
+                raise QueryError(
+                    f"Code: 115. DB::Exception: Unknown setting '{name}'. (UNKNOWN_SETTING)", 115
+                )
+            try:
+                self.settings_policy.check(name, user.role, user.name)
+            except SettingRefused as e:
+                raise QueryError(str(e), e.code) from None
 
     def execute(
         self,
@@ -277,45 +437,64 @@ class ChdbEngine:
         database: str = "default",
         settings: dict[str, str] | None = None,
         params: dict[str, str] | None = None,
-        user: User | None = None,
+        user: User | HashedUser | None = None,
         readonly: bool = False,
     ) -> Result:
         """Run one statement and return its output in ``fmt`` (unless the SQL names a FORMAT)."""
         user = user or User("default", "", WRITER)
-        settings = self._settings_for(user, settings or {})
-        h = self._checkout(user.role)
+        settings = settings or {}
+        self._check_settings(settings, user)
+        if not format_allowed(fmt):
+            raise QueryError(f"Code: 497. DB::Exception: format {fmt} is not allowed through this endpoint. "
+                             "(ACCESS_DENIED)", 497)  # fmt: skip
+        pool = self._pools[user.role]
+        h = pool.take()
         try:
-            self._prepare(h, database, settings)
-            tree, formatted = self._policy(h, user, sql, database, settings, readonly, params)
-            if tree.kind == "Set":
-                changes = set_items(formatted)
-                self._check_settings({k: "" for k in changes}, user)
-                return Result(body=b"", fmt="", set_settings=changes)
-            if tree.kind == "UseQuery":
-                return Result(body=b"", fmt="", use_database=tree.name.strip("`"))
+            self._prepare(h, user, database, settings)
+            statement = self._statement(h, user, sql, database, settings, readonly, params)
+            if statement.kind == "Set":
+                return Result(body=b"", fmt="", set_settings=self._session_set(statement, user))
+            if statement.kind == "UseQuery":
+                return Result(body=b"", fmt="", use_database=statement.tree.name.strip("`"))
             t0 = time.perf_counter()
             if params:
                 with self._param_lock:
                     r = self._raw(h, sql, fmt, params)
             else:
                 r = self._raw(h, sql, fmt)
-            elapsed = time.perf_counter() - t0
-            returns_rows = tree.kind in RESULT_STATEMENTS
             return Result(
-                body=r.bytes(),
-                fmt=fmt if returns_rows else "",
-                rows_read=int(r.rows_read()),
-                bytes_read=int(r.bytes_read()),
-                rows_written=int(r.rows_written()),
-                bytes_written=int(r.bytes_written()),
-                elapsed_s=elapsed,
+                body=r.bytes(),  # type: ignore[attr-defined]
+                fmt=fmt if statement.kind in RESULT_STATEMENTS else "",
+                rows_read=int(r.rows_read()),  # type: ignore[attr-defined]
+                bytes_read=int(r.bytes_read()),  # type: ignore[attr-defined]
+                rows_written=int(r.rows_written()),  # type: ignore[attr-defined]
+                bytes_written=int(r.bytes_written()),  # type: ignore[attr-defined]
+                elapsed_s=time.perf_counter() - t0,
             )
         except QueryError:
             raise
         except Exception as e:  # chdb raises ChdbError/RuntimeError with ClickHouse's text
             raise _error_from(e) from e
         finally:
-            self._pools[user.role].put(h)
+            pool.give(h)
+
+    def _session_set(self, statement: Statement, user: User | HashedUser) -> dict[str, str | None]:
+        """A SET statement's items for the request's session (None: back to the default); each
+        checked as a URL setting would be, each value one literal."""
+        try:
+            items = set_statement(statement.tokens)
+        except Unreadable as e:
+            raise QueryError(f"Code: 62. DB::Exception: {e}. (SYNTAX_ERROR)", 62) from None
+        out: dict[str, str | None] = {}
+        for item in items:
+            self._check_settings({item.name: ""}, user)
+            if item.value is None and not item.default:
+                raise QueryError(
+                    f"Code: 164. DB::Exception: the value of '{item.name}' must be one literal. (READONLY)",
+                    164,
+                )
+            out[item.name] = None if item.default else item.value
+        return out
 
     def insert(
         self,
@@ -324,7 +503,7 @@ class ChdbEngine:
         chunks: Iterator[bytes],
         database: str = "default",
         settings: dict[str, str] | None = None,
-        user: User | None = None,
+        user: User | HashedUser | None = None,
     ) -> Result:
         """Spool data in ``fmt`` to a file and insert it with ``statement`` (``INSERT INTO t (cols)``).
 
@@ -334,26 +513,30 @@ class ChdbEngine:
         nothing), so a client was told "written" for data that was lost. ``INSERT … FROM INFILE``
         runs as an ordinary query, which raises every engine error with its code, and measured as
         fast (300k JSON rows: 0.10 s against 0.11 s). The file lives on tmpfs where there is one.
+        The reader's audit appends use a handle of their own, never a read-only one.
         """
         user = user or User("default", "", WRITER)
-        settings = self._settings_for(user, settings or {})
+        settings = settings or {}
+        self._check_settings(settings, user)
         target, clause = _split_settings(statement)
         path = self.spool_dir / f"insert-{uuid.uuid4().hex}"
-        h = self._checkout(user.role)
+        pool = self._pools["audit" if user.role == READER else WRITER]
+        h = pool.take()
         try:
-            self._prepare(h, database, settings)
-            self._policy(h, user, f"{statement} FORMAT {fmt}", database, settings, readonly=False)
+            self._prepare(h, user, database, settings)
+            self._statement(
+                h, user, f"{statement} FORMAT {fmt}", database, settings, readonly=False, insert_format=fmt
+            )
             with open(path, "wb") as f:
                 for chunk in chunks:
                     f.write(chunk)
             t0 = time.perf_counter()
-            sql = f"{target} FROM INFILE '{path}'{clause} FORMAT {fmt}"
-            r = self._raw(h, sql, "TabSeparated")
+            r = self._raw(h, f"{target} FROM INFILE '{path}'{clause} FORMAT {fmt}", "TabSeparated")
             return Result(
                 body=b"",
                 fmt="",
-                rows_written=int(r.rows_written()),
-                bytes_written=int(r.bytes_written()),
+                rows_written=int(r.rows_written()),  # type: ignore[attr-defined]
+                bytes_written=int(r.bytes_written()),  # type: ignore[attr-defined]
                 elapsed_s=time.perf_counter() - t0,
             )
         except QueryError:
@@ -362,27 +545,7 @@ class ChdbEngine:
             raise _error_from(e) from e
         finally:
             path.unlink(missing_ok=True)
-            self._pools[user.role].put(h)
-
-    def _check_settings(self, settings: dict[str, str], user: User) -> None:
-        for name in settings:
-            if not _SETTING_NAME.match(name) or name not in self.settings:
-                raise QueryError(
-                    f"Code: 115. DB::Exception: Unknown setting '{name}'. (UNKNOWN_SETTING)", 115
-                )
-            if user.role == READER and not READER_SETTINGS.match(name):
-                raise QueryError(
-                    f"Code: 164. DB::Exception: {user.name}: Cannot modify '{name}' setting in readonly "
-                    "mode. (READONLY)",
-                    164,
-                )
-
-
-#: Statement kinds whose reply is a result (a server names its format only on those).
-RESULT_STATEMENTS = frozenset(
-    {"SelectWithUnionQuery", "SelectIntersectExceptQuery", "ShowTables", "DescribeQuery",
-     "ExistsTableQuery", "ShowCreateTableQuery", "Explain"}
-)  # fmt: skip
+            pool.give(h)
 
 
 def _spool_dir(data_dir: Path) -> Path:
@@ -405,30 +568,52 @@ def _split_settings(statement: str) -> tuple[str, str]:
     return statement[: m.start()].rstrip(), " " + statement[m.start() :].strip()
 
 
-class _Decoder:
-    """Incremental decoder for a request body's Content-Encoding."""
+class _ChunkReader:
+    """A file-like ``read(n)`` over an iterator of byte chunks (for zstandard's stream reader)."""
 
-    def __init__(self, encoding: str) -> None:
-        enc = encoding.strip().lower()
-        if enc in ("", "identity"):
-            self._obj = None
-        elif enc == "lz4":
-            import lz4.frame
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._chunks = chunks
+        self._buf = b""
 
-            self._obj = lz4.frame.LZ4FrameDecompressor()
-        elif enc == "zstd":
-            import zstandard
+    def read(self, n: int = -1) -> bytes:
+        while not self._buf:
+            try:
+                self._buf = next(self._chunks)
+            except StopIteration:
+                return b""
+        out, self._buf = self._buf[:n], self._buf[n:]
+        return out
 
-            self._obj = zstandard.ZstdDecompressor().decompressobj()
-        elif enc in ("gzip", "x-gzip"):
-            self._obj = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        elif enc == "deflate":
-            self._obj = zlib.decompressobj()
-        else:
-            raise QueryError(f"Code: 1001. Unsupported Content-Encoding: {encoding}", 1001, 415)
 
-    def feed(self, data: bytes) -> bytes:
-        return self._obj.decompress(data) if self._obj is not None else data
+def _decoded(encoding: str, chunks: Iterator[bytes]) -> Iterator[bytes]:
+    """A request body's Content-Encoding undone piece by piece: no piece is larger than
+    :data:`_PIECE`, however far one compressed chunk unpacks, so the caller counts every byte
+    against its limit before the next is made."""
+    enc = encoding.strip().lower()
+    if enc in ("", "identity"):
+        yield from chunks
+    elif enc == "lz4":
+        import lz4.frame
+
+        lz = lz4.frame.LZ4FrameDecompressor()
+        for chunk in chunks:
+            yield lz.decompress(chunk, max_length=_PIECE)
+            while not lz.needs_input and not lz.eof:
+                yield lz.decompress(b"", max_length=_PIECE)
+    elif enc == "zstd":
+        import zstandard
+
+        yield from zstandard.ZstdDecompressor().read_to_iter(_ChunkReader(chunks), write_size=_PIECE)
+    elif enc in ("gzip", "x-gzip", "deflate"):
+        z = zlib.decompressobj(16 + zlib.MAX_WBITS if enc != "deflate" else zlib.MAX_WBITS)
+        for chunk in chunks:
+            data = chunk
+            while data:
+                yield z.decompress(data, _PIECE)
+                data = z.unconsumed_tail
+        yield z.flush(_PIECE)
+    else:
+        raise QueryError(f"Code: 1001. Unsupported Content-Encoding: {encoding}", 1001, 415)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -441,12 +626,18 @@ class _Handler(BaseHTTPRequestHandler):
         log.debug("%s " + format, self.address_string(), *args)
 
     # --- body reading -----------------------------------------------------------------------
-    def _raw_chunks(self) -> Iterator[bytes]:
-        limit, seen = self.server.max_body_bytes, 0
+    def _raw_chunks(self, limit: int) -> Iterator[bytes]:
+        seen = 0
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
             while True:
                 line = self.rfile.readline(65537)
-                size = int(line.split(b";", 1)[0].strip() or b"0", 16)
+                try:
+                    size = int(line.split(b";", 1)[0].strip() or b"0", 16)
+                except ValueError:
+                    self.close_connection = True
+                    raise QueryError(
+                        "Code: 1001. DB::Exception: a malformed chunk of the request body", 1001, 400
+                    ) from None
                 if size == 0:
                     while self.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
                         pass  # trailers
@@ -458,22 +649,24 @@ class _Handler(BaseHTTPRequestHandler):
                 yield self.rfile.read(size)
                 self.rfile.readline(3)
         else:
-            remaining = int(self.headers.get("Content-Length") or 0)
-            if remaining > limit:
+            try:
+                remaining = int(self.headers.get("Content-Length") or 0)
+            except ValueError:
+                remaining = -1
+            if remaining < 0 or remaining > limit:
                 self.close_connection = True
                 raise _too_large(limit)
             while remaining > 0:
-                data = self.rfile.read(min(remaining, 1 << 20))
+                data = self.rfile.read(min(remaining, _PIECE))
                 if not data:
                     return
                 remaining -= len(data)
                 yield data
 
-    def _body_chunks(self) -> Iterator[bytes]:
-        decoder = _Decoder(self.headers.get("Content-Encoding", ""))
-        limit, seen = self.server.max_body_bytes, 0
-        for raw in self._raw_chunks():
-            out = decoder.feed(raw)
+    def _body_chunks(self, limit: int) -> Iterator[bytes]:
+        """The body, decoded, each piece counted against ``limit`` before the next is read."""
+        seen = 0
+        for out in _decoded(self.headers.get("Content-Encoding", ""), self._raw_chunks(limit)):
             seen += len(out)
             if seen > limit:  # a small compressed body can unpack to any size
                 self.close_connection = True
@@ -492,7 +685,7 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:  # noqa: N802 - stdlib naming
         self._serve(readonly=False)
 
-    def _authenticate(self, params: dict[str, str]) -> User:
+    def _authenticate(self, params: dict[str, str]) -> HashedUser:
         """The user of this request, from HTTP basic auth, X-ClickHouse-User/Key or the user and
         password URL parameters (as a server reads them); 516 otherwise."""
         name = params.get("user") or self.headers.get("X-ClickHouse-User") or ""
@@ -505,8 +698,7 @@ class _Handler(BaseHTTPRequestHandler):
                 name, given = "", ""
         name = name or "default"
         user = self.server.users.get(name)
-        expected = user.password if user else "\x00 no such user"
-        if not hmac.compare_digest(given.encode(), expected.encode()) or user is None:
+        if user is None or not user.accepts(given):
             raise QueryError(
                 f"Code: 516. DB::Exception: {name}: Authentication failed: password is incorrect, or "
                 "there is no user with such name. (AUTHENTICATION_FAILED)",
@@ -522,7 +714,7 @@ class _Handler(BaseHTTPRequestHandler):
             b"Content-Type: " + self.headers.get("Content-Type", "").encode() + b"\r\n\r\n" + body
         )
         out = dict(params)
-        for part in msg.iter_parts():
+        for part in msg.iter_parts():  # type: ignore[attr-defined]
             name = part.get_param("name", header="content-disposition")
             if name:
                 out[name] = part.get_payload(decode=True).decode()
@@ -536,9 +728,11 @@ class _Handler(BaseHTTPRequestHandler):
             params = dict(parse_qsl(urlsplit(self.path).query, keep_blank_values=True))
             query_id = params.get("query_id") or query_id
             user = self._authenticate(params)
-            body_iter = self._body_chunks()
+            # The reader streams nothing but its audit rows: its whole body is a statement's size.
+            limit = MAX_STATEMENT_BYTES if user.role == READER else self.server.max_body_bytes
+            body_iter = self._body_chunks(limit)
             if self.headers.get("Content-Type", "").lower().startswith("multipart/form-data"):
-                params = self._form(params, b"".join(body_iter))
+                params = self._form(params, _bounded(body_iter, MAX_STATEMENT_BYTES))
                 body_iter = iter(())
             session = self.server.sessions.enter(user, params)
             database = (
@@ -564,13 +758,15 @@ class _Handler(BaseHTTPRequestHandler):
                     m.group("stmt"), m.group("fmt"), _prepend(data, body_iter), database, settings, user
                 )
             else:
-                rest = data + b"".join(body_iter)
+                rest = data + _bounded(body_iter, MAX_STATEMENT_BYTES - len(data))
                 sql = statement + ("\n" + _text(rest) if rest else "")
                 result = engine.execute(sql, fmt, database, settings, qparams, user, readonly)
             if session is not None:
                 session.apply(result)
             self._reply(200, result.body, self._headers(query_id, result))
         except QueryError as e:
+            if e.status == 413:
+                self.close_connection = True  # the rest of the body is never read
             self._drain(body_iter)
             self._reply(
                 e.status,
@@ -579,6 +775,7 @@ class _Handler(BaseHTTPRequestHandler):
                     "X-ClickHouse-Exception-Code": str(e.code),
                     "X-ClickHouse-Query-Id": query_id,
                     "Content-Type": "text/plain; charset=UTF-8",
+                    **e.headers,
                 },
             )
         except (TimeoutError, ConnectionError):
@@ -606,6 +803,10 @@ class _Handler(BaseHTTPRequestHandler):
         return bytes(buf)
 
     def _drain(self, body_iter: Iterator[bytes] | None) -> None:
+        """Read what is left of a refused request's body, so the connection can serve the next
+        one; a body too large to read is not read, and the connection is closed instead."""
+        if self.close_connection:
+            return
         try:
             for _ in body_iter or ():
                 pass
@@ -650,6 +851,16 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
 
 
+def _bounded(chunks: Iterator[bytes], limit: int) -> bytes:
+    """All of ``chunks`` joined, refused (413) as soon as they pass ``limit`` bytes."""
+    buf = bytearray()
+    for chunk in chunks:
+        buf += chunk
+        if len(buf) > limit:
+            raise _too_large(limit)
+    return bytes(buf)
+
+
 def _prepend(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
     if first:
         yield first
@@ -658,7 +869,8 @@ def _prepend(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
 
 def _too_large(limit: int) -> QueryError:
     return QueryError(
-        f"Code: 1001. DB::Exception: request body larger than {limit} bytes (DOZOR_CLICKHOUSE_MAX_BODY_MB)",
+        f"Code: 1001. DB::Exception: request body larger than {limit} bytes (DOZOR_CLICKHOUSE_MAX_BODY_MB "
+        "for inserts; a statement is at most 16 MiB)",
         1001,
         413,
     )
@@ -688,8 +900,11 @@ class _Session:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def apply(self, result: Result) -> None:
-        if result.set_settings:
-            self.settings.update(result.set_settings)
+        for name, value in (result.set_settings or {}).items():
+            if value is None:
+                self.settings.pop(name, None)
+            else:
+                self.settings[name] = value
         if result.use_database:
             self.database = result.use_database
 
@@ -706,7 +921,7 @@ class _Sessions:
         self._by_key: dict[tuple[str, str], _Session] = {}
         self._lock = threading.Lock()
 
-    def enter(self, user: User, params: dict[str, str]) -> _Session | None:
+    def enter(self, user: HashedUser, params: dict[str, str]) -> _Session | None:
         sid = params.get("session_id")
         if not sid:
             return None
@@ -740,7 +955,8 @@ class _Sessions:
 
 
 class ChdbHTTPServer(ThreadingHTTPServer):
-    """The threaded HTTP server that owns the engine."""
+    """The threaded HTTP server that owns the engine. It binds its port when made; the engine is
+    attached after (:meth:`attach`), once the process is confined."""
 
     daemon_threads = True
     allow_reuse_address = True
@@ -750,17 +966,19 @@ class ChdbHTTPServer(ThreadingHTTPServer):
     def __init__(
         self,
         address: tuple[str, int],
-        engine: ChdbEngine,
-        users: list[User],
+        users: list[HashedUser],
         default_database: str = "default",
         max_body_bytes: int = 512 * 1024 * 1024,
     ) -> None:
         super().__init__(address, _Handler)
-        self.engine = engine
         self.users = {u.name: u for u in users}
         self.sessions = _Sessions()
         self.default_database = default_database
         self.max_body_bytes = max_body_bytes
+        self.engine: ChdbEngine
+
+    def attach(self, engine: ChdbEngine) -> None:
+        self.engine = engine
 
 
 def check_users(users: list[User], host: str, production: bool) -> None:
@@ -776,24 +994,85 @@ def check_users(users: list[User], host: str, production: bool) -> None:
             raise ConfigError(f"the ClickHouse endpoint will not serve {where} without passwords: set {var}")
 
 
-def serve(
-    data_dir: Path,
-    users: list[User],
-    host: str = "127.0.0.1",
-    port: int = 8123,
-    handles: int = 4,
-    production: bool = False,
-    max_body_bytes: int = 512 * 1024 * 1024,
-    ready: threading.Event | None = None,
-) -> None:
-    """Open the engine on ``data_dir`` and serve until interrupted."""
-    check_users(users, host, production)
-    engine = ChdbEngine(data_dir, handles)
-    server = ChdbHTTPServer((host, port), engine, users, max_body_bytes=max_body_bytes)
-    log.info("ClickHouse %s (chdb) on %s serving http://%s:%d", engine.version, data_dir, host, port)
-    if ready is not None:
-        ready.set()
+def launch(config: EndpointConfig) -> None:
+    """Replace this process with the engine process, handing it ``config`` over a pipe.
+
+    The same process id goes on (a supervisor that started ``dozor clickhouse serve`` stops the
+    engine), but with an environment of harmless variables only (``infra/sandbox.py``): whatever
+    this process was given — passwords, the plate salt, Kafka credentials — is not in the new one,
+    whose users carry salted hashes.
+    """
+    from dozor.infra.sandbox import clean_environment
+
+    read_fd, write_fd = os.pipe()
+    payload = config.to_json()
+    if len(payload) > 60_000:  # a pipe holds 64 KiB before a write blocks
+        raise ConfigError("the endpoint's configuration is too large to hand over")
+    os.write(write_fd, payload)
+    os.close(write_fd)
+    os.set_inheritable(read_fd, True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    argv = [sys.executable, "-m", "dozor.infra.chdb_http", "--config-fd", str(read_fd)]
+    os.execve(sys.executable, argv, clean_environment(os.environ))
+
+
+def _read_config(fd: int) -> EndpointConfig:
+    chunks = []
+    while chunk := os.read(fd, 65536):
+        chunks.append(chunk)
+    os.close(fd)
+    return EndpointConfig.from_json(b"".join(chunks))
+
+
+def open_confined(config: EndpointConfig) -> tuple[ChdbHTTPServer, ChdbEngine]:
+    """Bind the port, confine the process (files, network), then open the engine: in that order,
+    so the engine and every thread it starts run confined, and the port is bound before binding
+    is closed. The tests use it too, to show what the confinement stops on its own."""
+    from dozor.infra.sandbox import confine
+
+    data_dir = Path(config.data_dir).resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    server = ChdbHTTPServer(
+        (config.host, config.port), config.users, config.default_database, config.max_body_bytes
+    )
+    spool = _spool_dir(data_dir)
+    # chdb makes a scratch directory under TMPDIR when it is imported: keep it in the data directory.
+    tmp = data_dir / "tmp"
+    tmp.mkdir(exist_ok=True)
+    os.environ["TMPDIR"] = str(tmp)
+    import lz4.frame  # noqa: F401 - the codecs are imported before confinement closes the disk
+    import zstandard  # noqa: F401
+
+    confine(writable=[data_dir, spool])
+    engine = ChdbEngine(data_dir, config.handles, config.reader_handles, config.reader_queue)
+    server.attach(engine)
+    return server, engine
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m dozor.infra.chdb_http --config-fd N``: the engine process (see :func:`launch`)."""
+    from dozor.logs import configure_logging
+
+    parser = argparse.ArgumentParser(prog="dozor clickhouse serve (engine)")
+    parser.add_argument("--config-fd", type=int, required=True)
+    config = _read_config(parser.parse_args(argv).config_fd)
+    configure_logging(config.log_level)
+    server, engine = open_confined(config)
+    log.info(
+        "ClickHouse %s (chdb) on %s serving http://%s:%d",
+        engine.version,
+        config.data_dir,
+        config.host,
+        config.port,
+    )
     try:
         server.serve_forever(poll_interval=0.2)
+    except KeyboardInterrupt:
+        pass
     finally:
         server.server_close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,44 +1,64 @@
-"""Who may run what on the embedded ClickHouse endpoint, decided on ClickHouse's own parse tree.
+"""Who may run what on the embedded ClickHouse endpoint, decided on ClickHouse's own renderings.
 
 Why this exists: chdb is clickhouse-local, which has no users, grants or readonly profiles and lets
 any statement read the host (``file()``, ``url()``, ``INTO OUTFILE``, ``File`` tables) — so
 whoever reached the port could read ``.env`` and reverse plate hashes. A real server enforces this
 with users and GRANTs (``infra/clickhouse/users.sql`` creates the same two users there); here the
-endpoint enforces it before the engine sees the statement.
+endpoint enforces it before the engine sees the statement, and the engine process is confined by
+the operating system underneath (``infra/sandbox.py``), so a statement that gets past these rules
+still cannot reach the host.
 
-How, without a hand-written SQL parser:
+How, without a hand-written SQL parser: the engine renders each statement twice — its parse tree
+(``EXPLAIN AST``) and its canonical text (``formatQuerySingleLine``; one statement only, or it
+refuses) — and :func:`check` runs one rule per concern over a :class:`Statement` made of both
+(:mod:`dozor.infra.chdb_sql` reads them). Each rule is a small function, tested on its own:
 
-1. ``formatQuerySingleLine({q:String})`` — ClickHouse's parser as a function — refuses a text of
-   more than one statement (chdb would otherwise run ``SELECT 1; SELECT file(…)`` in full, and an
-   ``EXPLAIN`` of it would run the second statement);
-2. ``EXPLAIN AST <statement>`` gives the parse tree, read here into :class:`Node`;
-3. :func:`check` walks it: the statement kind must be one the user's role may run, every table
-   function must be on an allow-list, no function that reaches the host or the network may appear
-   anywhere, table engines must be local ones, ``system`` tables only those a client needs.
+- :func:`rule_kind` — the statement kinds each role may run; a GET only reads, for every user;
+- :func:`rule_no_host_files` — no ``INTO OUTFILE`` / ``FROM INFILE`` on any statement kind;
+- :func:`rule_table_functions` — table functions only from an allow-list, wherever they stand;
+- :func:`rule_host_functions` — no function that reaches the host or the network, anywhere;
+- :func:`rule_engines` — local table and database engines only, no dictionaries;
+- :func:`rule_system_tables` — only the ``system`` tables a client needs, and never written;
+- :func:`rule_formats` — input and output formats from an allow-list (none reads a schema file);
+- :func:`rule_settings_clauses` — a ``SETTINGS`` clause is refused to the reader and checked item
+  by item for the writer (:mod:`dozor.infra.chdb_settings`);
+- :func:`rule_reader_insert` — the reader's one write, its audit trail, as data only.
 
 Roles (``dozor/settings.py``: ``DOZOR_CLICKHOUSE_USER`` is the writer, ``DOZOR_CLICKHOUSE_READER_USER``
 the reader): the *writer* (workers, migrations) may read, insert and change the schema of Dozor's
-databases; the *reader* (the dashboard) may only read them, may change only output settings, and
-runs under time and memory limits it cannot raise. Neither may touch the host.
+databases; the *reader* (the dashboard) may only read them and append to its audit log.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from dozor.infra.chdb_settings import SettingRefused, SettingsPolicy
+from dozor.infra.chdb_sql import Node, Token, format_names, settings_clauses
+
 __all__ = [
-    "Node",
-    "parse_ast",
+    "Statement",
     "check",
     "Denied",
     "READER",
     "WRITER",
-    "READER_SETTINGS",
-    "READER_LIMITS",
+    "RULES",
     "SYSTEM_TABLES",
     "SESSION_STATEMENTS",
-    "set_items",
+    "RESULT_STATEMENTS",
+    "AUDIT_TABLE",
+    "format_allowed",
+    "rule_kind",
+    "rule_no_host_files",
+    "rule_table_functions",
+    "rule_host_functions",
+    "rule_engines",
+    "rule_system_tables",
+    "rule_formats",
+    "rule_settings_clauses",
+    "rule_reader_insert",
 ]
 
 WRITER = "writer"
@@ -47,38 +67,48 @@ READER = "reader"
 #: ClickHouse's codes for these refusals, as a server answers them.
 ACCESS_DENIED = 497
 READONLY = 164
-NOT_IMPLEMENTED = 48
+SYNTAX_ERROR = 62
 
-#: Statement kinds (the root of EXPLAIN AST) each role may run.
-_READ = frozenset(
+#: Statement kinds whose reply is a result; the reader may run these and nothing else.
+RESULT_STATEMENTS = frozenset(
     {"SelectWithUnionQuery", "SelectIntersectExceptQuery", "ShowTables", "DescribeQuery",
      "ExistsTableQuery", "ShowCreateTableQuery", "Explain"}
 )  # fmt: skip
-_WRITE = _READ | {
+_WRITE = RESULT_STATEMENTS | {
     "InsertQuery", "CreateQuery", "AlterQuery", "DropQuery", "OptimizeQuery", "DeleteQuery",
     "RenameQuery", "TruncateQuery", "CreateSQLFunctionQuery", "DropFunctionQuery",
 }  # fmt: skip
 #: Handled by the endpoint itself (sessions), never sent to the engine.
 SESSION_STATEMENTS = frozenset({"Set", "UseQuery"})
 
-#: Table functions that compute, never read: anything else in FROM is refused.
-_TABLE_FUNCTIONS = frozenset(
+#: Table functions that compute, never read: anything else is refused wherever it stands.
+#: (``format`` is not here: it reads its data argument as a format, and the Values format would
+#: evaluate expressions in it.)
+TABLE_FUNCTIONS = frozenset(
     {"numbers", "numbers_mt", "zeros", "zeros_mt", "generate_series", "generateseries", "values",
-     "view", "null", "generaterandom", "format"}
+     "view", "null", "generaterandom"}
 )  # fmt: skip
 #: Functions that reach the host, the network or another process, refused anywhere in a statement
-#: (as scalar functions too: ``SELECT file('/etc/passwd')`` reads the file).
-_HOST_FUNCTIONS = frozenset(
-    {"file", "url", "urlcluster", "s3", "s3cluster", "gcs", "oss", "cosn", "azureblobstorage",
-     "azureblobstoragecluster", "hdfs", "hdfscluster", "remote", "remotesecure", "cluster",
-     "clusterallreplicas", "mysql", "postgresql", "jdbc", "odbc", "sqlite", "mongodb", "redis",
-     "executable", "executablepool", "input", "python", "deltalake", "deltalakecluster", "iceberg",
-     "icebergs3", "icebergazure", "icebergs3cluster", "icebergazurecluster", "hudi", "hudicluster",
-     "arrowflight", "ytsaurus", "dictionary", "merge", "filesystem", "loop", "fuzzjson",
-     "fuzzquery", "mergetreeindex", "mergetreeanalyzeindexes", "timeseriesdata", "prometheusquery",
-     "paimon", "paimons3", "kafka", "rabbitmq", "nats", "hive", "meilisearch", "dictget"}
+#: (as scalar functions too: ``SELECT file('/etc/passwd')`` reads the file). Table functions are
+#: covered by the allow-list above; these are the names that are also scalar functions, or that
+#: read external state through a name (dictionaries, models).
+HOST_FUNCTIONS = frozenset(
+    {"file", "url", "s3", "remote", "remotesecure", "cluster", "clusterallreplicas", "mysql",
+     "postgresql", "jdbc", "odbc", "sqlite", "executable", "input", "python", "dictionary", "merge",
+     "filesystem", "dictget", "dictgetordefault", "dictgetornull", "dicthas", "dictgethierarchy",
+     "dictisin", "dictgetchildren", "dictgetdescendants", "dictgetall", "catboostevaluate",
+     "naivebayesclassifier", "joinget", "joingetornull", "fuzzquery", "formatrow",
+     "formatrownonewline", "getserversetting", "getmacro", "shardnum", "shardcount",
+     # Table functions that read a path or an address, should one ever stand outside a table's
+     # place; the engine's own list (Statement.table_functions) covers those added later.
+     "urlcluster", "s3cluster", "gcs", "oss", "cosn", "azureblobstorage", "azureblobstoragecluster",
+     "hdfs", "hdfscluster", "mongodb", "redis", "executablepool", "deltalake", "deltalakecluster",
+     "deltalakelocal", "iceberg", "icebergs3", "icebergazure", "iceberglocal", "icebergs3cluster",
+     "icebergazurecluster", "hudi", "hudicluster", "paimon", "paimons3", "paimonlocal", "arrowflight",
+     "ytsaurus", "loop", "fuzzjson", "mergetreeindex", "mergetreeanalyzeindexes", "timeseriesdata",
+     "prometheusquery", "kafka", "rabbitmq", "nats", "hive", "meilisearch"}
 )  # fmt: skip
-#: Table engines a writer may create: local storage only.
+#: Table and database engines a writer may create: local storage only.
 _ENGINES = re.compile(
     r"^(?:(?:Replacing|Summing|Aggregating|Collapsing|VersionedCollapsing|Graphite|Coalescing)?MergeTree"
     r"|Memory|Null|Log|TinyLog|StripeLog|Set|Join|Buffer|Atomic|Ordinary|Lazy)$"
@@ -89,19 +119,22 @@ SYSTEM_TABLES = frozenset(
     {"one", "numbers", "numbers_mt", "zeros", "zeros_mt", "settings", "tables", "columns",
      "databases", "functions", "time_zones", "data_type_families", "formats", "table_engines",
      "parts", "merges", "mutations", "build_options", "contributors", "collations",
-     "aggregate_function_combinators", "table_functions", "settings_changes"}
+     "aggregate_function_combinators", "table_functions", "settings_changes", "merge_tree_settings"}
 )  # fmt: skip
-#: Settings a reader may send: how results are written, never limits or behaviour of the engine.
-#: clickhouse-connect's own per-request settings are among them.
-READER_SETTINGS = re.compile(
-    r"^(?:output_format_\w+|date_time_output_format|date_time_input_format|session_timezone"
-    r"|cast_string_to_dynamic_use_inference|send_progress_in_http_headers"
-    r"|http_headers_progress_interval_ms|wait_end_of_query|cancel_http_readonly_queries_on_client_close"
-    r"|max_query_size|join_use_nulls|use_client_time_zone|format_\w+|optimize_\w+"
-    r"|enable_analyzer|allow_experimental_\w+_type|output_format_json_quote_\w+)$"
+#: Data formats a statement may read or write. None of them takes a schema or template file, an
+#: address or an expression: Template, Protobuf, CapnProto, Avro (a registry URL), CustomSeparated,
+#: Regexp, MySQLDump and the like are refused. Values parses literals only (chdb_settings.FORCED).
+_FORMATS = re.compile(
+    r"^(?:Native|RowBinary\w*|TabSeparated\w*|TSV\w*|CSV\w*|JSON\w*|NDJSON|Parquet|Arrow|ArrowStream"
+    r"|ORC|Pretty\w*|Vertical|Values|Null|XML|Markdown|LineAsString|RawBLOB)$",
+    re.IGNORECASE,
 )
-#: Applied to every reader request, above whatever it asked for: a reader cannot raise them.
-READER_LIMITS = {"max_execution_time": "30", "max_memory_usage": str(2 * 1024**3), "max_threads": "2"}
+#: What the reader may append to its audit log in: the formats clickhouse-connect inserts in.
+#: Never Values, whose rows are SQL.
+_READER_INSERT_FORMATS = frozenset({"native", "rowbinary", "jsoneachrow", "jsoncompacteachrow"})
+
+#: The one table a reader may insert into (append-only: no other statement reaches it).
+AUDIT_TABLE = "audit_log"
 
 
 class Denied(Exception):
@@ -112,58 +145,105 @@ class Denied(Exception):
         self.code = code
 
 
-@dataclass
-class Node:
-    """One line of ``EXPLAIN AST``: its kind (``Function``, ``TableIdentifier``…), the words after
-    it, and its children."""
+@dataclass(frozen=True)
+class Statement:
+    """One statement as the rules see it: the engine's parse tree and canonical tokens, who runs
+    it, and how it arrived.
 
-    kind: str
-    args: list[str]
-    children: list[Node] = field(default_factory=list)
+    ``insert_format`` is the format of data streamed after an ``INSERT … FORMAT`` statement (the
+    endpoint's data path); None for a statement sent whole.
+    """
 
-    def walk(self):  # noqa: ANN201 - a generator of Node
-        yield self
-        for c in self.children:
-            yield from c.walk()
+    tree: Node
+    tokens: list[Token]
+    role: str
+    user: str
+    database: str
+    readonly: bool = False
+    insert_format: str | None = None
+    settings: SettingsPolicy | None = field(default=None, compare=False)
+    #: The engine's table functions that are not also scalar functions (``system.table_functions``
+    #: minus ``system.functions``): any of them outside :data:`TABLE_FUNCTIONS` is refused wherever
+    #: it appears, so a table function the engine gains in a later version is refused too.
+    table_functions: frozenset[str] = field(default=frozenset(), compare=False)
 
     @property
-    def name(self) -> str:
-        return self.args[0] if self.args else ""
-
-
-_SUFFIX = re.compile(r"\s*\((?:children \d+|alias [^)]*)\)")
-
-
-def parse_ast(text: str) -> Node:
-    """Read ``EXPLAIN AST`` output (one node a line, indented one space a level) into a tree."""
-    root: Node | None = None
-    stack: list[tuple[int, Node]] = []
-    for line in text.splitlines():
-        if not line.strip():
-            continue
-        depth = len(line) - len(line.lstrip(" "))
-        words = _SUFFIX.sub("", line.strip()).split()
-        # Kinds of two words ("Storage definition", "Columns definition", "SYSTEM query"…).
-        if len(words) > 1 and words[1] in ("definition", "query", "lifetime", "layout", "range"):
-            words = [f"{words[0]} {words[1]}", *words[2:]]
-        node = Node(words[0], words[1:])
-        while stack and stack[-1][0] >= depth:
-            stack.pop()
-        if stack:
-            stack[-1][1].children.append(node)
-        elif root is None:
-            root = node
-        else:
-            raise Denied("Code: 62. DB::Exception: more than one statement. (SYNTAX_ERROR)", 62)
-        stack.append((depth, node))
-    if root is None:
-        raise Denied("Code: 62. DB::Exception: Empty query. (SYNTAX_ERROR)", 62)
-    return root
+    def kind(self) -> str:
+        return self.tree.kind
 
 
 def _deny(what: str, code: int = ACCESS_DENIED) -> Denied:
-    name = "ACCESS_DENIED" if code == ACCESS_DENIED else "READONLY" if code == READONLY else "NOT_IMPLEMENTED"
+    name = {ACCESS_DENIED: "ACCESS_DENIED", READONLY: "READONLY"}.get(code, "NOT_IMPLEMENTED")
     return Denied(f"Code: {code}. DB::Exception: {what}. ({name})", code)
+
+
+def rule_kind(s: Statement) -> None:
+    """The statement kinds each role may run. A GET reads, whoever sends it (as on a server);
+    the reader's audit insert is judged by :func:`rule_reader_insert`."""
+    if s.kind in SESSION_STATEMENTS:
+        return
+    if s.readonly and s.kind not in RESULT_STATEMENTS:
+        raise _deny(f"Cannot execute query in readonly mode: GET requests are read-only ({s.kind})", READONLY)
+    if s.role == READER and s.kind == "InsertQuery":
+        return
+    allowed = _WRITE if s.role == WRITER else RESULT_STATEMENTS
+    if s.kind not in allowed:
+        if s.kind in _WRITE:
+            raise _deny(
+                f"Cannot execute query in readonly mode: this user may only read ({s.kind})", READONLY
+            )
+        raise _deny(f"{s.kind} is not allowed through this endpoint")
+
+
+def rule_no_host_files(s: Statement) -> None:
+    """``INTO OUTFILE`` writes a host file after any statement that returns rows (SELECT, SHOW,
+    DESCRIBE, EXISTS, EXPLAIN…) and ``FROM INFILE`` reads one into an INSERT: in the parse tree
+    both are a string literal directly under the statement, which nothing else is."""
+    if any(c.kind == "Literal" for c in s.tree.children):
+        what = "INSERT … FROM INFILE reads" if s.kind == "InsertQuery" else "INTO OUTFILE writes"
+        raise _deny(f"{what} the host's files")
+
+
+def _table_function_positions(root: Node) -> list[Node]:
+    """Function nodes that stand where a table does: in FROM/JOIN, ``CREATE TABLE … AS f()``,
+    ``INSERT INTO FUNCTION f()``."""
+    found = []
+    for node in root.walk():
+        if node.kind in ("TableExpression", "CreateQuery", "InsertQuery"):
+            found += [c for c in node.children if c.kind == "Function"]
+    return found
+
+
+def rule_table_functions(s: Statement) -> None:
+    """Table functions only from :data:`TABLE_FUNCTIONS`, wherever they stand: in a table's place,
+    and any of the engine's table functions anywhere else (``x IN deltaLakeLocal(…)``)."""
+    for fn in _table_function_positions(s.tree):
+        if s.kind == "InsertQuery" and fn in s.tree.children:
+            raise _deny(f"INSERT INTO FUNCTION {fn.name} writes outside the database")
+        if fn.name.lower() not in TABLE_FUNCTIONS:
+            raise _deny(f"table function {fn.name} is not allowed through this endpoint")
+    for node in s.tree.walk():
+        name = node.name.lower()
+        if node.kind == "Function" and name in s.table_functions and name not in TABLE_FUNCTIONS:
+            raise _deny(f"table function {node.name} is not allowed through this endpoint")
+
+
+def rule_host_functions(s: Statement) -> None:
+    """No function of :data:`HOST_FUNCTIONS` anywhere, in any role."""
+    for node in s.tree.walk():
+        if node.kind == "Function" and node.name.lower() in HOST_FUNCTIONS:
+            raise _deny(f"function {node.name} reaches the host or the network")
+
+
+def rule_engines(s: Statement) -> None:
+    """Local table and database engines only; no dictionaries (they read external sources)."""
+    for node in s.tree.walk():
+        if node.kind in ("Dictionary definition", "FunctionWithKeyValueArguments"):
+            raise _deny("dictionaries read external sources")
+        if node.kind == "Storage definition":
+            engine = next((c for c in node.children if c.kind == "Function"), None)
+            if engine is not None and not _ENGINES.match(engine.name):
+                raise _deny(f"table engine {engine.name} reaches outside the database")
 
 
 def _table(ident: str) -> tuple[str, str]:
@@ -172,102 +252,111 @@ def _table(ident: str) -> tuple[str, str]:
     return (parts[0].lower(), parts[1]) if len(parts) > 1 else ("", parts[0])
 
 
-def _check_database(db: str, table: str) -> None:
+def _readable(db: str, table: str) -> None:
     if db == "system" and table.lower() not in SYSTEM_TABLES:
         raise _deny(f"Not enough privileges: system.{table} is not readable through this endpoint")
-    if db in ("information_schema",):
+    if db == "information_schema":
         raise _deny(f"Not enough privileges: {db}.{table} is not readable through this endpoint")
 
 
-def check(root: Node, role: str, database: str, readonly: bool = False) -> None:
-    """Refuse what ``role`` may not run (see the module docstring); ``database`` is the current one.
-
-    ``readonly`` narrows any role to reading (an HTTP GET, as on a server).
-    """
-    kind = root.kind
-    allowed = _WRITE if role == WRITER and not readonly else _READ
-    if kind in SESSION_STATEMENTS:
-        return  # the endpoint handles SET and USE itself (sessions); the caller checks their names
-    if role == READER and kind == "InsertQuery" and _is_audit_insert(root):
-        return  # the dashboard's one write: its audit trail, append-only
-    if kind not in allowed:
-        if kind in _WRITE:
-            who = "GET requests are read-only" if readonly and role == WRITER else "this user may only read"
-            raise _deny(f"Cannot execute query in readonly mode: {who} ({kind})", READONLY)
-        raise _deny(f"{kind} is not allowed through this endpoint")
-    if database.lower() == "system" and kind != "SelectWithUnionQuery":
+def rule_system_tables(s: Statement) -> None:
+    """Only the ``system`` tables a client needs are read; the ``system`` database is never
+    written, whichever way the statement names it."""
+    current = s.database.lower()
+    if current == "system" and s.kind not in RESULT_STATEMENTS and s.kind not in SESSION_STATEMENTS:
         raise _deny("Not enough privileges: the system database is read-only")
-    if kind == "InsertQuery":
-        first = root.children[0] if root.children else None
-        if first is not None and first.kind == "Literal":
-            raise _deny("INSERT … FROM INFILE reads the host's files")
-        if first is not None and first.kind == "Function":
-            raise _deny(f"INSERT INTO FUNCTION {first.name} writes outside the database")
-        idents = [c.name for c in root.children if c.kind == "Identifier"]
-        if len(idents) >= 2:
-            _check_database(idents[0].lower(), idents[1])
-            if idents[0].lower() == "system":
-                raise _deny("Not enough privileges: the system database is read-only")
-    if kind in ("SelectWithUnionQuery", "SelectIntersectExceptQuery") and any(
-        c.kind == "Literal" for c in root.children
-    ):
-        raise _deny("SELECT … INTO OUTFILE writes the host's files")
-    if kind in ("CreateQuery", "AlterQuery", "DropQuery", "OptimizeQuery", "DeleteQuery", "RenameQuery"):
-        dbs = [c.name.lower() for c in root.children if c.kind == "Identifier"][:1]
-        if dbs and dbs[0] == "system" and len(root.args) > 1:
+    for node in s.tree.walk():
+        if node.kind == "TableIdentifier":
+            db, table = _table(node.name)
+            _readable(db or current, table)
+    if s.kind in _WRITE - RESULT_STATEMENTS:
+        idents = [c.name.strip("`").lower() for c in s.tree.children if c.kind == "Identifier"]
+        if idents and idents[0] == "system" and (len(idents) > 1 or s.kind == "InsertQuery"):
             raise _deny("Not enough privileges: the system database is read-only")
-    for node in root.walk():
-        if node.kind in ("Dictionary definition", "FunctionWithKeyValueArguments"):
-            raise _deny("dictionaries read external sources")
-        if node.kind == "Storage definition":
-            engine = next((c for c in node.children if c.kind == "Function"), None)
-            if engine is not None and not _ENGINES.match(engine.name):
-                raise _deny(f"table engine {engine.name} reaches outside the database")
-        if node.kind == "TableExpression":
-            for c in node.children:
-                if c.kind == "Function" and c.name.lower() not in _TABLE_FUNCTIONS:
-                    raise _deny(f"table function {c.name} is not allowed through this endpoint")
-                if c.kind == "TableIdentifier":
-                    db, table = _table(c.name)
-                    _check_database(db or database.lower(), table)
-        if node.kind == "Function" and node.name.lower() in _HOST_FUNCTIONS:
-            raise _deny(f"function {node.name} reaches the host or the network")
-        if node.kind == "Set" and role == READER and node is not root:
-            raise _deny("a reader sends settings as URL parameters, not in a SETTINGS clause", READONLY)
+        if s.kind == "InsertQuery" and len(idents) >= 2:
+            _readable(idents[0], idents[1])
 
 
-#: The one table a reader may insert into (append-only: no other statement reaches it).
-AUDIT_TABLE = "audit_log"
+def format_allowed(name: str) -> bool:
+    """Whether a data format may be read or written through this endpoint."""
+    return bool(_FORMATS.match(name))
 
 
-def _is_audit_insert(root: Node) -> bool:
-    """``INSERT INTO [db.]audit_log (…) FORMAT …`` with data, and nothing else (no SELECT, no
-    INFILE, no table function)."""
-    kinds = [c.kind for c in root.children]
-    idents = [c.name.strip("`") for c in root.children if c.kind == "Identifier"]
-    return (
-        bool(idents)
+def rule_formats(s: Statement) -> None:
+    """Every ``FORMAT`` of the statement (and of its streamed data) from the allow-list."""
+    names = format_names(s.tokens) + ([s.insert_format] if s.insert_format else [])
+    for name in names:
+        if not format_allowed(name):
+            raise _deny(f"format {name} is not allowed through this endpoint (it reads a schema, a "
+                        "template or an address)")  # fmt: skip
+
+
+def _set_nodes(root: Node) -> int:
+    """Set nodes that stand for a SETTINGS clause: not the SET statement itself, not the options
+    of an EXPLAIN (``EXPLAIN PIPELINE graph = 1``)."""
+    n = sum(1 for node in root.walk() if node.kind == "Set" and node is not root)
+    if root.kind == "Explain" and root.children and root.children[0].kind == "Set":
+        n -= 1
+    return n
+
+
+def rule_settings_clauses(s: Statement) -> None:
+    """A reader sends settings as URL parameters, never in the statement. A writer's SETTINGS
+    clauses are read from the canonical text — one for each ``Set`` node of the tree, or the
+    statement is refused — and every item is checked like a URL setting."""
+    expected = _set_nodes(s.tree)
+    if expected and s.role == READER:
+        raise _deny("a reader sends settings as URL parameters, not in a SETTINGS clause", READONLY)
+    clauses = settings_clauses(s.tokens)
+    if len(clauses) != expected:
+        raise _deny(f"could not read the statement's SETTINGS clauses ({len(clauses)} of {expected})")
+    if s.settings is None:
+        return
+    for items in clauses:
+        for item in items:
+            try:
+                s.settings.check_clause_item(item.name, item.value, s.role, s.user)
+            except SettingRefused as e:
+                raise Denied(str(e), e.code) from None
+
+
+def rule_reader_insert(s: Statement) -> None:
+    """The reader's only write: ``INSERT INTO [db.]audit_log (cols) FORMAT <data format>`` with its
+    rows streamed after the statement — no SELECT, no VALUES, no table function."""
+    if s.role != READER or s.kind != "InsertQuery":
+        return
+    kinds = [c.kind for c in s.tree.children]
+    idents = [c.name.strip("`") for c in s.tree.children if c.kind == "Identifier"]
+    ok = (
+        s.insert_format is not None
+        and s.insert_format.lower() in _READER_INSERT_FORMATS
+        and bool(idents)
         and idents[-1] == AUDIT_TABLE
         and all(k in ("Identifier", "ExpressionList") for k in kinds)
     )
+    if not ok:
+        raise _deny(
+            "Cannot execute query in readonly mode: this user may only read, and append rows to "
+            f"{AUDIT_TABLE} as data (Native, RowBinary or JSON)",
+            READONLY,
+        )
 
 
-_SET_ITEM = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*('(?:[^'\\]|\\.)*'|[^,]+?)\s*(?:,|$)")
+#: Every rule, in the order they run; a statement must pass them all.
+RULES: tuple[Callable[[Statement], None], ...] = (
+    rule_kind,
+    rule_reader_insert,
+    rule_no_host_files,
+    rule_table_functions,
+    rule_host_functions,
+    rule_engines,
+    rule_system_tables,
+    rule_formats,
+    rule_settings_clauses,
+)
 
 
-def set_items(formatted: str) -> dict[str, str]:
-    """The settings of a canonical ``SET a = 1, b = 'x'`` (formatQuerySingleLine's form) as
-    name → literal text."""
-    body = formatted.strip()
-    if not body.upper().startswith("SET "):
-        raise Denied("Code: 62. DB::Exception: not a SET statement. (SYNTAX_ERROR)", 62)
-    rest, out, pos = body[4:], {}, 0
-    while pos < len(rest):
-        m = _SET_ITEM.match(rest, pos)
-        if m is None:
-            raise Denied(
-                f"Code: 62. DB::Exception: cannot read SET at {rest[pos : pos + 40]!r}. (SYNTAX_ERROR)", 62
-            )
-        out[m.group(1)] = m.group(2)
-        pos = m.end()
-    return out
+def check(statement: Statement) -> None:
+    """Refuse ``statement`` unless every rule of :data:`RULES` allows it (raises :class:`Denied`)."""
+    for rule in RULES:
+        rule(statement)

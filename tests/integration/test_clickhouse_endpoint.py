@@ -76,8 +76,14 @@ def test_query_df(client):
 
 
 def test_command_and_parameters(client):
-    client.command("INSERT INTO t (id, name, ts) VALUES (1, 'a', now()), (2, 'b', now())")
+    client.command("INSERT INTO t (id, name, ts) VALUES (1, 'a', '2026-01-05 10:00:00'), (2, 'b', 0)")
     assert client.command("SELECT count() FROM t") == 2
+    # VALUES is data: an expression there is refused by the engine (data is never evaluated as
+    # code: docs/clickhouse-endpoint.md), and INSERT … SELECT computes instead.
+    with pytest.raises(DatabaseError, match="344|Interpreting expressions is disabled"):
+        client.command("INSERT INTO t (id, name, ts) VALUES (3, 'c', now())")
+    client.command("INSERT INTO t (id, name, ts) SELECT 3, 'c', now()")
+    assert client.command("SELECT count() FROM t") == 3
     server_side = client.query("SELECT name FROM t WHERE id = {id:UInt32}", parameters={"id": 2})
     client_side = client.query("SELECT name FROM t WHERE name = %(n)s", parameters={"n": "a'; DROP"})
     assert server_side.result_rows == [("b",)]

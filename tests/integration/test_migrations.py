@@ -47,9 +47,9 @@ def test_every_table_has_the_configured_retention(settings_factory):
     assert "toIntervalDay(800)" in engines["violations_by_minute"]
     # Rows past their retention leave at the next merge; younger ones stay.
     c.command(
-        "INSERT INTO integrity_reports (event_id, event_time, region, kind, service) VALUES "
-        "(generateUUIDv4(), now64(3) - INTERVAL 100 DAY, 'astana', 'integrity_check', 'patrol'), "
-        "(generateUUIDv4(), now64(3) - INTERVAL 80 DAY, 'astana', 'integrity_check', 'patrol')"
+        "INSERT INTO integrity_reports (event_id, event_time, region, kind, service) "
+        "SELECT generateUUIDv4(), now64(3) - toIntervalDay(d), 'astana', 'integrity_check', 'patrol' "
+        "FROM values('d UInt16', 100, 80)"
     )
     c.command("OPTIMIZE TABLE integrity_reports FINAL")
     assert c.command("SELECT count() FROM integrity_reports") == 1
