@@ -7,7 +7,9 @@ benchmarks/pipeline.py measures end to end. Each figure is the best of ``--repea
 the same batch (the machine's noise is one-sided: a pass is only ever slowed down), in microseconds
 of wall time per event on one core:
 
-- pydantic alone (``Violation.model_validate_json``);
+- the JSON decode alone: orjson, and jiter with duplicate keys caught (what ``parse_event`` uses, so
+  that a field named twice is refused: the price of that verdict, in the same run);
+- pydantic alone (``Violation.model_validate_json``, and ``model_validate`` of jiter's dict);
 - ``parse_event``: pydantic plus the domain checks (known city, position, time);
 - ``validate_records``: the whole per-batch step of the worker (parse, district, fine, row),
   with the garbage collector as Python starts and after ``gc.freeze()`` as the worker does.
@@ -24,6 +26,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import jiter
+import orjson
 from aiokafka.structs import ConsumerRecord
 from common import event_start
 
@@ -65,6 +69,18 @@ def main() -> None:
         for r in records:
             Violation.model_validate_json(r.value)
 
+    def orjson_only() -> None:
+        for r in records:
+            orjson.loads(r.value)
+
+    def jiter_checked() -> None:
+        for r in records:
+            jiter.from_json(r.value, catch_duplicate_keys=True, allow_inf_nan=False)
+
+    def jiter_then_pydantic() -> None:
+        for r in records:
+            Violation.model_validate(jiter.from_json(r.value, catch_duplicate_keys=True, allow_inf_nan=False))
+
     def parse_only() -> None:
         for r in records:
             parse_event("violations", r.value, now)
@@ -79,16 +95,19 @@ def main() -> None:
         "",
     ]
     figures = [
-        ("pydantic model_validate_json", pydantic_only),
+        ("decode: orjson.loads (keeps the last of a repeated key)", orjson_only),
+        ("decode: jiter, repeated keys refused", jiter_checked),
+        ("pydantic model_validate_json (no repeated-key check)", pydantic_only),
+        ("jiter (repeated keys refused) + model_validate", jiter_then_pydantic),
         ("parse_event (pydantic + domain checks)", parse_only),
         ("validate_records, gc as Python starts", whole_step),
     ]
     for name, fn in figures:
-        lines.append(f"{name:<48} {best_us(fn, n, args.repeat):6.2f}")
+        lines.append(f"{name:<56} {best_us(fn, n, args.repeat):6.2f}")
     gc.collect()
     gc.freeze()
     lines.append(
-        f"{'validate_records, after gc.freeze() (the worker)':<48} {best_us(whole_step, n, args.repeat):6.2f}"
+        f"{'validate_records, after gc.freeze() (the worker)':<56} {best_us(whole_step, n, args.repeat):6.2f}"
     )
     for line in lines:
         print(line)

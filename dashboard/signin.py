@@ -50,11 +50,23 @@ def auth_configured() -> bool:
         return False
 
 
+#: Headers by which a request claims to come through a proxy.
+_FORWARDING_HEADERS = ("x-forwarded-for", "x-real-ip", "forwarded")
+
+
 def client_address() -> str | None:
-    """The browser's address as the kiosk check needs it. Streamlit reports a loopback connection
-    as None (``st.context.ip_address``), so None is loopback here. Behind a reverse proxy every
-    browser has the proxy's address: there, leave DOZOR_KIOSK_ADDRESSES empty or let the proxy
-    decide who is a kiosk."""
+    """The browser's address as the kiosk check needs it, or None when it cannot be known.
+
+    Streamlit reports a loopback connection as None (``st.context.ip_address``), so None is
+    loopback here. Whom the server believes about forwarded addresses is configured
+    (``DOZOR_TRUSTED_PROXIES``, handed to uvicorn by ``infra/stack.py``), never assumed; and with
+    no proxy configured, a request that still carries a forwarding header is someone claiming to
+    be forwarded — its address is unknown, so it is no kiosk, whatever the server made of it.
+    """
+    if not data.settings().trusted_proxies.strip():
+        headers = {k.lower() for k in st.context.headers.keys()}
+        if any(h in headers for h in _FORWARDING_HEADERS):
+            return None
     address = st.context.ip_address
     if address is None:
         return "127.0.0.1"

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Sequence
 
 from dozor.dashboard.i18n import label, t
 from dozor.dashboard.queries import CompstatRow
 
-__all__ = ["FAMILIES", "COMPARISONS", "compstat_tables", "csv_bytes", "change_text"]
+__all__ = ["FAMILIES", "COMPARISONS", "compstat_tables", "csv_bytes", "csv_cell", "change_text"]
 
 #: CompStat's tables, in the page's order.
 FAMILIES = ("violations", "category", "channel", "priority", "arrivals", "within_target", "integrity")
@@ -67,11 +68,29 @@ def compstat_tables(rows: Sequence[CompstatRow], lang: str) -> dict[str, list[di
     return out
 
 
+#: What makes a spreadsheet read a cell as a formula (OWASP, "CSV Injection").
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+#: A cell that is a number as text ("-12", "+3.5", "-2.1%") is left as it is: it is not a formula.
+_NUMBER = re.compile(r"^[+-]?(?:\d+(?:[.,]\d+)?|[.,]\d+)(?:[eE][+-]?\d+)?%?$")
+
+
+def csv_cell(value: object) -> object:
+    """A value as a CSV cell a spreadsheet cannot run: text that begins with ``= + - @`` or a tab
+    or carriage return gets a leading apostrophe, as OWASP recommends (Excel and LibreOffice then
+    show it as text); numbers, and text that is a number, stay as they are. Imported call types and
+    areas come from other systems' exports, so any of them may be ``=HYPERLINK(…)``."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START) and not _NUMBER.match(value):
+        return "'" + value
+    return value
+
+
 def csv_bytes(rows: Sequence[dict[str, object]]) -> bytes:
-    """The rows as CSV (UTF-8 with a byte-order mark, so Excel reads Cyrillic), header first."""
+    """The rows as CSV (UTF-8 with a byte-order mark, so Excel reads Cyrillic), header first, every
+    cell through :func:`csv_cell` (headers too)."""
     buf = io.StringIO()
     if rows:
-        writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+        fields = list(rows[0])
+        writer = csv.writer(buf)
+        writer.writerow([csv_cell(f) for f in fields])
+        writer.writerows([csv_cell(row.get(f)) for f in fields] for row in rows)
     return ("\ufeff" + buf.getvalue()).encode()

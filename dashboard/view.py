@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 
 import streamlit as st
 
+from dozor import localtime
 from dozor.access import AccessDenied, Scope
 from dozor.cities import CITY_IDS, city
 from dozor.dashboard import data, queries, signin
@@ -30,7 +31,7 @@ from dozor.schemas import IncidentCategory, IncidentChannel, ViolationType
 
 __all__ = [
     "View", "PRESETS", "preset_range", "open_page", "area_name", "district_name", "record_view",
-    "url_choice", "url_list", "url_date", "url_int", "to_url",
+    "url_choice", "url_list", "url_date", "url_int", "url_notes", "to_url",
 ]  # fmt: skip
 
 T = TypeVar("T")
@@ -153,11 +154,35 @@ def url_list(name: str, options: Sequence[T]) -> list[T]:
     return [o for o in options if str(o) in wanted]
 
 
-def url_date(name: str, default: dt.date, latest: dt.date) -> dt.date:
-    try:
-        return min(dt.date.fromisoformat(st.query_params.get(name) or ""), latest)
-    except ValueError:
+#: What the URL asked for that could not be shown as asked, for :func:`url_notes` (one run).
+_URL_NOTES: list[tuple[str, str, str]] = []
+
+
+def url_date(name: str, default: dt.date, latest: dt.date, earliest: dt.date | None = None) -> dt.date:
+    """The URL's ``name`` as a day between ``earliest`` (the oldest an event may have,
+    DOZOR_EARLIEST_EVENT_DATE) and ``latest``; a day outside is moved to the nearer end and a text
+    that is no day gives ``default`` — either way noted for the page (:func:`url_notes`), never an
+    error (a link to ``from=0001-01-01`` once ended in a traceback)."""
+    earliest = earliest or data.settings().earliest_event_date
+    text = st.query_params.get(name)
+    if not text:
         return default
+    try:
+        asked = dt.date.fromisoformat(text)
+    except ValueError:
+        _URL_NOTES.append((name, text[:40], default.isoformat()))
+        return default
+    day = min(max(asked, earliest), latest)
+    if day != asked:
+        _URL_NOTES.append((name, text[:40], day.isoformat()))
+    return day
+
+
+def url_notes(lang: str) -> None:
+    """Say on the page which URL values were not used as given, and what was used instead."""
+    for name, asked, used in _URL_NOTES:
+        st.info(t("url_adjusted", lang, name=name, asked=asked, used=used))
+    _URL_NOTES.clear()
 
 
 def url_int(name: str, default: int, lowest: int, highest: int) -> int:
@@ -219,7 +244,9 @@ def open_page(
                     f"city={current_city} district={asked_district}")  # fmt: skip
 
     _header(scope, page, lang)
-    tz = data.settings().display_timezone
+    # Days and hours are the city's own, for the period (dozor.localtime): Aktobe's day before
+    # March 2024 began an hour after Astana's.
+    tz = localtime.zone_name(current_city)
     today = dt.datetime.now(ZoneInfo(tz)).date()
     row = st.columns([1, 2, 2, 2, 2, 2])
     with row[0]:
@@ -267,8 +294,10 @@ def open_page(
                                     key="to", on_change=to_url("to"))  # fmt: skip
             if start > end:
                 start, end = end, start
+    url_notes(lang)
     filters = _family_filters(lang, families)
     area = Area(chosen_city, chosen_district or None)
+    tz = localtime.zone_name(chosen_city)
     view = View(scope, page, lang, area, start, end, filters, tz)
     record_view(view)
     simulated = queries.simulated_days(data.client(), start - dt.timedelta(days=366), end)

@@ -534,9 +534,9 @@ def dashboard(settings: Settings, port: int | None, address: str) -> None:
 
     port = port or settings.dashboard_port
     ensure_port_free("Dashboard", address, port, "DOZOR_DASHBOARD_PORT")
-    from dozor.infra.stack import streamlit_cmd
+    from dozor.infra.stack import streamlit_cmd, streamlit_env
 
-    os.execvp(sys.executable, streamlit_cmd(settings, port, address))
+    os.execvpe(sys.executable, streamlit_cmd(settings, port, address), streamlit_env(settings))
 
 
 @cli.command()
@@ -566,17 +566,23 @@ def verify(settings: Settings) -> None:
 
     Example: dozor verify
     """
-    from dozor.streams.verify import reconcile
+    from dozor.streams.verify import join_account, reconcile
 
     try:
         results = reconcile(settings)
+        joined = join_account(settings)
     except Exception as e:  # an unreachable broker or ClickHouse is the answer, not a crash
         raise click.ClickException(f"cannot reconcile: {e}") from None
     for r in results:
         click.secho(r.line(), fg=None if r.ok else "red", bold=not r.ok)
+    click.secho(joined.line(), fg=None if not joined.missing else "yellow" if joined.ok else "red",
+                bold=not joined.ok)  # fmt: skip
     lost = sum(r.unaccounted for r in results)
     if lost:
         click.secho(f"{lost:,} consumed messages are neither stored, dead-lettered nor duplicates", fg="red")
+    if not joined.ok:
+        click.secho(f"{joined.missing:,} incidents have no complete response record", fg="red")
+    if lost or not joined.ok:
         sys.exit(1)
     click.secho("every consumed message is accounted for", fg="green")
 

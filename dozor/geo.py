@@ -93,18 +93,31 @@ class AreaMap:
 
     def __init__(self, geojson: dict, id_property: str, source: str = "GeoJSON") -> None:
         self.source = source
-        ids, geoms = [], []
+        ids, geoms, known = [], [], []
+        #: Areas the file names without a shape (``"geometry": null`` is valid GeoJSON): their ids
+        #: are known, so a call naming one is not "unknown", but no position can fall in them.
+        self.without_geometry: list[str] = []
         for i, f in enumerate(geojson.get("features", ())):
             props = f.get("properties") or {}
             if props.get(id_property) in (None, ""):
                 raise ValueError(f"{source}: feature {i} has no {id_property!r} property")
-            geom = shape(f["geometry"])
+            area_id = str(props[id_property])
+            known.append(area_id)
+            if not f.get("geometry"):
+                self.without_geometry.append(area_id)
+                continue
+            try:
+                geom = shape(f["geometry"])
+            except (AttributeError, KeyError, TypeError, ValueError, shapely.errors.GEOSException) as e:
+                raise ValueError(
+                    f"{source}: area {area_id!r} has a geometry shapely cannot read: {e}"
+                ) from None
             shapely.prepare(geom)
-            ids.append(str(props[id_property]))
+            ids.append(area_id)
             geoms.append(geom)
-        if not ids:
+        if not known:
             raise ValueError(f"{source}: no features")
-        self.ids = frozenset(ids)
+        self.ids = frozenset(known)
         self._ids, self._geoms = ids, geoms
         self._tree = shapely.STRtree(geoms)
 

@@ -8,6 +8,7 @@ passes it down, so the same variables configure the embedded stack and a product
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 import re
 import ssl
 from functools import cached_property
@@ -198,6 +199,12 @@ class Settings(BaseSettings):
         description="Comma-separated addresses or networks whose browsers may show the wall screen "
         "signed out (the control centre's screens); empty: none. Everything else signs in.",
     )
+    trusted_proxies: str = Field(
+        default="",
+        description="Comma-separated addresses or networks of the reverse proxies in front of the "
+        "dashboard, whose X-Forwarded-For is believed; empty: none — a browser's address is the "
+        "connection's, and a request claiming to be forwarded is never a kiosk.",
+    )
     session_idle_minutes: float = Field(default=30.0, gt=0, description="Idle sign-ins end after this.")
     oidc_server_metadata_url: str | None = Field(
         default=None,
@@ -239,6 +246,28 @@ class Settings(BaseSettings):
         except re.error as e:
             raise ValueError(f"not a regular expression: {e}") from None
         return v
+
+    @field_validator("kiosk_addresses", "trusted_proxies")
+    @classmethod
+    def _networks(cls, v: str) -> str:
+        for item in (n.strip() for n in v.split(",")):
+            if not item:
+                continue
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"{item!r} is not an address or network (such as 10.0.0.5 or 10.0.0.0/24)"
+                ) from None
+        return v
+
+    @property
+    def trusted_proxy_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+        return [
+            ipaddress.ip_network(n.strip(), strict=False)
+            for n in self.trusted_proxies.split(",")
+            if n.strip()
+        ]
 
     @field_validator("display_timezone")
     @classmethod
@@ -282,6 +311,19 @@ class Settings(BaseSettings):
     def unit_id_re(self) -> re.Pattern[str]:
         """:attr:`unit_id_pattern`, compiled once."""
         return re.compile(self.unit_id_pattern)
+
+    @model_validator(mode="after")
+    def _one_retention_story(self) -> Settings:
+        """The roll-ups keep at least what the raw tables keep: the managers' pages count days from
+        the roll-ups, and a shorter roll-up TTL deleted years whose raw rows were still there (CompStat
+        said "nothing in this range" for 2005-2008 after an import that stored them)."""
+        if self.retention_aggregate_days < self.retention_raw_days:
+            raise ConfigError(
+                f"DOZOR_RETENTION_AGGREGATE_DAYS ({self.retention_aggregate_days}) is shorter than "
+                f"DOZOR_RETENTION_RAW_DAYS ({self.retention_raw_days}): the roll-ups the managers' pages "
+                f"read would delete history the raw tables keep; set it to at least {self.retention_raw_days}"
+            )
+        return self
 
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Settings:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import secrets
 import shutil
 import subprocess
 import uuid
@@ -122,6 +123,8 @@ Configuration:
 #: The embedded broker's super user in SASL mode, and the mechanism it speaks.
 ADMIN = "admin"
 SCRAM = "SCRAM-SHA-512"
+#: The one user of a SASL broker's controller listener: the broker itself.
+CONTROLLER_USER = "controller"
 
 
 @dataclass
@@ -275,18 +278,32 @@ class KafkaBroker:
         }
         if self.sasl:
             # SCRAM on the clients' listener, ACLs enforced, nothing allowed without one. The
-            # broker speaks to itself as the super user 'admin'; the controller listener is bound
-            # to loopback and serves only the controller's own requests.
+            # broker speaks to itself as the super user 'admin'. The controller listener serves
+            # admin requests too (Kafka's tools take --bootstrap-controller), so it authenticates
+            # as well: SASL/PLAIN (KRaft controllers cannot check SCRAM, whose credentials live in
+            # the metadata they serve) with one user, the broker's own, whose password is made
+            # anew at every start and lives only in this mode-600 file. No ANONYMOUS super user.
             jaas = (
                 "org.apache.kafka.common.security.scram.ScramLoginModule required "
                 f'username="{ADMIN}" password="{self._admin_password()}";'
             )
+            controller_password = secrets.token_urlsafe(24)
+            controller_jaas = (
+                "org.apache.kafka.common.security.plain.PlainLoginModule required "
+                f'username="{CONTROLLER_USER}" password="{controller_password}" '
+                f'user_{CONTROLLER_USER}="{controller_password}";'
+            )
+            controller_protocol = "SASL_SSL" if self.tls else "SASL_PLAINTEXT"
             props.update({
                 "sasl.enabled.mechanisms": SCRAM,
                 "sasl.mechanism.inter.broker.protocol": SCRAM,
                 f"listener.name.{name.lower()}.{SCRAM.lower()}.sasl.jaas.config": jaas,
+                "listener.security.protocol.map": f"CONTROLLER:{controller_protocol},{name}:{name}",
+                "sasl.mechanism.controller.protocol": "PLAIN",
+                "listener.name.controller.sasl.enabled.mechanisms": "PLAIN",
+                "listener.name.controller.plain.sasl.jaas.config": controller_jaas,
                 "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
-                "super.users": f"User:{ADMIN};User:ANONYMOUS",
+                "super.users": f"User:{ADMIN};User:{CONTROLLER_USER}",
                 "allow.everyone.if.no.acl.found": "false",
                 "auto.create.topics.enable": "false",
             })  # fmt: skip

@@ -22,7 +22,10 @@ from pathlib import Path
 from dozor.errors import DozorError
 from dozor.settings import Settings
 
-__all__ = ["Stack", "stop_waves", "spawn", "dozor_cmd", "stop_all", "wait_for_interrupt", "streamlit_cmd"]
+__all__ = [
+    "Stack", "stop_waves", "spawn", "dozor_cmd", "stop_all", "wait_for_interrupt", "streamlit_cmd",
+    "streamlit_env",
+]  # fmt: skip
 
 DASHBOARD_APP = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
 
@@ -103,13 +106,29 @@ def streamlit_cmd(settings: Settings, port: int, address: str) -> list[str]:
     secrets_file.touch(mode=0o600)
     secrets_file.chmod(0o600)
     secrets_file.write_text(settings.streamlit_secrets())
+    # A traceback names files and lines of the server: only a developer's screen shows one.
+    errors = "full" if settings.environment == "development" else "none"
     return [
         sys.executable, "-m", "streamlit", "run", str(_dashboard_app()),
         "--server.port", str(port), "--server.address", address, "--server.headless", "true",
         "--browser.gatherUsageStats", "false", "--theme.base", "dark",
         "--client.toolbarMode", "minimal", "--server.runOnSave", "false",
         "--server.fileWatcherType", "none", "--secrets.files", str(secrets_file.resolve()),
+        "--client.showErrorDetails", errors,
     ]  # fmt: skip
+
+
+def streamlit_env(settings: Settings, environ: dict[str, str] | None = None) -> dict[str, str]:
+    """The dashboard's environment: whom its server believes about a browser's address.
+
+    Streamlit serves through uvicorn, which takes the client's address from X-Forwarded-For when
+    the connection comes from ``FORWARDED_ALLOW_IPS`` — by default loopback, so any local process
+    (or a proxy that passes the header on) could claim a kiosk's address. Here only
+    ``DOZOR_TRUSTED_PROXIES`` is believed, none by default.
+    """
+    env = dict(os.environ if environ is None else environ)
+    env["FORWARDED_ALLOW_IPS"] = ",".join(str(n) for n in settings.trusted_proxy_networks)
+    return env
 
 
 class Stack:
@@ -179,7 +198,11 @@ class Stack:
             wait_until("OIDC provider", lambda: port_open("127.0.0.1", s.oidc_port), 60, oidc)
             metadata = f"http://localhost:{s.oidc_port}/.well-known/openid-configuration"
             dash_settings = s.model_copy(update={"oidc_server_metadata_url": metadata})
-        dash = spawn(streamlit_cmd(dash_settings, s.dashboard_port, "127.0.0.1"), logs / "dashboard.log")
+        dash = spawn(
+            streamlit_cmd(dash_settings, s.dashboard_port, "127.0.0.1"),
+            logs / "dashboard.log",
+            streamlit_env(s),
+        )
         self.procs.append(("dashboard", dash))
         wait_until("Dashboard", lambda: port_open("127.0.0.1", s.dashboard_port), 60, dash)
         # localhost, not 127.0.0.1: the sign-in's redirect address and cookie are on localhost.

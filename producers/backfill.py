@@ -34,10 +34,10 @@ import itertools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from zoneinfo import ZoneInfo
 
 from clickhouse_connect.driver.client import Client
 
+from dozor import localtime
 from dozor.cities import CITIES
 from dozor.enrich import FINE_MCI, SPEEDING_MCI
 from dozor.producers.simulator import (
@@ -102,7 +102,9 @@ def _parameters(settings: Settings, seed: int, first: dt.date, days: int) -> dic
         "seed": seed,
         "first_day": first,
         "days": days,
-        "tz": settings.display_timezone,
+        # Simulated history's hours follow one profile, read in the default zone (dozor.localtime);
+        # every Kazakh city keeps UTC+5 since March 2024, where 760 days of history begin.
+        "tz": localtime.DEFAULT_ZONE,
         "cities": [c.id for c in CITIES],
         "city_cum": _cumulative([float(p) for p in pops]),
         "districts": [[d.id for d in c.districts] for c in CITIES],
@@ -231,7 +233,7 @@ FROM ({_INCIDENT} {_INCIDENT_WHERE}) WHERE closed <= now64(3)
 
 def history_days(settings: Settings, days: int, today: dt.date | None = None) -> tuple[dt.date, dt.date]:
     """The first and last local day of ``days`` of history ending yesterday (today is live)."""
-    today = today or dt.datetime.now(ZoneInfo(settings.display_timezone)).date()
+    today = today or dt.datetime.now(localtime.zone(localtime.DEFAULT_ZONE)).date()
     return today - dt.timedelta(days=days), today - dt.timedelta(days=1)
 
 

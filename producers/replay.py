@@ -38,7 +38,6 @@ import csv
 import datetime as dt
 import re
 import time
-import tomllib
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
@@ -50,10 +49,11 @@ from zoneinfo import ZoneInfo
 import orjson
 
 from dozor.cities import CITY_IDS, city, resolve_district
-from dozor.errors import DozorError
 from dozor.geo import AreaMap
+from dozor.localtime import BadLocalTime, localize
 from dozor.privacy import hash_plate, mask_plate
-from dozor.schemas import EARLIEST_EVENT, FAMILIES, INPUT_FAMILIES, InvalidEvent, parse_event
+from dozor.producers.mapping import CAD_FIELDS, EPOCHS, Mapping, MappingError
+from dozor.schemas import EARLIEST_EVENT, FAMILIES, InvalidEvent, parse_event
 
 __all__ = [
     "Mapping", "MappingError", "ReplayReport", "Mapped", "CAD_FIELDS", "read_rows", "map_rows", "replay",
@@ -63,138 +63,10 @@ __all__ = [
 _REPLAY_NS = uuid.UUID("5b0a3c1e-6f0e-4a8e-9a57-0d0f1a6b7c01")
 _FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}
 _NUMERIC = {"lat", "lon", "speed_kmh", "speed_limit_kmh", "priority"}
-_EPOCHS = {"epoch_s": 1.0, "epoch_ms": 1000.0}
 
-#: The canonical fields of a ``cad`` row (one row per call).
-CAD_FIELDS = {
-    "incident_id", "channel", "category", "priority", "city", "district", "lat", "lon",
-    "opened_at", "assigned_at", "en_route_at", "on_scene_at", "cleared_at", "closed_at", "cancelled_at",
-    "units", "crew_type", "source_code", "source_area",
-}  # fmt: skip
 #: A cad row's moments, in the order a unit goes through them, with the dispatch status of each.
 _UNIT_MOMENTS = (("assigned_at", "assigned"), ("en_route_at", "en_route"), ("on_scene_at", "on_scene"),
                  ("cleared_at", "cleared"))  # fmt: skip
-
-
-class MappingError(DozorError):
-    """The mapping file is unusable; the message names the key that is wrong."""
-
-
-@dataclass(frozen=True)
-class Mapping:
-    """A parsed mapping file."""
-
-    family: str
-    columns: dict[str, str | list[str]]
-    values: dict[str, dict[str, Any]] = field(default_factory=dict)
-    constants: dict[str, Any] = field(default_factory=dict)
-    time_format: str | None = None
-    time_formats: dict[str, str] = field(default_factory=dict)
-    roll_past_midnight: bool = False
-    timezone: str = "Asia/Almaty"
-    format: str | None = None
-    include: dict[str, list[str]] = field(default_factory=dict)
-    exclude: dict[str, list[str]] = field(default_factory=dict)
-    skip_if_empty: tuple[str, ...] = ()
-    units_separator: str = ","
-    close_at: str = "closed_at"
-    #: The department's own areas (``[areas]``): each call's ``source_area`` is checked against
-    #: them, or found from its position when the export has no area column.
-    areas: AreaMap | None = field(default=None, compare=False)
-
-    @property
-    def families(self) -> tuple[str, ...]:
-        """The topics' families this mapping sends to."""
-        return ("incidents", "dispatches") if self.family == "cad" else (self.family,)
-
-    @classmethod
-    def load(cls, path: Path) -> Mapping:
-        try:
-            raw = tomllib.loads(path.read_text(encoding="utf-8"))
-        except UnicodeDecodeError as e:
-            raise MappingError(
-                f"cannot read mapping {path}: not UTF-8 text (byte {e.start}); save it as UTF-8"
-            ) from None
-        except (OSError, tomllib.TOMLDecodeError) as e:
-            raise MappingError(f"cannot read mapping {path}: {e}") from None
-        family = raw.get("family")
-        if family not in (*INPUT_FAMILIES, "cad"):
-            raise MappingError(
-                f"{path}: family must be one of {', '.join((*INPUT_FAMILIES, 'cad'))}, not {family!r}"
-            )
-        columns = raw.get("columns")
-        if not isinstance(columns, dict) or not columns:
-            raise MappingError(f"{path}: a [columns] table (canonical field = source column) is required")
-        known = CAD_FIELDS if family == "cad" else set(FAMILIES[family].model.model_fields) | {"plate"}
-        unknown = set(columns) - known
-        if unknown:
-            raise MappingError(f"{path}: [columns] names unknown fields: {', '.join(sorted(unknown))}")
-        for name, source in columns.items():
-            if not (isinstance(source, str) or (isinstance(source, list) and source
-                                                  and all(isinstance(s, str) for s in source))):  # fmt: skip
-                raise MappingError(f"{path}: [columns] {name} must be a column name or a list of them")
-        if family == "cad" and "opened_at" not in columns:
-            raise MappingError(f"{path}: a cad mapping needs opened_at (when the call was received)")
-        tz = raw.get("timezone", "Asia/Almaty")
-        try:
-            ZoneInfo(tz)
-        except Exception:
-            raise MappingError(f"{path}: unknown timezone {tz!r}") from None
-        time_table = raw.get("time", {})
-        time_format = time_table.get("format")
-        if time_format is not None:
-            _check_time_format(path, "format", time_format)
-        per_field = time_table.get("formats", {})
-        for name, fmt in per_field.items():
-            _check_time_format(path, f"formats.{name}", fmt)
-        filt = raw.get("filter", {})
-        include = {k: [str(x) for x in v] for k, v in filt.items() if k != "exclude" and isinstance(v, list)}
-        exclude = {k: [str(x) for x in v] for k, v in filt.get("exclude", {}).items()}
-        skip = raw.get("skip_if_empty", [])
-        if not isinstance(skip, list) or set(skip) - set(columns):
-            raise MappingError(f"{path}: skip_if_empty must list fields of [columns], not {skip!r}")
-        cad = raw.get("cad", {})
-        close_at = cad.get("close_at", "closed_at")
-        if close_at not in ("closed_at", "cleared_at"):
-            raise MappingError(f"{path}: [cad] close_at must be closed_at or cleared_at, not {close_at!r}")
-        return cls(
-            family=family, columns=columns, values=raw.get("values", {}), constants=raw.get("constants", {}),
-            time_format=time_format, time_formats=per_field,
-            roll_past_midnight=bool(time_table.get("roll_past_midnight", False)), timezone=tz,
-            format=raw.get("format"), include=include, exclude=exclude, skip_if_empty=tuple(skip),
-            units_separator=cad.get("units_separator", ","), close_at=close_at,
-            areas=_load_areas(path, raw.get("areas")),
-        )  # fmt: skip
-
-
-def _load_areas(path: Path, table: object) -> AreaMap | None:
-    """The ``[areas]`` table: ``file`` (GeoJSON, relative to the mapping) and ``id`` (the property
-    holding each area's own id)."""
-    if table is None:
-        return None
-    if not isinstance(table, dict) or not isinstance(table.get("file"), str) or not isinstance(
-            table.get("id"), str):  # fmt: skip
-        raise MappingError(
-            f'{path}: [areas] needs file = "areas.geojson" and id = "<property of each area\'s id>"'
-        )
-    file = (path.parent / table["file"]).resolve()
-    try:
-        return AreaMap.load(file, table["id"])
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        raise MappingError(f"{path}: [areas] {file.name}: {e}") from None
-
-
-def _check_time_format(path: Path, key: str, fmt: object) -> None:
-    """Refuse a [time] format that neither strptime nor an epoch unit can use, before any row."""
-    if fmt in _EPOCHS or fmt == "iso":
-        return
-    sample = dt.datetime(2021, 9, 14, 7, 8, 9)
-    try:
-        if not isinstance(fmt, str) or "%" not in fmt:
-            raise ValueError("it has no % directive (or use epoch_s, epoch_ms, iso)")
-        dt.datetime.strptime(sample.strftime(fmt), fmt)
-    except ValueError as e:
-        raise MappingError(f"{path}: [time] {key} {fmt!r} cannot be parsed: {e}") from None
 
 
 @dataclass
@@ -222,6 +94,8 @@ class ReplayReport:
     unknown_areas: Counter = field(default_factory=Counter)
     unplaced: int = 0
     areas_source: str = ""
+    #: Areas the ``[areas]`` file names without a shape: known ids, but no position falls in them.
+    areas_without_geometry: list[str] = field(default_factory=list)
 
     @property
     def sent_total(self) -> int:
@@ -258,6 +132,11 @@ class ReplayReport:
         if self.unknown_areas:
             lines.append(f"  source_area: {sum(self.unknown_areas.values())} calls name no area of "
                          f"{self.areas_source}, kept as given: {_top(self.unknown_areas)}")  # fmt: skip
+        if self.areas_without_geometry:
+            ids = ", ".join(self.areas_without_geometry[:8])
+            n = len(self.areas_without_geometry)
+            lines.append(f"  [areas] {self.areas_source}: {n} areas have no geometry (known by id; no "
+                         f"position falls in them): {ids}")  # fmt: skip
         if self.unplaced:
             lines.append(f"  source_area: {self.unplaced} calls lie in no area of {self.areas_source} "
                          "(or have no position): stored without one")  # fmt: skip
@@ -314,20 +193,43 @@ def count_rows(path: Path, fmt: str | None = None) -> int | None:
 _NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
 
 
-def _parse_time(value: Any, fmt: str | None, tz: ZoneInfo) -> dt.datetime:
-    """A cell as an aware UTC time: a datetime, epoch seconds or milliseconds (by ``fmt``; a bare
-    number without one is seconds), a strptime format, or ISO 8601."""
+def _read_time(value: Any, fmt: str | None) -> dt.datetime:
+    """A cell as a time: aware when the cell says its zone (epoch numbers, ISO with an offset, a
+    datetime with one), else a naive wall-clock time. Epoch seconds or milliseconds by ``fmt`` (a
+    bare number without one is seconds), a strptime format, or ISO 8601."""
     if isinstance(value, dt.datetime):
-        t = value
-    elif fmt in _EPOCHS or (fmt is None and isinstance(value, int | float)):
-        t = dt.datetime.fromtimestamp(float(value) / _EPOCHS.get(fmt or "epoch_s", 1.0), dt.UTC)
-    else:
-        s = str(value).strip()
-        if fmt is None and _NUMBER.match(s):
-            raise ValueError(f'{s!r} is a number: say [time] format = "epoch_s" or "epoch_ms"')
-        t = dt.datetime.strptime(s, fmt) if fmt and fmt != "iso" else dt.datetime.fromisoformat(s)
+        return value
+    if fmt in EPOCHS or (fmt is None and isinstance(value, int | float)):
+        return dt.datetime.fromtimestamp(float(value) / EPOCHS.get(fmt or "epoch_s", 1.0), dt.UTC)
+    s = str(value).strip()
+    if fmt is None and _NUMBER.match(s):
+        raise ValueError(f'{s!r} is a number: say [time] format = "epoch_s" or "epoch_ms"')
+    return dt.datetime.strptime(s, fmt) if fmt and fmt != "iso" else dt.datetime.fromisoformat(s)
+
+
+def _parse_time(
+    value: Any, fmt: str | None, tz: ZoneInfo, ambiguous: str = "refuse", after: dt.datetime | None = None
+) -> dt.datetime:
+    """A cell as an aware UTC time. A wall-clock time is read in ``tz`` through
+    :func:`dozor.localtime.localize`: one inside a clock change's gap is refused, one in its
+    overlap too unless ``ambiguous`` says which (:class:`~dozor.localtime.BadLocalTime`).
+
+    With ``after`` (the call's opening, for ``roll_past_midnight``), a moment earlier than it is on
+    the next *local* day: 23:55 received, 00:06 arrived is eleven minutes on the night clocks move,
+    not 24 UTC hours on (which gave 71 and 1,391 minutes in Los Angeles' two changes of 2021-22).
+    """
+    t = _read_time(value, fmt)
+    if after is not None and (t.tzinfo is None or t < after):
+        wall = t if t.tzinfo is None else t.astimezone(tz).replace(tzinfo=None)
+        opened = after.astimezone(tz).replace(tzinfo=None)
+        for _ in range(2):
+            if wall >= opened:
+                break
+            wall += dt.timedelta(days=1)
+        if t.tzinfo is None or wall != t.astimezone(tz).replace(tzinfo=None):
+            t = wall
     if t.tzinfo is None:
-        t = t.replace(tzinfo=tz)
+        t = localize(t, tz, ambiguous)  # type: ignore[arg-type]
     return t.astimezone(dt.UTC)
 
 
@@ -389,18 +291,13 @@ class _Row:
 
     def time(self, name: str, after: dt.datetime | None = None) -> dt.datetime | None:
         """The field as a UTC time; with ``roll_past_midnight``, a time of day earlier than
-        ``after`` (the call's opening) is on the next day."""
+        ``after`` (the call's opening) is on the next local day."""
         v = self.cell(name)
         if v is None:
             c = self.m.constants.get(name)
-            return None if c is None else _parse_time(c, None, self.tz)
-        t = _parse_time(v, self.m.time_formats.get(name, self.m.time_format), self.tz)
-        if self.m.roll_past_midnight and after is not None:
-            for _ in range(2):
-                if t >= after:
-                    break
-                t += dt.timedelta(days=1)
-        return t
+            return None if c is None else _parse_time(c, None, self.tz, self.m.ambiguous)
+        fmt = self.m.time_formats.get(name, self.m.time_format)
+        return _parse_time(v, fmt, self.tz, self.m.ambiguous, after if self.m.roll_past_midnight else None)
 
     def skip_reason(self) -> str | None:
         """Why the row is left out by the mapping's filter or skip_if_empty, if it is."""
@@ -417,7 +314,24 @@ class _Row:
 
 
 def _event_id(source: str, row_number: int, part: str) -> str:
+    """An id from the file and the row: for events with nothing of their own to be known by."""
     return str(uuid.uuid5(_REPLAY_NS, f"{source}:{row_number}:{part}"))
+
+
+def _natural_id(*parts: object) -> str:
+    """An id from what the event *is* — the incident (or camera) and the moment — so the same call in
+    two overlapping exports (a daily export repeats yesterday's late rows) is one event, whatever
+    file or row it comes in. The real CAD log repeated 1,013 of 19,063 calls this way."""
+    return str(uuid.uuid5(_REPLAY_NS, "\x1f".join(str(p) for p in parts)))
+
+
+#: The fields that say what a one-event row is, per family: its id is made from them when the
+#: export has no id column. Integrity reports have nothing of their own: their id stays the row's.
+_NATURAL_KEYS = {
+    "violations": ("city", "camera_id", "event_time", "violation_type", "plate_hash"),
+    "incidents": ("city", "incident_id", "status", "event_time"),
+    "dispatches": ("city", "incident_id", "unit_id", "status", "event_time"),
+}
 
 
 def _single(r: _Row, m: Mapping, salt: str, source: str, n: int) -> list[tuple[str, dict[str, Any]]]:
@@ -437,6 +351,9 @@ def _single(r: _Row, m: Mapping, salt: str, source: str, n: int) -> list[tuple[s
     if plate is not None:
         out["plate_hash"] = hash_plate(str(plate), salt)
         out["plate_masked"] = mask_plate(str(plate))
+    key = _NATURAL_KEYS.get(m.family)
+    if key and all(out.get(k) is not None for k in key):
+        out.setdefault("event_id", _natural_id(m.family, *(out[k] for k in key)))
     out.setdefault("event_id", _event_id(source, n, m.family))
     return [(m.family, out)]
 
@@ -446,9 +363,18 @@ def _cad(r: _Row, m: Mapping, source: str, n: int) -> list[tuple[str, dict[str, 
     opened = r.time("opened_at")
     if opened is None:
         raise ValueError("opened_at is empty")
-    incident_id = r.value("incident_id") or f"{Path(source).stem[:40]}-{n}"
+    given = r.value("incident_id")
+    incident_id = given or f"{Path(source).stem[:40]}-{n}"
     incident_id = re.sub(r"[^A-Za-z0-9_-]", "-", str(incident_id)).strip("-_")[:64] or f"row-{n}"
     place = {k: r.value(k) for k in ("city", "district") if r.value(k) is not None}
+
+    def eid(part: str) -> str:
+        # A call with its own number is known by it (and its city) in every export; one without,
+        # by its file and row.
+        if given:
+            return _natural_id("cad", place.get("city"), incident_id, part)
+        return _event_id(source, n, part)
+
     incident = {"incident_id": incident_id, "opened_at": _iso(opened), **place,
                 **{k: r.value(k) for k in ("channel", "category", "priority", "lat", "lon", "source_code",
                                            "source_area") if r.value(k) is not None}}  # fmt: skip
@@ -457,7 +383,7 @@ def _cad(r: _Row, m: Mapping, source: str, n: int) -> list[tuple[str, dict[str, 
             "incidents",
             {
                 "schema_version": 1,
-                "event_id": _event_id(source, n, "opened"),
+                "event_id": eid("opened"),
                 "status": "opened",
                 "event_time": _iso(opened),
                 **incident,
@@ -472,7 +398,7 @@ def _cad(r: _Row, m: Mapping, source: str, n: int) -> list[tuple[str, dict[str, 
         for status, t in moments:
             if t is not None:
                 events.append(("dispatches", {
-                    "schema_version": 1, "event_id": _event_id(source, n, f"{unit}:{status}"),
+                    "schema_version": 1, "event_id": eid(f"{unit}:{status}"),
                     "event_time": _iso(t), "dispatch_id": f"{incident_id}-{unit}"[:64],
                     "incident_id": incident_id, "unit_id": unit, "crew_type": crew, "status": status, **place,
                 }))  # fmt: skip
@@ -480,7 +406,7 @@ def _cad(r: _Row, m: Mapping, source: str, n: int) -> list[tuple[str, dict[str, 
     closed = r.time(m.close_at, after=opened)
     end, status = (cancelled, "cancelled") if cancelled is not None else (closed, "closed")
     if end is not None:
-        events.append(("incidents", {"schema_version": 1, "event_id": _event_id(source, n, status),
+        events.append(("incidents", {"schema_version": 1, "event_id": eid(status),
                                      "status": status, "event_time": _iso(end), **incident}))  # fmt: skip
     return events
 
@@ -506,6 +432,9 @@ def map_rows(
     left out by the mapping's filter are counted in ``report.skipped`` and yield nothing."""
     tz = ZoneInfo(m.timezone)
     report = report if report is not None else ReplayReport()
+    if m.areas is not None:
+        report.areas_source = m.areas.source
+        report.areas_without_geometry = list(m.areas.without_geometry)
     for n, row in enumerate(rows, 1):
         report.read += 1
         try:
@@ -517,6 +446,9 @@ def map_rows(
                 report.skipped[skip] += 1
                 continue
             events = _cad(r, m, source, n) if m.family == "cad" else _single(r, m, salt, source, n)
+        except BadLocalTime as e:
+            yield Mapped(n, m.families[0], None, None, "bad_time", str(e))
+            continue
         except (ValueError, KeyError, TypeError, OverflowError) as e:
             yield Mapped(n, m.families[0], None, None, "unmappable", str(e).strip("'\""))
             continue

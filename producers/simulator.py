@@ -3,7 +3,7 @@
 The same seed gives the same cameras, plates, incidents and messages. What it models:
 
 - cities weighted by population; a daily profile (night trough, morning and evening rush) and a
-  weekday/weekend difference, in local time (UTC+5);
+  weekday/weekend difference, in local time (dozor.localtime);
 - cameras at fixed places in each city's districts;
 - incidents from the 102 line, the 102 app, SOS buttons, front offices and patrols, each followed by
   a plausible lifecycle: units assigned, en route, on scene, cleared, then the case closed. Response
@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 
 import orjson
 
+from dozor import localtime
 from dozor.cities import CITIES, REGIONS, City
 from dozor.geo import district_map
 from dozor.privacy import hash_plate, mask_plate
@@ -54,7 +55,9 @@ __all__ = [
     "WEEKEND_VIOLATIONS",
 ]
 
-KZ_OFFSET = dt.timedelta(hours=5)
+#: The feed's clock: one activity profile drives every city, read in this zone's local time (every
+#: Kazakh city keeps UTC+5 since March 2024; an incident's own hour is its city's, dozor.localtime).
+FEED_ZONE = localtime.zone(localtime.DEFAULT_ZONE)
 
 #: Relative activity by local hour, normalised below to a mean of 1 so ``rate`` is the daily mean.
 _HOURLY = (
@@ -128,7 +131,7 @@ def activity(cfg: SimConfig, t: dt.datetime, weekend_factor: float = 1.0) -> flo
     """The feed's rate at event time ``t`` relative to ``cfg.rate`` (the daily profile, weekends)."""
     if not cfg.daily_profile:
         return 1.0
-    local = t + KZ_OFFSET
+    local = t.astimezone(FEED_ZONE)
     # Linear between the middles of the hours: traffic ramps up, it does not jump on the hour. A
     # step (06:59 at 0.4, 07:00 at 0.8) made the first minutes of the rush twice the level of the
     # quarter-hour before, and the spike judge rightly took a lucky draw there for a spike.
@@ -393,7 +396,7 @@ class Simulator:
             status(IncidentStatus.cancelled, t + dt.timedelta(minutes=r.uniform(1, 5)))
             return
         # Response time: priority's median, bigger cities slower, rush hours slower, night faster.
-        local_hour = (t + KZ_OFFSET).hour
+        local_hour = localtime.local_hour(t, city.id)
         hour_f = 1.3 if local_hour in (8, 9, 17, 18, 19) else 0.8 if local_hour < 6 else 1.0
         city_f = 0.8 + 0.5 * math.sqrt(city.population / 2_230_000)
         median = RESPONSE_MEDIAN_MIN[priority - 1] * hour_f * city_f

@@ -38,6 +38,7 @@ from aiokafka.errors import CorruptRecordException, KafkaError, UnsupportedCodec
 from dozor.clickhouse import connect
 from dozor.enrich import Enricher
 from dozor.errors import ClickHouseUnavailable
+from dozor.localtime import day_start
 from dozor.schemas import (
     EARLIEST_EVENT,
     ENGINE_EARLIEST,
@@ -60,7 +61,7 @@ from dozor.streams.metrics import (
     FLUSH_SECONDS,
     PAUSED,
 )
-from dozor.streams.sink import TABLES, ClickHouseWriter, PartitionBatch, Row, StorageRefusal, local_day_start
+from dozor.streams.sink import TABLES, ClickHouseWriter, PartitionBatch, Row, StorageRefusal
 
 __all__ = ["IngestService", "validate_records", "INGESTED_FAMILIES"]
 
@@ -125,7 +126,7 @@ def validate_records(
         d = ev.__dict__
         ts = d["event_time"].timestamp()
         if day_only:
-            ts = local_day_start(ts)
+            ts = day_start(ts, d.get("region") or d.get("city") or "")
             row[1] = dt.datetime.fromtimestamp(ts, dt.UTC)
         batch.rows.append(Row(d["event_id"], ts, row, rec))
         if newest is None or ts > newest:

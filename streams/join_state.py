@@ -36,6 +36,8 @@ __all__ = [
     "revise",
     "overdue",
     "to_ms",
+    "history_base",
+    "HISTORY_EPOCH_S",
 ]
 
 _TERMINAL = ("closed", "cancelled")
@@ -73,6 +75,19 @@ class JoinState(faust.Record, serializer="json", include_metadata=False):
     last: int | None = None
     #: From a historical import (``dozor replay --historical``): joined, never alerted about.
     historical: bool = False
+
+
+#: Where a historical incident's revisions start: the seconds since 2020 when its state was made
+#: (:func:`history_base`). History is joined by processing time (an import of 2021 after one of 2024
+#: is as welcome as the other), and its state leaves the table after a day without events; should the
+#: same call come again later (a second export), its new state numbers its revisions above every
+#: earlier one, so a consumer that keeps the highest revision keeps the newest, most complete record.
+HISTORY_EPOCH_S = 1_577_836_800  # 2020-01-01T00:00Z
+
+
+def history_base(now_s: float) -> int:
+    """The revision a historical incident's new state counts from (see :data:`HISTORY_EPOCH_S`)."""
+    return max(int(now_s) - HISTORY_EPOCH_S, 0)
 
 
 def to_ms(t: dt.datetime) -> int:
@@ -135,8 +150,10 @@ def complete(s: JoinState) -> bool:
 
 
 def responded(s: JoinState) -> bool:
-    """Opened, and a unit on scene or a closure: the response times can be published on v2."""
-    came = s.first_on_scene is not None or s.ended is not None
+    """Opened, and a unit assigned, a unit on scene or a closure: the response times can be
+    published on v2. From the assignment on: a call assigned and never reached (a CAD log has
+    thousands) still has its time to assignment, and the managers' percentiles must count it."""
+    came = s.first_assigned is not None or s.first_on_scene is not None or s.ended is not None
     return s.opened is not None and s.priority is not None and came
 
 
@@ -168,7 +185,7 @@ def response_record(
     arrival = _secs(s.opened, s.first_on_scene)
     return {
         "schema_version": version,
-        "event_time": _iso(s.ended if s.ended is not None else s.first_on_scene),
+        "event_time": _iso(next(t for t in (s.ended, s.first_on_scene, s.first_assigned) if t is not None)),
         "incident_id": incident_id,
         "revision": revision,
         "status": s.end_status or "open",

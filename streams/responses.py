@@ -19,8 +19,9 @@ skips.
 
 Outputs (faust publishes them before it commits the offsets of the event that caused them):
 
-- ``response_times.v2`` as soon as a unit is on scene (``status`` ``open``), and again at the
-  closure or cancellation; ``response_times.v1`` (kept for the consumers built on it) at the
+- ``response_times.v2`` as soon as a unit is assigned (``status`` ``open``: a call assigned and
+  never reached still has its time to assignment), again when one is on scene, and at the closure
+  or cancellation; ``response_times.v1`` (kept for the consumers built on it) at the
   closure only. On both, a later step that changes the figures publishes ``revision`` + 1. An
   event merged before (a replay after a crash) publishes the current revisions again, with the
   same ``event_id``s: a message whose state reached the changelog but not the topic is never
@@ -31,10 +32,17 @@ Outputs (faust publishes them before it commits the offsets of the event that ca
   replayed day raises the alerts it raised live; a partition whose dispatches topic is silent
   raises none until it speaks (a known limit, documented in the README's output topics).
 
-The table keeps an incident until the partition's event time passes the incident's newest event by
-``DOZOR_JOIN_RETENTION_HOURS`` (24 h) after it closed; an event older than that is not joined (it
-could only make a partial revision of an incident already forgotten) and counts as
+The table keeps a live incident until the partition's event time passes the incident's newest event
+by ``DOZOR_JOIN_RETENTION_HOURS`` (24 h) after it closed; a live event older than that is not joined
+(it could only make a partial revision of an incident already forgotten) and counts as
 ``dozor_join_events_total{family="too_late"}``.
+
+History (``dozor replay --historical``) never meets that clock: imports come in any order of time —
+a 2021 export after a 2024 one, beside the live feed — and every historical event is joined. A
+historical incident leaves the table after the retention of *processing* time without an event,
+finished or not, and a new state for the same incident (the call in a later export) numbers its
+revisions above every earlier one (``join_state.history_base``), so the highest revision is the
+newest record. Historical events do not move the partition's event time.
 """
 
 from __future__ import annotations
@@ -43,6 +51,7 @@ import asyncio
 import datetime as dt
 import heapq
 import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
@@ -70,6 +79,7 @@ from dozor.streams.join_state import (
     JoinState,
     arrival_deadline,
     finished,
+    history_base,
     merge,
     overdue,
     response_record,
@@ -202,6 +212,10 @@ async def guarded(
         return False
 
 
+def _wall_ms() -> int:
+    return int(time.time() * 1000)
+
+
 def install_join(app: faust.App, settings: Settings, enricher: Enricher) -> faust.Table:
     """Add the join agent and its table to ``app``; returns the table (tests and status read it)."""
     targets_s = {int(p): m * 60 for p, m in settings.arrival_target_minutes.items()}
@@ -230,21 +244,32 @@ def install_join(app: faust.App, settings: Settings, enricher: Enricher) -> faus
     # partition's event time passes its newest event by the retention, so the table and its
     # changelog stay the size of a day's work.
     due_expiry = DueHeaps()
+    # History is not judged by the live clock (an import of 2021 after one of 2024, or beside the
+    # live feed, would be "too late"): a historical incident leaves the table after the retention
+    # of processing time without an event, finished or not (a log without closure times).
+    due_expiry_history = DueHeaps()
     retention_ms = int(settings.join_retention_hours * 3_600_000)
     clock = PartitionClock(list(family_of))
     # Alerts raised by this process. Not in the table on purpose: after a crash the waiting checks
     # are re-armed and an alert is raised again (same event_id) rather than risk one recorded as
     # raised in the changelog but never published.
     alerted: set[str] = set()
+    # When each historical incident was last touched (processing time, ms): its expiry runs from it.
+    touched: dict[str, int] = {}
 
     @table.on_recover
     async def _rebuild_waiting() -> None:
         """After recovery from the changelog, re-arm the waiting checks of incidents still open."""
         due_arrival.clear()
         due_expiry.clear()
+        due_expiry_history.clear()
         alerted.clear()
         n = 0
+        wall = _wall_ms()
         for key, s in table.items():
+            if s.historical:
+                due_expiry_history.push(s.partition, wall + retention_ms, key)
+                continue
             if waiting(s):
                 due_arrival.push(s.partition, arrival_deadline(s, targets_s), key)
                 n += 1
@@ -286,9 +311,17 @@ def install_join(app: faust.App, settings: Settings, enricher: Enricher) -> faus
         """Drop incidents done with from the table (inside the agent: faust writes the tombstone)."""
         for _, iid in due_expiry.pop_due(partition, now_ms):
             s = table.get(iid)
-            if s is None or not finished(s) or s.last + retention_ms > now_ms:
-                continue  # gone already, reopened, or touched since (a later entry is queued)
+            if s is None or s.historical or not finished(s) or s.last + retention_ms > now_ms:
+                continue  # gone already, reopened, history, or touched since (a later entry is queued)
             del table[iid]
+            JOIN_EXPIRED.inc()
+        wall = _wall_ms()
+        for due, iid in due_expiry_history.pop_due(partition, wall):
+            s = table.get(iid)
+            if s is None or not s.historical or touched.get(iid, 0) + retention_ms > due:
+                continue
+            del table[iid]
+            touched.pop(iid, None)
             JOIN_EXPIRED.inc()
 
     async def handle(event: faust.EventT) -> None:
@@ -305,14 +338,18 @@ def install_join(app: faust.App, settings: Settings, enricher: Enricher) -> faus
             return  # the ingest service dead-letters it
         assert isinstance(ev, IncidentEvent | DispatchEvent)
         t = to_ms(ev.event_time)
-        if t + retention_ms < clock.now(msg.partition):
+        if not historical and t + retention_ms < clock.now(msg.partition):
             # Older than the retention: its incident may have left the table, and joining it
             # to a fresh state would publish a partial revision. Stored raw by the ingest.
+            # History is never judged by this clock (see due_expiry_history).
             JOIN_EVENTS.labels("too_late").inc()
             return
         JOIN_EVENTS.labels(family).inc()
         iid = ev.incident_id
         before = table.get(iid)
+        if before is None and historical:
+            base = history_base(_wall_ms() / 1000)
+            before = JoinState(revision=base, v2_revision=base)
         s = merge(before, ev, enricher.district(ev), msg.partition, historical)
         newly_open = (before is None or before.opened is None) and s.opened is not None
         if newly_open and s.priority is not None and not s.historical:
@@ -321,11 +358,15 @@ def install_join(app: faust.App, settings: Settings, enricher: Enricher) -> faus
             due_arrival.push(msg.partition, arrival_deadline(s, targets_s), iid)
         s, publish = revise(iid, s, seen(before, ev), targets_s)
         table[iid] = s
-        if finished(s):
+        if s.historical:
+            touched[iid] = wall = _wall_ms()
+            due_expiry_history.push(msg.partition, wall + retention_ms, iid)
+        elif finished(s):
             due_expiry.push(msg.partition, s.last + retention_ms, iid)
         for version in publish:
             await publish_response(iid, s, version)
-        clock.advance(msg.topic, msg.partition, t)
+        if not historical:
+            clock.advance(msg.topic, msg.partition, t)
         watermark = clock.now(msg.partition)
         await check_waiting(msg.partition, watermark)
         expire(msg.partition, watermark)

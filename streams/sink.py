@@ -66,7 +66,6 @@ __all__ = [
     "ClickHouseWriter",
     "StorageRefusal",
     "time_ranges",
-    "local_day_start",
     "classify",
     "DATA_ERROR_CODES",
     "MAX_DAYS_PER_INSERT",
@@ -123,11 +122,16 @@ class TableSpec:
     fields: tuple[str, ...]
     #: Columns the worker derives (:meth:`dozor.enrich.Enricher.extras`), after the event's own.
     extra: tuple[str, ...] = ()
-    #: Store event_time only to the local day (Kazakhstan's UTC+5 midnight), not the moment.
+    #: Store event_time only to the local day (the midnight of the place's zone, dozor.localtime),
+    #: not the moment.
     day_only: bool = False
     #: For a ReplacingMergeTree keeping the highest ``revision`` per these columns: a stored row
     #: may be merged away by a later revision, which then accounts for it (``dozor verify``).
     replaced_by_revision_of: tuple[str, ...] = ()
+    #: ``(key column, column, value)``: at most one stored row per key among the rows whose column
+    #: has that value — an incident opens once, however many messages say so under other ids
+    #: (two sources, an export and its correction). The roll-ups then count incidents, not messages.
+    once_per: tuple[str, str, str] | None = None
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -159,6 +163,7 @@ TABLES: dict[str, TableSpec] = {
         "incident_events",
         ("event_id", "event_time", "incident_id", "status", "channel", "category", "priority",
          "city", "district", "lat", "lon", "opened_at", "source_code", "source_area"),
+        once_per=("incident_id", "status", "opened"),
     ),
     "dispatches": TableSpec(
         "dispatch_events",
@@ -248,15 +253,6 @@ class PartitionBatch:
         self.last_offset = offset
 
 
-#: Kazakhstan's offset from UTC (one zone since March 2024): where a stored "day" begins.
-KZ_OFFSET_S = 5 * 3600
-
-
-def local_day_start(ts: float) -> float:
-    """The POSIX time of the Kazakhstan midnight that begins ``ts``'s day."""
-    return (ts + KZ_OFFSET_S) // 86400 * 86400 - KZ_OFFSET_S
-
-
 def time_ranges(times: Iterable[float]) -> list[tuple[float, float]]:
     """Cover ``times`` (POSIX timestamps) with few closed ranges: merge neighbours closer than
     :data:`RANGE_GAP`.
@@ -336,6 +332,48 @@ class ClickHouseWriter:
         stored = set(columns[0])
         return {r.event_id for r in rows if r.event_id.int in stored}
 
+    def _once_per_key(self, rows: list[Row]) -> list[Row]:
+        """``rows`` without those whose key (:attr:`TableSpec.once_per`) is stored already or came
+        earlier in the batch. Looked up like the event ids, by the rows' event-time ranges: a second
+        message about the same opening carries the same opening time."""
+        assert self.spec.once_per is not None
+        key_col, col, value = self.spec.once_per
+        k, c = self.spec.fields.index(key_col), self.spec.fields.index(col)
+        marked = [r for r in rows if r.values[c] == value]
+        if not marked:
+            return rows
+        ranges = time_ranges([r.ts for r in marked])
+        ms = 0.001
+        where = " OR ".join(
+            f"(event_time >= {_literal(a - ms)} AND event_time <= {_literal(b + ms)})" for a, b in ranges
+        )
+        # Identifiers are the spec's own; the value and keys are bound parameters.
+        sql = (
+            f"SELECT DISTINCT {key_col} FROM {self.spec.table} WHERE {col} = {{v:String}} "  # noqa: S608
+            f"AND {key_col} IN {{keys:Array(String)}} AND ({where})"
+        )
+        try:
+            stored = {
+                row[0]
+                for row in self.client.query(
+                    sql, parameters={"v": value, "keys": sorted({str(r.values[k]) for r in marked})}
+                ).result_rows
+            }
+        except Exception as e:
+            raise ClickHouseUnavailable(
+                f"opening lookup in {self.spec.table} failed: {e}", RETRY_AFTER_S
+            ) from e
+        seen: set[str] = set(stored)
+        out = []
+        for r in rows:
+            if r.values[c] == value:
+                key = str(r.values[k])
+                if key in seen:
+                    continue
+                seen.add(key)
+            out.append(r)
+        return out
+
     def write(self, batches: list[PartitionBatch]) -> tuple[int, list[StorageRefusal]]:
         """Insert the batches' rows that are new; safe to call again with the same batches.
 
@@ -356,6 +394,8 @@ class ClickHouseWriter:
                 f"duplicate lookup in {self.spec.table} failed: {e}", RETRY_AFTER_S
             ) from e
         fresh = [r for eid, r in candidates.items() if eid not in existing]
+        if self.spec.once_per is not None:
+            fresh = self._once_per_key(fresh)
         repeats = sum(len(b.rows) for b in batches) - len(fresh)
         if repeats:
             DUPLICATES.labels(self.spec.table).inc(repeats)

@@ -8,7 +8,8 @@ group's committed offset, and accounts for each offset from what is actually the
 - **stored**: a row in the family's table carries that ``(src_partition, src_offset)``;
 - **dead-lettered**: the dead-letter topic holds a record from that source offset (read committed,
   reasons of the ingest only: a join's ``processing`` letter is about the join, not storage);
-- **duplicate**: its ``event_id`` is stored from an earlier message;
+- **duplicate**: its ``event_id`` is stored from an earlier message, or it opens an incident
+  whose opening is stored (an incident opens once, whatever its messages' ids);
 - **superseded** (city figures only): a higher revision of the same city and minute replaced its
   row, as the table's engine keeps only the highest;
 - **unaccounted**: none of these — a loss. ``dozor verify`` prints it in red and exits 1.
@@ -33,7 +34,7 @@ from dozor.settings import Settings
 from dozor.streams.ingest import INGESTED_FAMILIES
 from dozor.streams.sink import TABLES, TableSpec
 
-__all__ = ["Reconciliation", "reconcile", "read_all", "INGEST_REASONS"]
+__all__ = ["Reconciliation", "reconcile", "read_all", "INGEST_REASONS", "JoinAccount", "join_account"]
 
 #: Dead-letter reasons given by the ingest (validation and storage): those account for an offset.
 INGEST_REASONS = frozenset(
@@ -149,6 +150,33 @@ def _superseded(client: Client, spec: TableSpec, values: dict[int, bytes | None]
     return {o for o, (c, m, rev) in wanted.items() if newest.get((c, m), 0) > rev}
 
 
+def _repeated_openings(client: Client, spec: TableSpec, values: dict[int, bytes | None]) -> set[int]:
+    """Offsets of openings not stored because their incident's opening is (``TableSpec.once_per``):
+    the ingest keeps one opening per incident, whatever its message id."""
+    if spec.once_per is None or not values:
+        return set()
+    key_col, col, value = spec.once_per
+    wanted: dict[int, str] = {}
+    for offset, raw in values.items():
+        try:
+            doc = orjson.loads(raw or b"")
+            if doc.get(col) == value and doc.get(key_col) is not None:
+                wanted[offset] = str(doc[key_col])
+        except (orjson.JSONDecodeError, AttributeError, TypeError):
+            continue
+    if not wanted:
+        return set()
+    stored = {
+        k
+        for (k,) in client.query(
+            f"SELECT DISTINCT {key_col} FROM {spec.table} WHERE {col} = {{v:String}} "  # noqa: S608
+            f"AND {key_col} IN {{keys:Array(String)}}",
+            parameters={"v": value, "keys": sorted(set(wanted.values()))},
+        ).result_rows
+    }
+    return {o for o, k in wanted.items() if k in stored}
+
+
 def reconcile(settings: Settings) -> list[Reconciliation]:
     """Account for every committed offset of every ingested topic (see the module's docstring)."""
     conf = dict(bootstrap_servers=settings.kafka_bootstrap_servers, **settings.kafka_client_config())
@@ -206,9 +234,11 @@ def reconcile(settings: Settings) -> list[Reconciliation]:
                             settings={"max_query_size": 1 << 20},
                         ).result_rows
                     }
-                later = _superseded(client, TABLES[family], {o: v for o, v in values.items() if o in rest})
+                unfound = {o: v for o, v in values.items() if o in rest}
+                later = _superseded(client, TABLES[family], unfound)
+                reopened = _repeated_openings(client, TABLES[family], unfound)
                 for offset, eid in sorted(rest.items()):
-                    if eid is not None and str(eid) in found:
+                    if (eid is not None and str(eid) in found) or offset in reopened:
                         rec.duplicates += 1
                     elif offset in later:
                         rec.superseded += 1
@@ -221,3 +251,92 @@ def reconcile(settings: Settings) -> list[Reconciliation]:
     finally:
         consumer.close()
         admin.close()
+
+
+@dataclass
+class JoinAccount:
+    """The join's accounting, from the stored events themselves: ``expected`` incidents that opened
+    and have an assignment, an arrival or a closure; of them ``without`` have no response record and
+    ``incomplete`` have one that lacks a moment the events have; ``backlog`` is what the join's
+    consumer group has still to read on the incidents and dispatches topics, and the ingest on the
+    join's response times."""
+
+    expected: int = 0
+    without: int = 0
+    incomplete: int = 0
+    backlog: int = 0
+
+    @property
+    def missing(self) -> int:
+        return self.without + self.incomplete
+
+    @property
+    def ok(self) -> bool:
+        """Nothing missing, or everything missing may still come (the join has messages to read)."""
+        return self.missing == 0 or self.backlog > 0
+
+    def line(self) -> str:
+        head = f"{'join':<15} {self.expected:,} incidents with an assignment, arrival or closure"
+        if not self.missing:
+            return f"{head}: every one has its response record"
+        what = f"{self.without:,} without a response record, {self.incomplete:,} whose record lacks a moment"
+        if self.backlog:
+            return f"{head}: {what} — the join has {self.backlog:,} messages still to read"
+        return (
+            f"{head}: {what} — MISSING: the join read everything; it drops live events older than its "
+            'retention behind the newest (dozor_join_events_total{family="too_late"}) and events it '
+            "could not join (dead letters with reason processing)"
+        )
+
+
+#: Per incident: whether the stored events have each moment, and whether it opened.
+_JOIN_ACCOUNT = """
+SELECT count(),
+       countIf(r.rid = ''),
+       countIf(r.rid != '' AND ((m.assigned AND r.a IS NULL) OR (m.arrived AND r.r IS NULL)
+                                OR (m.closed AND r.c IS NULL)))
+FROM (SELECT incident_id, max(assigned) AS assigned, max(arrived) AS arrived, max(closed) AS closed
+      FROM (SELECT incident_id, status = 'assigned' AS assigned, status = 'on_scene' AS arrived,
+                   false AS closed
+            FROM dispatch_events WHERE status IN ('assigned', 'on_scene')
+            UNION ALL
+            SELECT incident_id, false, false, true
+            FROM incident_events WHERE status IN ('closed', 'cancelled'))
+      GROUP BY incident_id) AS m
+INNER JOIN (SELECT DISTINCT incident_id AS oid FROM incident_events WHERE status = 'opened') AS o
+      ON m.incident_id = o.oid
+LEFT JOIN (SELECT incident_id AS rid, argMax(time_to_assignment_s, revision) AS a,
+                  argMax(time_to_arrival_s, revision) AS r, argMax(time_to_closure_s, revision) AS c
+           FROM incident_responses GROUP BY incident_id) AS r ON m.incident_id = r.rid
+SETTINGS join_use_nulls = 0
+"""
+
+
+def join_account(settings: Settings) -> JoinAccount:
+    """Account for the join (see :class:`JoinAccount`)."""
+    client = connect(settings)
+    expected, without, incomplete = client.query(_JOIN_ACCOUNT).result_rows[0]
+    conf = dict(bootstrap_servers=settings.kafka_bootstrap_servers, **settings.kafka_client_config())
+    admin = KafkaAdminClient(**conf)
+    consumer = KafkaConsumer(**conf, enable_auto_commit=False)
+    try:
+        backlog = 0
+        # What the join has still to read, and what the ingest has still to store of the join's output.
+        for group, families in (
+            (settings.streams_app_id("join"), ("incidents", "dispatches")),
+            (settings.consumer_group, ("response_times",)),
+        ):
+            committed = {
+                tp: getattr(meta, "offset", meta)
+                for tp, meta in admin.list_group_offsets({group: None}).get(group, {}).items()
+            }
+            for family in families:
+                topic = settings.topic(family)
+                tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+                for tp, end in consumer.end_offsets(tps).items():
+                    done = committed.get(tp)
+                    backlog += max(end - (done if done is not None and done >= 0 else 0), 0)
+    finally:
+        consumer.close()
+        admin.close()
+    return JoinAccount(int(expected), int(without), int(incomplete), backlog)

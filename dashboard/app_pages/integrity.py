@@ -7,14 +7,14 @@ still obeys their role. Every view, range change and export is in the audit log.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 
 import streamlit as st
 
+from dozor import localtime
 from dozor.access import Scope
 from dozor.dashboard import data, queries, signin
+from dozor.dashboard.tables import csv_bytes
 
 scope = signin.manager_scope(
     "integrity",
@@ -31,7 +31,7 @@ def _month(text: str | None, default: dt.date) -> dt.date:
         return default
 
 
-today = dt.datetime.now(dt.timezone(dt.timedelta(hours=5))).date().replace(day=1)
+today = dt.datetime.now(localtime.zone("astana")).date().replace(day=1)
 params = st.query_params
 start = _month(params.get("from"), dt.date(today.year, 1, 1))
 end = _month(params.get("to"), today)
@@ -58,13 +58,9 @@ table = [
 ]  # fmt: skip
 st.metric("Reports in the range", sum(r.reports for r in rows))
 st.dataframe(table, hide_index=True, width="stretch")
-buf = io.StringIO()
-writer = csv.DictWriter(buf, fieldnames=["region", "month", "kind", "service", "reports"])
-writer.writeheader()
-writer.writerows(table)
 span = f"from={start:%Y-%m} to={end:%Y-%m}"
 st.download_button(
-    "Download CSV", buf.getvalue().encode(), file_name=f"integrity_{start:%Y-%m}_{end:%Y-%m}.csv",
+    "Download CSV", csv_bytes(table), file_name=f"integrity_{start:%Y-%m}_{end:%Y-%m}.csv",
     mime="text/csv", key="dozor_integrity_csv",
     on_click=signin.audit, args=("export", "integrity", f"csv {span}", len(rows), scope),
 )  # fmt: skip

@@ -44,7 +44,12 @@ if by in ("hour", "weekday"):
 mins = t("minutes", v.lang)
 table = []
 for r in stats:
-    line: dict[str, object] = {t(f"g_{by}", v.lang): _key(r.key), t("n_incidents", v.lang): r.incidents}
+    # Every call opened in the range, and how many reached each moment: a call nobody was sent to
+    # is counted, not left out of a table of arrivals.
+    line: dict[str, object] = {
+        t(f"g_{by}", v.lang): _key(r.key), t("n_calls", v.lang): r.calls, t("n_assigned", v.lang): r.assigned,
+        t("n_arrived", v.lang): r.arrived, t("n_closed", v.lang): r.closed,
+    }  # fmt: skip
     for step, values in (("assignment", r.assign_s), ("arrival", r.arrive_s), ("closure", r.close_s)):
         for q, value in zip(("p50", "p90", "p95"), values, strict=True):
             line[f"{t(step, v.lang)} {q}, {mins}"] = fmt_minutes(value, v.lang)

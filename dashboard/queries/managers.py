@@ -34,6 +34,7 @@ from zoneinfo import ZoneInfo
 
 from clickhouse_connect.driver.client import Client
 
+from dozor import localtime
 from dozor.access import Scope
 from dozor.dashboard.queries.wall import _utc
 
@@ -389,6 +390,13 @@ RESPONSE_GROUPS: dict[str, str] = {
     "all": "''",
 }
 
+#: The same groups over the per-hour roll-up of openings (its ``hour`` is the opening's hour).
+_CALL_GROUPS: dict[str, str] = {
+    **RESPONSE_GROUPS,
+    "hour": "toString(toHour(hour, %(tz)s))",
+    "weekday": "toString(toDayOfWeek(hour, 0, %(tz)s))",
+}
+
 _Q = "quantileExactInclusive"
 #: The three levels in one pass per column (``quantilesExactInclusive`` sorts once, not thrice).
 _RESPONSES = """
@@ -418,6 +426,10 @@ class ResponseRow:
     close_s: tuple[float | None, float | None, float | None]
     within_target: int
     target_s: int | None
+    #: Calls opened in the range in this group, whatever happened to them since (the per-hour
+    #: roll-up): ``incidents`` counts those with a response record (a unit assigned, on scene, or
+    #: a closure); the page shows both, so a call nobody was sent to is still counted.
+    calls: int = 0
 
     @property
     def within_share(self) -> float | None:
@@ -454,24 +466,24 @@ def response_stats(
         _RESPONSES, key=RESPONSE_GROUPS[by], latest=_compose(_LATEST_RESPONSES, area=_AREA),
         inf=_INCIDENT_FILTER,
     )  # fmt: skip
-    out = []
+    calls_sql = _compose(
+        "SELECT {key} AS k, sum(opened) FROM incidents_by_hour WHERE {area} AND {inf} "
+        "AND hour >= %(lo)s AND hour < %(hi)s GROUP BY k",
+        key=_CALL_GROUPS[by], area=_AREA, inf=_INCIDENT_FILTER,
+    )  # fmt: skip
+    calls = {str(k): int(n) for k, n in client.query(calls_sql, parameters=p).result_rows}
+    out: dict[str, ResponseRow] = {}
     rows = client.query(sql, parameters=p).result_rows
     for k, n, na, assign, nr, arrive, nc, close, within, target in rows:
-        out.append(
-            ResponseRow(
-                str(k),
-                int(n),
-                int(na),
-                _levels(assign, na),
-                int(nr),
-                _levels(arrive, nr),
-                int(nc),
-                _levels(close, nc),
-                int(within),
-                None if target is None else int(target),
-            )  # fmt: skip
-        )
-    return out
+        out[str(k)] = ResponseRow(
+            str(k), int(n), int(na), _levels(assign, na), int(nr), _levels(arrive, nr), int(nc),
+            _levels(close, nc), int(within), None if target is None else int(target), calls.get(str(k), 0),
+        )  # fmt: skip
+    none = (None, None, None)
+    for k, n in calls.items():
+        if k not in out:  # calls in this group, none of them assigned, reached or closed
+            out[k] = ResponseRow(k, 0, 0, none, 0, none, 0, none, 0, None, n)
+    return [out[k] for k in sorted(out)]
 
 
 _WEEKLY = """
@@ -646,24 +658,33 @@ class IntegrityRow:
     reports: int
 
 
-_INTEGRITY = """
-SELECT region, toStartOfMonth(event_time, 'Asia/Almaty') AS month, kind, service, count()
-FROM integrity_reports
-WHERE event_time >= %(start)s AND event_time < %(end)s
+_INTEGRITY = _compose(
+    """
+SELECT region, month, kind, service, count()
+FROM (SELECT region, kind, service, {month} AS month FROM integrity_reports
+      WHERE event_time >= %(start)s AND event_time < %(end)s)
+WHERE month >= %(first)s AND month <= %(last)s
 GROUP BY region, month, kind, service
 ORDER BY month, region, kind, service
-"""
+""",
+    month=localtime.sql_local("toStartOfMonth", "event_time", "region"),
+)
 
 
 def integrity_by_month(client: Client, scope: Scope, start: dt.date, end: dt.date) -> list[IntegrityRow]:
     """Integrity reports per region and month (Kazakhstan's calendar) for months ``start`` to
     ``end`` inclusive; only for the integrity and ministry roles (:meth:`Scope.require_integrity`)."""
     scope.require_integrity()
-    kz = dt.timezone(dt.timedelta(hours=5))
-    lo = dt.datetime(start.year, start.month, 1, tzinfo=kz)
+    # Each region's months are its own (dozor.localtime); the scan covers a day either side of
+    # every zone's month, and the months themselves are chosen in the region's zone.
+    first = dt.date(start.year, start.month, 1)
     nxt = dt.date(end.year + end.month // 12, end.month % 12 + 1, 1)
-    hi = dt.datetime(nxt.year, nxt.month, 1, tzinfo=kz)
-    rows = client.query(_INTEGRITY, parameters={"start": lo, "end": hi}).result_rows
+    lo = dt.datetime.combine(first - dt.timedelta(days=1), dt.time(), dt.UTC)
+    hi = dt.datetime.combine(nxt + dt.timedelta(days=1), dt.time(), dt.UTC)
+    last = dt.date(end.year, end.month, 1)
+    rows = client.query(
+        _INTEGRITY, parameters={"start": lo, "end": hi, "first": first, "last": last}
+    ).result_rows
     return [IntegrityRow(r, m, k, s, int(n)) for r, m, k, s, n in rows]
 
 

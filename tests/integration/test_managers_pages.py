@@ -277,10 +277,16 @@ def test_response_percentiles_equal_the_latest_revisions(settings_factory, monke
     at.run()
     assert not at.exception, at.exception
     shown = {r["priority"]: r for r in at.dataframe[0].value.to_dict("records")}
+    calls = Counter(
+        p for _i, t, city, _d, p, *_ in raw["incidents"] if city == "astana" and start <= _day(t) <= end
+    )
     for prio, group in by_priority.items():
         arrivals = [r[15] for r in group if r[15] is not None]
         assert shown[f"P{prio}"]["arrival p90, min"] == f"{_percentile(arrivals, 0.9) / 60:,.1f}"
-        assert shown[f"P{prio}"]["incidents"] == len(group)
+        # Every call of the range, and how many reached each moment.
+        assert shown[f"P{prio}"]["calls"] == calls[prio] > len(group), "calls never closed nor reached count"
+        assert shown[f"P{prio}"]["on scene"] == len(arrivals)
+        assert shown[f"P{prio}"]["assigned"] == sum(1 for r in group if r[14] is not None)
 
 
 def test_incident_list_pages_through_every_incident_of_the_range(settings_factory, monkeypatch):

@@ -100,3 +100,31 @@ def test_an_insert_answered_as_written_but_not_stored_is_refused(client, monkeyp
     monkeypatch.setattr(client, "raw_insert", lambda *a, **k: QuerySummary({"written_rows": "0"}))
     with pytest.raises(InsertNotStored, match="not stored"):
         ClickHouseWriter(client, SPEC).write([_batch([(DAY0, 1), (DAY0, 2)])])
+
+
+def test_an_incident_opens_once_whatever_its_messages_ids(settings):
+    from dozor.infra.migrate import migrate
+    from dozor.streams.sink import TABLES
+
+    migrate(settings)
+    c = connect(settings)
+    spec = TABLES["incidents"]
+    opened = DAY0 + dt.timedelta(hours=5)
+
+    def opening(iid: str, status: str = "opened", at: dt.datetime = opened) -> Row:
+        eid = uuid.uuid4()
+        values = [str(eid), at.isoformat(), iid, status, "call_102", "theft", 2, "astana", "yesil",
+                  None, None, opened.isoformat(), "", ""]  # fmt: skip
+        return Row(eid, at.timestamp(), [*values, 0, 0])
+
+    writer = ClickHouseWriter(c, spec)
+    first = PartitionBatch("t", 0, "incidents")
+    # Two sources report the same opening under their own ids, in one batch; another incident too.
+    first.rows += [opening("INC-1"), opening("INC-1"), opening("INC-2")]
+    assert writer.write([first])[0] == 2
+    later = PartitionBatch("t", 0, "incidents")
+    later.rows += [opening("INC-1"), opening("INC-1", "closed", opened + dt.timedelta(hours=1))]
+    assert writer.write([later])[0] == 1, "a third opening is dropped, the closure is stored"
+    rows = c.query("SELECT incident_id, status, count() FROM incident_events GROUP BY 1, 2 ORDER BY 1, 2")
+    assert rows.result_rows == [("INC-1", "closed", 1), ("INC-1", "opened", 1), ("INC-2", "opened", 1)]
+    assert c.command("SELECT sum(opened) FROM incidents_by_hour WHERE city = 'astana'") == 2

@@ -74,6 +74,10 @@ def _poisons() -> list[tuple[str, bytes | None, bytes, str]]:
         "kind": "bribe_attempt_reported", "service": "patrol", "comment": "Sgt. Petrov, badge 4411",
     }  # fmt: skip
     huge = orjson.dumps(_violation(camera_id="x" * 1_000_000))  # near the broker's 1 MiB limit
+    # A field named twice: no JSON library writes it, so it is spliced in. Last-one-wins would
+    # store the second event_id; the first city alone would pass every check.
+    twice_id = orjson.dumps(_violation())[:-1] + f',"event_id":"{uuid.uuid4()}"}}'.encode()
+    twice_city = b'{"city":"almaty",' + orjson.dumps(_violation())[1:]
     return [
         ("incidents", b"POISON-1", orjson.dumps(incident), "bad_time"),
         # 2^63 + 1 in an integer field: written raw, since no JSON library here would make it.
@@ -82,6 +86,8 @@ def _poisons() -> list[tuple[str, bytes | None, bytes, str]]:
         ("integrity", b"astana", orjson.dumps(report), "schema"),
         ("violations", b"astana-cam-001", orjson.dumps(_violation(plate_masked="123ABC01")), "schema"),
         ("violations", b"astana-cam-001", huge, "oversize"),
+        ("violations", b"astana-cam-001", twice_id, "malformed_json"),
+        ("violations", b"astana-cam-001", twice_city, "malformed_json"),
         # Valid, but the engine refuses it (the constraint added below): reason storage.
         ("violations", b"poison-cam", orjson.dumps(_violation(camera_id="poison-cam")), "storage"),
     ]

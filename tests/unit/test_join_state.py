@@ -77,21 +77,26 @@ def test_an_event_read_twice_changes_nothing_and_is_recognised() -> None:
     assert not seen(once, step("on_scene", 5))
 
 
-def test_v2_is_published_at_the_first_arrival_v1_at_the_closure_each_only_when_a_figure_changes() -> None:
+def test_v2_is_published_from_the_first_assignment_v1_at_the_closure_each_only_when_a_figure_changes() -> (
+    None
+):
+    s, publish = revise("INC-1", fold(LIFE[:1]), False, TARGETS)
+    assert (s.v2_revision, s.revision, publish) == (0, 0, ()), "opened, nobody assigned: nothing yet"
     s, publish = revise("INC-1", fold(LIFE[:2]), False, TARGETS)
-    assert (s.v2_revision, s.revision, publish) == (0, 0, ()), "assigned, nobody on scene: nothing yet"
-    s, publish = revise("INC-1", fold(LIFE[:5]), False, TARGETS)
-    assert (s.v2_revision, s.revision, publish) == (1, 0, (2,)), "on scene: v2 only"
+    assert (s.v2_revision, s.revision, publish) == (1, 0, (2,)), "assigned: v2, with its time to assignment"
+    assert figures(s)["time_to_assignment_s"] == 90.0 and figures(s)["time_to_arrival_s"] is None
+    s, publish = revise("INC-1", fold_onto(s, LIFE[2:5]), False, TARGETS)
+    assert (s.v2_revision, s.revision, publish) == (2, 0, (2,)), "on scene: v2 revised"
     s, publish = revise("INC-1", fold_onto(s, LIFE[5:]), False, TARGETS)
-    assert (s.v2_revision, s.revision, publish) == (2, 1, (2, 1)), "closed: v2 revised, v1 first"
+    assert (s.v2_revision, s.revision, publish) == (3, 1, (2, 1)), "closed: v2 revised, v1 first"
     late = step("on_scene", 4, unit="AST-P003")  # an earlier arrival, read after the closure
     s2, publish = revise("INC-1", merge(s, late, "yesil", 3), False, TARGETS)
-    assert (s2.v2_revision, s2.revision, publish) == (3, 2, (2, 1))
+    assert (s2.v2_revision, s2.revision, publish) == (4, 2, (2, 1))
     assert figures(s2)["time_to_arrival_s"] == 240.0
     s3, publish = revise("INC-1", merge(s2, step("en_route", 3), "yesil", 3), False, TARGETS)
-    assert (s3.v2_revision, s3.revision, publish) == (3, 2, ()), "an en-route step changes no figure"
+    assert (s3.v2_revision, s3.revision, publish) == (4, 2, ()), "an en-route step changes no figure"
     s4, publish = revise("INC-1", merge(s3, late, "yesil", 3), True, TARGETS)
-    assert (s4.v2_revision, s4.revision, publish) == (3, 2, (2, 1)), "a replay re-sends the current ones"
+    assert (s4.v2_revision, s4.revision, publish) == (4, 2, (2, 1)), "a replay re-sends the current ones"
 
 
 def test_the_open_record_carries_the_arrival_and_validates_against_its_schema() -> None:

@@ -219,3 +219,21 @@ def test_the_historical_mark_is_read_from_every_client_s_header_shape() -> None:
     assert is_historical([(HISTORICAL_HEADER, b"1")])  # aiokafka, kafka-python
     assert is_historical({HISTORICAL_HEADER: b"1"})  # faust's mapping form
     assert not is_historical([]) and not is_historical(None) and not is_historical([("other", b"1")])
+
+
+@pytest.mark.parametrize(
+    "splice",
+    [
+        lambda raw: raw[:-1] + b',"event_id":"00000000-0000-4000-8000-000000000001"}',
+        lambda raw: b'{"city":"almaty",' + raw[1:],
+        lambda raw: raw[:-1] + b', "event_time" : "2020-01-01T00:00:00Z"}',
+        lambda raw: raw[:-1] + b',"\\u0063ity":"astana"}',
+    ],
+    ids=["event_id-last", "city-first", "with-spaces", "escaped-name"],
+)
+def test_a_field_named_twice_is_malformed_not_last_one_wins(good, splice):
+    raw = orjson.dumps(good)
+    assert parse_event("violations", raw)  # the message itself is valid
+    with pytest.raises(InvalidEvent) as e:
+        parse_event("violations", splice(raw))
+    assert e.value.reason == "malformed_json" and "duplicate" in str(e.value).lower()
