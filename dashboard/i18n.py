@@ -83,6 +83,32 @@ _TEXT: dict[str, dict[str, str]] = {
     "col_response": {"ru": "прибытие", "kk": "келу", "en": "arrival"},
     "minutes": {"ru": "мин", "kk": "мин", "en": "min"},
     "ch_failed_at": {"ru": "данные на {at}", "kk": "деректер уақыты {at}", "en": "figures as of {at}"},
+    "as_of": {"ru": "на", "kk": "уақыты", "en": "as of"},
+    "waiting": {
+        "ru": "ждут наряд · сверх норматива",
+        "kk": "жасақ күтуде · нормативтен тыс",
+        "en": "waiting for a unit · past target",
+    },
+    "waiting_list": {"ru": "Ждут наряд", "kk": "Жасақ күтуде", "en": "Waiting for a unit"},
+    "no_waiting": {
+        "ru": "Все происшествия с нарядом",
+        "kk": "Барлық оқиғаларда жасақ бар",
+        "en": "Every incident has a unit",
+    },
+    "oldest": {
+        "ru": "дольше всех: {age}, P{priority}",
+        "kk": "ең ұзақ: {age}, P{priority}",
+        "en": "longest: {age}, P{priority}",
+    },
+    "on_time": {"ru": "вовремя", "kk": "уақытында", "en": "on time"},
+    "past_target_short": {"ru": "сверх норматива", "kk": "нормативтен тыс", "en": "past target"},
+    "load_test": {
+        "ru": "НАГРУЗОЧНЫЙ ТЕСТ: имитация ×{rate}",
+        "kk": "ЖҮКТЕМЕ СЫНАҒЫ: имитация ×{rate}",
+        "en": "LOAD TEST: simulated feed ×{rate}",
+    },
+    "simulated_feed": {"ru": "имитация", "kk": "имитация", "en": "simulated"},
+    "managers": {"ru": "Аналитика", "kk": "Талдау", "en": "Analysis"},
 }
 
 #: The managers' pages (CompStat, trends, response times, incidents).

@@ -99,7 +99,9 @@ def kafka_start(settings: Settings) -> None:
     Example: dozor kafka start
     """
     from dozor.infra.kafka import KafkaBroker
+    from dozor.infra.stack import stop_on_signals
 
+    stop_on_signals()
     broker = KafkaBroker(settings)
     proc = broker.start()
     if broker.sasl:
@@ -388,9 +390,10 @@ def _share(default: float, help_text: str) -> dict:
 @cli.command()
 @click.option(
     "--rate",
-    type=click.FloatRange(min=0.001),
+    type=click.FloatRange(min=0.001, max=100_000),
     default=None,
-    help="Mean messages per second of event time (default DOZOR_SIMULATE_RATE).",
+    help="Volume, times a real country's (producers/volume.py): 1 is real, the default "
+    "DOZOR_SIMULATE_RATE; more for a load test.",
 )
 @click.option("--count", type=click.IntRange(min=1), default=None, help="Stop after this many.")
 @click.option("--seed", type=int, default=1, show_default=True, help="Same seed, same messages.")
@@ -406,7 +409,10 @@ def _share(default: float, help_text: str) -> dict:
 @click.option("--duplicate-rate", **_share(0.005, "Share of messages sent twice."))
 @click.option(
     "--incident-share",
-    **_share(0.05, "Share of root events that open an incident (each brings about 8 messages)."),
+    type=click.FloatRange(0, 1),
+    default=None,
+    help="Share of root events that open an incident (each brings about 8 messages); default: the "
+    "volume model's (about 0.36).",
 )
 @click.pass_obj
 @_guard
@@ -419,25 +425,25 @@ def simulate(
     bad_rate: float,
     late_rate: float,
     duplicate_rate: float,
-    incident_share: float,
+    incident_share: float | None,
 ) -> None:
-    """Produce a simulated feed: violations, incidents, dispatches, integrity reports.
+    """Produce a simulated feed: violations, incidents, dispatches, integrity reports, at a real
+    country's volume (the simulated history's too: producers/volume.py) times --rate.
 
-    Example: dozor simulate --rate 500 --bad-rate 0.01
+    Example: dozor simulate --rate 100 --bad-rate 0.01
     """
+    import dataclasses
+
     from dozor.producers.publish import run_simulation
     from dozor.producers.simulator import SimConfig
+    from dozor.producers.volume import live_config
 
     if fast and count is None:
         raise click.UsageError("--fast needs --count: event times must not run past the present")
-    cfg = SimConfig(
-        seed=seed,
-        rate=rate or settings.simulate_rate,
-        incident_share=incident_share,
-        late_rate=late_rate,
-        duplicate_rate=duplicate_rate,
-        bad_rate=bad_rate,
-    )
+    base = SimConfig(seed=seed, late_rate=late_rate, duplicate_rate=duplicate_rate, bad_rate=bad_rate)
+    cfg = live_config(base, rate or settings.simulate_rate or 1.0)
+    if incident_share is not None:
+        cfg = dataclasses.replace(cfg, incident_share=incident_share)
     stats = run_simulation(settings, cfg, count=count, paced=not fast)
     click.echo(stats.summary(), err=True)
 
@@ -612,40 +618,60 @@ def backfill_cmd(settings: Settings, days: int, seed: int, scale: float) -> None
 
 
 @cli.command()
-@click.option("--rate", type=click.FloatRange(min=0.001), default=None, help="Simulated events/s.")
+@click.option(
+    "--rate", type=click.FloatRange(min=0.001, max=100_000), default=None,
+    help="The simulated feed's volume, times a real country's (1, real, by default); the wall marks "
+    "a load test.",
+)  # fmt: skip
 @click.option("--no-simulator", is_flag=True, help="Start everything but the simulator.")
 @click.pass_obj
 @_guard
 def up(settings: Settings, rate: float | None, no_simulator: bool) -> None:
     """Start broker, ClickHouse endpoint, worker, simulator and dashboard; Ctrl-C stops them all.
 
-    Example: dozor up --rate 300
+    Example: dozor up            (a load test: dozor up --rate 100)
     """
-    from dozor.infra.stack import Stack
+    from dozor.infra.stack import Stack, Stopped, stop_on_signals
 
+    # Any stop signal, at any moment of the start or after it, ends in stack.stop(): Ctrl-C, a
+    # SIGTERM, the terminal closing; each service also dies with this process if it is killed.
+    stop_on_signals()
     stack = Stack(settings, echo=click.echo)
     try:
         url = stack.start(
             rate=rate, simulator=not no_simulator,
             first_start=lambda: _first_start_history(settings) if settings.up_history_days else None,
         )  # fmt: skip
-        click.echo(f"\nDozor is up. Dashboard: {url}\nLogs: {stack.logs}\nPress Ctrl-C to stop.\n")
+        stack.say(f"\nDozor is up. Dashboard: {url}\nLogs: {stack.logs}\nPress Ctrl-C to stop.\n")
         with contextlib.suppress(Exception):
             import webbrowser
 
             if os.environ.get("DISPLAY") or sys.platform == "darwin":
                 webbrowser.open(url)
         stack.wait()
+    except (Stopped, KeyboardInterrupt):
+        pass
     finally:
         stack.stop()
 
 
 def _first_start_history(settings: Settings) -> None:
     """On an empty database, the simulated history of ``DOZOR_UP_HISTORY_DAYS`` (once: a second
-    start finds rows and leaves them)."""
+    start finds rows and leaves them); a generation an earlier start did not finish (Ctrl-C during
+    the first start) is finished, for the same days."""
+    import datetime as dt
+
     from dozor.clickhouse import connect
+    from dozor.producers.backfill import unfinished
 
     client = connect(settings)
+    left = unfinished(client)
+    if left is not None:
+        first, last, seed = left
+        days = (last - first).days + 1
+        click.echo(f"finishing the simulated history of {first} … {last} an earlier start began …")
+        _run_backfill(settings, days, seed=seed, today=last + dt.timedelta(days=1))
+        return
     stored = client.query("SELECT (SELECT count() FROM simulated_history) + (SELECT count() FROM violations)")
     if stored.result_rows[0][0]:
         return
@@ -653,14 +679,19 @@ def _first_start_history(settings: Settings) -> None:
     _run_backfill(settings, settings.up_history_days, seed=1)
 
 
-def _run_backfill(settings: Settings, days: int, seed: int, scale: float = 1.0) -> None:
+def _run_backfill(
+    settings: Settings, days: int, seed: int, scale: float = 1.0, today: object | None = None
+) -> None:
     from tqdm import tqdm
 
     from dozor.clickhouse import connect
     from dozor.producers.backfill import backfill as generate
 
     with tqdm(total=days, unit=" days", desc="history", mininterval=0.5) as bar:
-        done = generate(connect(settings), settings, days, seed=seed, progress=bar.update, scale=scale)
+        done = generate(
+            connect(settings), settings, days, seed=seed, progress=bar.update, scale=scale,
+            today=today,  # type: ignore[arg-type]
+        )  # fmt: skip
     click.echo(
         f"simulated history {done.first_day} … {done.last_day}: {done.violations:,} violations, "
         f"{done.incidents:,} incidents (marked simulated)"

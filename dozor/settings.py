@@ -227,7 +227,14 @@ class Settings(BaseSettings):
     display_timezone: str = "Asia/Almaty"
 
     # Producers
-    simulate_rate: float = Field(default=200.0, gt=0, description="Simulated events per second.")
+    simulate_rate: float | None = Field(
+        default=None,
+        gt=0,
+        le=100_000,
+        description="The simulated live feed's volume, times a real country's (producers/volume.py, the "
+        "same model as the simulated history): 1 (the default) is real; a load test sets more. `dozor "
+        "up` sets it for the dashboard too, which then marks the wall as simulated (and a load test).",
+    )
     up_history_days: int = Field(
         # Two years and a month: "year to date against last year to date" needs all of last year.
         default=760,

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dozor.errors import DependencyMissing, DozorError
-from dozor.infra.procs import ensure_port_free, port_open, stop_process, wait_until
+from dozor.infra.procs import die_with_parent, ensure_port_free, port_open, stop_process, wait_until
 from dozor.settings import Settings
 
 __all__ = ["KafkaBroker", "kafka_version", "fetch_jars", "java_binary"]
@@ -382,12 +382,15 @@ class KafkaBroker:
         if not (self.home / "data" / "meta.properties").exists():
             self.format_storage(jars, config, _kafka_uuid())
         out = open(self.home / "logs" / "stdout.log", "ab")  # noqa: SIM115 - owned by the child
+        parent = os.getpid()
         proc = subprocess.Popen(
             self._java(jars, "kafka.Kafka", str(config)),
             stdout=out,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
+            # The broker dies with whoever started it (`dozor up`, `dozor kafka start`, a test run).
+            preexec_fn=lambda: die_with_parent(parent),
         )
         self.pid_file.write_text(str(proc.pid))
         log.info("Kafka %s starting on %s:%d (pid %d)", kafka_version(), host, port, proc.pid)

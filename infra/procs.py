@@ -14,7 +14,7 @@ from pathlib import Path
 
 from dozor.errors import PortInUse, ServiceNotReady
 
-__all__ = ["ensure_port_free", "port_open", "wait_until", "stop_process", "tail"]
+__all__ = ["ensure_port_free", "port_open", "wait_until", "stop_process", "tail", "die_with_parent"]
 
 log = logging.getLogger("dozor.infra")
 
@@ -93,3 +93,22 @@ def tail(path: Path, lines: int = 40) -> str:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
     except OSError:
         return ""
+
+
+#: prctl's option that sends a signal to a process when its parent dies (Linux).
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(parent_pid: int | None = None) -> None:
+    """For ``subprocess.Popen(preexec_fn=…)``: the child gets SIGTERM when its parent dies, however
+    it dies (SIGKILL included), so no service outlives the supervisor that started it. Kept across
+    ``exec``. A parent already gone before this runs: the child exits at once."""
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    except (OSError, AttributeError):  # not Linux: the process group stop path still holds
+        return
+    if parent_pid is not None and os.getppid() != parent_pid:
+        os._exit(1)

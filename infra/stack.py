@@ -10,21 +10,25 @@ does not make the others wait.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 from dozor.errors import DozorError
+from dozor.infra.procs import die_with_parent
 from dozor.settings import Settings
+
+log = logging.getLogger("dozor.infra.stack")
 
 __all__ = [
     "Stack", "stop_waves", "spawn", "dozor_cmd", "stop_all", "wait_for_interrupt", "streamlit_cmd",
-    "streamlit_env",
+    "streamlit_env", "stop_on_signals", "Stopped", "StackLock",
 ]  # fmt: skip
 
 DASHBOARD_APP = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
@@ -46,7 +50,9 @@ def dozor_cmd(*args: str) -> list[str]:
 
 
 def spawn(cmd: list[str], log_path: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
-    """Start one service, its output in ``log_path``."""
+    """Start one service, its output in ``log_path``; it dies with this process, however this one
+    ends (``die_with_parent``)."""
+    parent = os.getpid()
     return subprocess.Popen(
         cmd,
         env={**os.environ, **env} if env else None,
@@ -56,6 +62,7 @@ def spawn(cmd: list[str], log_path: Path, env: dict[str, str] | None = None) -> 
         # Ctrl-C must reach only `dozor up`, which then stops the services in order (the worker
         # before ClickHouse and Kafka), not every child at once.
         start_new_session=True,
+        preexec_fn=lambda: die_with_parent(parent),
     )
 
 
@@ -73,19 +80,37 @@ def stop_all(procs: list[subprocess.Popen], timeout_s: float) -> None:
             p.wait()
 
 
+class Stopped(Exception):
+    """A signal asked the supervisor to stop (SIGINT, SIGTERM or SIGHUP)."""
+
+
+#: The signals that stop `dozor up`, whatever its parent did with them (a parent that ignores
+#: SIGINT passes that on: Python then never raises KeyboardInterrupt).
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+def stop_on_signals() -> None:
+    """Make every stop signal raise :class:`Stopped` in the main thread, from now on (the start
+    can take a minute: a signal then must stop what already runs)."""
+
+    def stop(signum: int, _frame: object) -> None:
+        raise Stopped(signal.Signals(signum).name)
+
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, stop)
+
+
 def wait_for_interrupt(procs: list[subprocess.Popen]) -> None:
-    """Block until Ctrl-C / SIGTERM, or until a child dies (then say which)."""
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    """Block until a stop signal, or until a child dies (then say which)."""
     try:
-        while not stop.is_set():
+        while True:
             for p in procs:
                 if p.poll() is not None:
                     raise DozorError(
                         f"a service exited unexpectedly (pid {p.pid}, code {p.returncode}); see its log"
                     )
             time.sleep(0.5)
-    except KeyboardInterrupt:
+    except (Stopped, KeyboardInterrupt):
         pass
 
 
@@ -131,6 +156,38 @@ def streamlit_env(settings: Settings, environ: dict[str, str] | None = None) -> 
     return env
 
 
+class StackLock:
+    """One live stack per state directory: an exclusive ``flock`` on ``<state>/up.lock``, held for
+    the life of `dozor up` and released by the kernel however it ends; the file names its pid."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self.path = state_dir / "up.lock"
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        import fcntl
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 32).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            raise DozorError(
+                f"a Dozor stack already runs from {self.path.parent} (dozor up, pid {holder}): stop it "
+                f"first (Ctrl-C in its terminal, or kill {holder}), or set DOZOR_STATE_DIR elsewhere"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
 class Stack:
     """The embedded stack of one state directory, as `dozor up` runs it."""
 
@@ -142,6 +199,7 @@ class Stack:
         self.logs = settings.state_dir / "logs"
         self.broker = KafkaBroker(settings)
         self.procs: list[tuple[str, subprocess.Popen]] = []
+        self._lock = StackLock(settings.state_dir)
 
     def _check_ports(self) -> None:
         from dozor.infra.procs import ensure_port_free
@@ -167,13 +225,15 @@ class Stack:
         from dozor.infra.topics import ensure_topics
 
         s, logs = self.settings, self.logs
+        feed = rate or s.simulate_rate or 1.0
+        self._lock.acquire()
         logs.mkdir(parents=True, exist_ok=True)
         self._check_ports()
-        self.echo("starting Kafka …")
+        self.say("starting Kafka …")
         self.procs.append(("kafka", self.broker.start()))
         if self.broker.sasl:
             self.broker.grant_dozor()
-        self.echo("starting ClickHouse endpoint …")
+        self.say("starting ClickHouse endpoint …")
         ch = spawn(dozor_cmd("clickhouse", "serve"), logs / "clickhouse.log")
         self.procs.append(("clickhouse", ch))
         ch_host, ch_port = s.clickhouse_host_port
@@ -188,7 +248,7 @@ class Stack:
         join_env = {"DOZOR_WORKER_WEB_PORT": str(s.worker_web_port + 1)}
         self.procs.append(("join", spawn(dozor_cmd("worker", "--role", "join"), logs / "join.log", join_env)))
         if simulator:
-            sim = dozor_cmd("simulate", "--rate", str(rate or s.simulate_rate))
+            sim = dozor_cmd("simulate", "--rate", str(feed))
             self.procs.append(("simulator", spawn(sim, logs / "simulator.log")))
         dash_settings = s
         if not s.oidc_server_metadata_url:
@@ -198,10 +258,12 @@ class Stack:
             wait_until("OIDC provider", lambda: port_open("127.0.0.1", s.oidc_port), 60, oidc)
             metadata = f"http://localhost:{s.oidc_port}/.well-known/openid-configuration"
             dash_settings = s.model_copy(update={"oidc_server_metadata_url": metadata})
+        # The wall marks a load test's feed (DOZOR_SIMULATE_RATE above 1) on screen.
+        dash_env = streamlit_env(s)
+        if simulator:
+            dash_env["DOZOR_SIMULATE_RATE"] = str(feed)
         dash = spawn(
-            streamlit_cmd(dash_settings, s.dashboard_port, "127.0.0.1"),
-            logs / "dashboard.log",
-            streamlit_env(s),
+            streamlit_cmd(dash_settings, s.dashboard_port, "127.0.0.1"), logs / "dashboard.log", dash_env
         )
         self.procs.append(("dashboard", dash))
         wait_until("Dashboard", lambda: port_open("127.0.0.1", s.dashboard_port), 60, dash)
@@ -212,13 +274,28 @@ class Stack:
         """Until Ctrl-C or SIGTERM; a service that dies is an error naming it."""
         wait_for_interrupt([p for _, p in self.procs])
 
+    def say(self, text: str) -> None:
+        """Tell the operator, if anyone still listens: a closed stdout (``dozor up | tee`` with the
+        tee gone) must never stop the stop path."""
+        with contextlib.suppress(OSError, ValueError):
+            self.echo(text)
+
     def stop(self) -> None:
-        """Stop what was started, in :func:`stop_waves` order."""
-        self.echo("stopping …")
+        """Stop what was started, in :func:`stop_waves` order; signals that arrive meanwhile do not
+        interrupt it (a second Ctrl-C, the terminal closing), and nothing here depends on stdout."""
+        for sig in STOP_SIGNALS:
+            with contextlib.suppress(ValueError):  # not the main thread: nothing to shield
+                signal.signal(sig, signal.SIG_IGN)
+        self.say("stopping …")
         by_name = dict(self.procs)
         for wave in stop_waves([n for n, _ in self.procs]):
-            if wave == ["kafka"]:
-                self.broker.stop()
-            else:
-                stop_all([by_name[n] for n in wave], timeout_s=30)
-        self.echo("stopped")
+            try:
+                if wave == ["kafka"]:
+                    self.broker.stop()
+                else:
+                    stop_all([by_name[n] for n in wave], timeout_s=30)
+            except Exception as e:  # one service's trouble must not leave the next wave running
+                log.error("stopping %s failed: %s", wave, e)
+                stop_all([by_name[n] for n in wave if n in by_name], timeout_s=5)
+        self._lock.release()
+        self.say("stopped")

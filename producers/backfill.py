@@ -11,17 +11,11 @@ speed through the worker would take hours on two cores, and the point is history
 with ``SIM-``; each run is recorded in ``simulated_history``, and the pages say "simulated" for any
 range that overlaps it.
 
-**Volume**, per city and day, proportional to population and shaped like the live simulator
-(hour-of-day profile, weekends, the same type, channel, category and priority weights):
-
-- camera violations: :data:`VIOLATIONS_PER_1000` per 1,000 residents a day on weekdays (85 % on
-  weekends). Astana, 1.42 million: about 770 a day, 23.6 thousand in a January — the seed figure
-  is about 23.8 thousand camera violations in January 2023;
-- incidents: :data:`INCIDENTS_PER_1000` per 1,000 residents a day (115 % on weekends): Astana about
-  430 a day (102 calls, the app, SOS, front offices, patrols together);
-- the whole country (the 20 cities of :mod:`dozor.cities`): about 5,200 violations and 2,900
-  incidents a day; 400 days ≈ 2.1 million violations, 1.2 million incidents, 3.4 million
-  dispatch events.
+**Volume**, per city and day, from the one volume model the live feed uses too
+(:mod:`dozor.producers.volume`: proportional to population, weekends apart), shaped like the live
+simulator (hour-of-day profile, the same type, channel, category and priority weights): Astana
+about 770 violations and 430 incidents a day; the whole country about 5,200 and 2,900; 400 days ≈
+2.1 million violations, 1.2 million incidents, 3.4 million dispatch events.
 
 Random values come from ``cityHash64(seed, n, k)``, so a seed gives the same history every time,
 and the four tables of one incident agree with each other without a join.
@@ -46,6 +40,10 @@ from dozor.producers.simulator import (
     HOURLY_PROFILE,
     RESPONSE_MEDIAN_MIN,
     VIOLATION_WEIGHTS,
+)
+from dozor.producers.volume import (
+    INCIDENTS_PER_1000,
+    VIOLATIONS_PER_1000,
     WEEKEND_INCIDENTS,
     WEEKEND_VIOLATIONS,
 )
@@ -58,12 +56,11 @@ __all__ = [
     "Backfill",
     "history_days",
     "backfill",
+    "unfinished",
 ]
 
 #: The ``src_partition`` of every generated row: no Kafka topic of Dozor's has it.
 SIMULATED_PARTITION = 65535
-VIOLATIONS_PER_1000 = 0.54
-INCIDENTS_PER_1000 = 0.30
 #: Days per INSERT: the raw tables are partitioned by day and ClickHouse refuses an insert into
 #: more than 100 partitions (the sink splits the same way, streams/sink.py).
 _CHUNK_DAYS = 45
@@ -237,6 +234,15 @@ def history_days(settings: Settings, days: int, today: dt.date | None = None) ->
     return today - dt.timedelta(days=days), today - dt.timedelta(days=1)
 
 
+def unfinished(client: Client) -> tuple[dt.date, dt.date, int] | None:
+    """A generation that was started and not finished (first day, last day, seed), if any."""
+    rows = client.query(
+        "SELECT first_day, last_day, seed FROM simulated_history GROUP BY first_day, last_day, seed "
+        "HAVING max(complete) = 0 ORDER BY min(generated_at) LIMIT 1"
+    ).result_rows
+    return (rows[0][0], rows[0][1], int(rows[0][2])) if rows else None
+
+
 def backfill(
     client: Client, settings: Settings, days: int, seed: int = 1, today: dt.date | None = None,
     progress: Callable[[int], None] | None = None, scale: float = 1.0,
@@ -246,6 +252,11 @@ def backfill(
     Each chunk of days draws its own rows (its own range of ``number``), so the seed alone decides
     the history and chunking changes nothing but the size of each insert. ``scale`` multiplies the
     volume (the benchmarks' national history is many times a plausible one).
+
+    Interruptible: the range is recorded as simulated (``complete`` 0) before its first row, and
+    every insert carries a deduplication token of the seed, range, chunk and table, so running the
+    same generation again (``today`` set to the day after its last day) writes only what is missing
+    — the materialized views deduplicate with it.
     """
     if days < 1:
         raise ValueError("days must be at least 1")
@@ -254,7 +265,10 @@ def backfill(
     first, last = history_days(settings, days, today)
     base = _parameters(settings, seed, first, days)
     thousands = scale * sum(c.population for c in CITIES) / 1000
-    before = _counts(client)
+    columns = ["first_day", "last_day", "violations", "incidents", "seed", "complete"]
+    client.insert("simulated_history", [[first, last, 0, 0, seed, 0]], column_names=columns)
+    statements = {"violations": _VIOLATIONS, "incident_events": _INCIDENT_EVENTS,
+                  "dispatch_events": _DISPATCH_EVENTS, "incident_responses": _RESPONSES}  # fmt: skip
     for lo in range(0, days, _CHUNK_DAYS):
         n = min(_CHUNK_DAYS, days - lo)
         chunk = {**base, "first_day": first + dt.timedelta(days=lo), "days": n, "offset": lo * 100_000_000}
@@ -262,27 +276,31 @@ def backfill(
         # incidents at the weekend rate (weekdays thinned to 1/1.15).
         v = math.ceil(thousands * VIOLATIONS_PER_1000 * n)
         i = math.ceil(thousands * INCIDENTS_PER_1000 * WEEKEND_INCIDENTS * n)
-        client.command(_VIOLATIONS, parameters={**chunk, "count": v})
-        for sql in (_INCIDENT_EVENTS, _DISPATCH_EVENTS, _RESPONSES):
-            client.command(sql, parameters={**chunk, "count": i})
+        for table, sql in statements.items():
+            token = f"backfill:{seed}:{scale:g}:{first}:{last}:{lo}:{table}"
+            client.command(
+                sql, parameters={**chunk, "count": v if table == "violations" else i},
+                settings={"insert_deduplication_token": token,
+                          "deduplicate_blocks_in_dependent_materialized_views": 1},
+            )  # fmt: skip
         if progress:
             progress(n)
-    after = _counts(client)
-    result = Backfill(first, last, after[0] - before[0], after[1] - before[1])
-    client.insert(
-        "simulated_history",
-        [[first, last, result.violations, result.incidents, seed]],
-        column_names=["first_day", "last_day", "violations", "incidents", "seed"],
-    )
+    v_count, i_count = _counts(client, first, last)
+    result = Backfill(first, last, v_count, i_count)
+    client.insert("simulated_history", [[first, last, v_count, i_count, seed, 1]], column_names=columns)
     return result
 
 
 _COUNTS = f"""
-SELECT (SELECT count() FROM violations WHERE src_partition = {SIMULATED_PARTITION}),
-       (SELECT count() FROM incident_events WHERE src_partition = {SIMULATED_PARTITION} AND status = 'opened')
+SELECT (SELECT count() FROM violations WHERE src_partition = {SIMULATED_PARTITION}
+          AND toDate(event_time) >= %(lo)s AND toDate(event_time) <= %(hi)s),
+       (SELECT count() FROM incident_events WHERE src_partition = {SIMULATED_PARTITION} AND status = 'opened'
+          AND toDate(event_time) >= %(lo)s AND toDate(event_time) <= %(hi)s)
 """
 
 
-def _counts(client: Client) -> tuple[int, int]:
-    v, i = client.query(_COUNTS).result_rows[0]
+def _counts(client: Client, first: dt.date, last: dt.date) -> tuple[int, int]:
+    """Simulated rows of the range (a UTC day either side holds every local day of it)."""
+    p = {"lo": first - dt.timedelta(days=1), "hi": last + dt.timedelta(days=1)}
+    v, i = client.query(_COUNTS, parameters=p).result_rows[0]
     return int(v), int(i)

@@ -9,7 +9,8 @@ from dataclasses import dataclass, field, replace
 
 from dozor.infra.topics import ensure_topics
 from dozor.producers.kafka import Publisher, make_producer
-from dozor.producers.simulator import WEEKEND_VIOLATIONS, SimConfig, Simulator, activity
+from dozor.producers.simulator import SimConfig, Simulator, activity
+from dozor.producers.volume import WEEKEND_VIOLATIONS
 from dozor.schemas import INPUT_FAMILIES
 from dozor.settings import Settings
 

@@ -34,6 +34,7 @@ from dozor import localtime
 from dozor.cities import CITIES, REGIONS, City
 from dozor.geo import district_map
 from dozor.privacy import hash_plate, mask_plate
+from dozor.producers.volume import WEEKEND_INCIDENTS, WEEKEND_VIOLATIONS
 from dozor.schemas import (
     CrewType,
     DispatchStatus,
@@ -69,9 +70,6 @@ HOURLY_PROFILE = tuple(h * 24 / sum(_HOURLY) for h in _HOURLY)
 #: The fastest a simulated camera clocks anyone (the schema refuses readings past 400 km/h).
 MAX_SIM_SPEED_KMH = 250
 
-#: Weekends: less commuting traffic, more domestic incidents and hooliganism.
-WEEKEND_VIOLATIONS = 0.85
-WEEKEND_INCIDENTS = 1.15
 
 #: Share of each violation type among detections (speeding dominates camera fines in Kazakhstan).
 VIOLATION_WEIGHTS = {

@@ -16,7 +16,6 @@ officer.
 
 from __future__ import annotations
 
-import datetime as dt
 import html
 import json
 from functools import cache
@@ -42,34 +41,46 @@ from dozor.geo import DISTRICTS_FILE
 
 CSS = """
 <style>
+  /* Sized by the screen's height: the same wall fills a 1080p and a 4K screen, read from across the
+     room (table text about 2 % of the height: 22 px at 1080p, 44 px at 4K). */
   [data-testid="stHeader"], [data-testid="stToolbar"], [data-testid="stSidebar"],
   [data-testid="stSidebarCollapsedControl"] {display: none;}
-  .block-container {padding: 0.6rem 1.2rem 0 1.2rem; max-width: 100%;}
-  [data-testid="stMetricValue"] {font-size: 3.6rem; line-height: 1.05; font-weight: 700;}
-  [data-testid="stMetricLabel"] p {font-size: 1.35rem;}
-  [data-testid="stMetricDelta"] {font-size: 1.25rem;}
+  .block-container {padding: 0.8vh 1.2vw 0 1.2vw !important; max-width: 100%;}
+  [data-testid="stVerticalBlock"] {gap: 0.7vh !important;}
+  [data-testid="stHorizontalBlock"] {gap: 1vw !important;}
+  [data-testid="stMetricValue"] {font-size: 5vh !important; line-height: 1.05; font-weight: 700;}
+  [data-testid="stMetricLabel"] p {font-size: 1.8vh !important; white-space: normal !important;
+       overflow: visible !important; text-overflow: clip !important; line-height: 1.15;}
+  [data-testid="stMetricLabel"] div, [data-testid="stMetricLabel"] {overflow: visible !important;
+       white-space: normal !important; text-overflow: clip !important; max-width: none !important;}
+  [data-testid="stMetricDelta"] {font-size: 1.8vh !important;}
+  [data-testid="stMetricDelta"] div {white-space: normal !important; overflow: visible !important;}
   /* A refreshed fragment must not grey out: that is the flicker wall screens are judged by. */
   [data-stale="true"], .stale-element {opacity: 1 !important; transition: none !important;}
-  .dz-head {display: flex; justify-content: space-between; align-items: baseline;}
-  .dz-title {font-size: 2.3rem; font-weight: 700;}
-  .dz-clock {font-size: 2.2rem; font-variant-numeric: tabular-nums;}
-  .dz-fresh {font-size: 1.4rem; padding: 0.1rem 0.8rem; border-radius: 0.4rem; background: #14532d;}
+  .dz-head {display: flex; justify-content: space-between; align-items: baseline; gap: 1vw;}
+  .dz-title {font-size: 3.4vh; font-weight: 700; white-space: nowrap;}
+  .dz-clock {font-size: 3.2vh; font-variant-numeric: tabular-nums; white-space: nowrap;}
+  .dz-fresh {font-size: 2vh; padding: 0.1vh 0.8vw; border-radius: 0.4vh; background: #14532d;}
   .dz-fresh.late {background: #b91c1c;}
-  .dz-stale {font-size: 2rem; font-weight: 700; padding: 0.4rem 1rem; border-radius: 0.4rem;
-             background: #b91c1c; color: white; margin: 0.3rem 0;}
-  .dz-down {font-size: 1.6rem; font-weight: 700; padding: 0.4rem 1rem; border-radius: 0.4rem;
-            background: #92400e; color: white; margin: 0.3rem 0;}
-  table.dz {width: 100%; border-collapse: collapse; font-size: 1.15rem; font-variant-numeric: tabular-nums;}
+  .dz-badge {font-size: 2vh; padding: 0.1vh 0.8vw; border-radius: 0.4vh; background: #7c2d12;}
+  .dz-stale {font-size: 2.8vh; font-weight: 700; padding: 0.4vh 1vw; border-radius: 0.4vh;
+             background: #b91c1c; color: white;}
+  .dz-down {font-size: 2.4vh; font-weight: 700; padding: 0.4vh 1vw; border-radius: 0.4vh;
+            background: #92400e; color: white;}
+  table.dz {width: 100%; border-collapse: collapse; font-size: 2.05vh; font-variant-numeric: tabular-nums;}
   table.dz th {text-align: right; font-weight: 600; color: #9ca3af; border-bottom: 1px solid #374151;
-               padding: 0.15rem 0.5rem;}
-  table.dz.dz-overview {font-size: 1.05rem;}
-  table.dz td {white-space: nowrap; text-align: right; padding: 0.05rem 0.5rem;
+               padding: 0.1vh 0.5vw; white-space: nowrap;}
+  table.dz td {white-space: nowrap; text-align: right; padding: 0.1vh 0.5vw;
                border-bottom: 1px solid #1f2937;}
   table.dz th:first-child, table.dz td:first-child {text-align: left;}
   table.dz tr.focus td {background: #1e3a8a;}
   .ok {color: #4ade80;} .warn {color: #fbbf24;} .bad {color: #f87171;} .none {color: #6b7280;}
-  .dz-ticker {font-size: 1.2rem; line-height: 1.5;}
-  .dz-h2 {font-size: 1.5rem; font-weight: 600; color: #d1d5db; margin: 0.4rem 0 0.2rem 0;}
+  .dz-ticker {font-size: 2vh; line-height: 1.4;}
+  .dz-h2 {font-size: 2.2vh; font-weight: 600; color: #d1d5db; margin: 0.3vh 0 0.1vh 0;}
+  .dz-wait {font-size: 2.2vh; line-height: 1.35; font-variant-numeric: tabular-nums;}
+  .dz-wait .bad {font-weight: 700;}
+  [data-testid="stDeckGlJsonChart"], [data-testid="stDeckGlJsonChart"] > div {height: 24vh !important;}
+  [data-testid="stDeckGlJsonChart"] canvas {height: 24vh !important;}
 </style>
 """
 
@@ -128,7 +139,7 @@ def _alert_text(a: AlertRow) -> str:
 
 
 def _tiles(name: str, r: CityRow) -> None:
-    cols = st.columns([1, 1, 1.2, 1, 1.3, 1.3])
+    cols = st.columns([1, 1, 1.15, 0.9, 1.25, 1.15, 1.35])
     cols[0].metric(
         f"{name} · {t('last_minute', lang)}", fmt_int(r.minute, lang),
         fmt_change(r.minute, r.minute_yesterday, lang), delta_color="inverse",
@@ -142,19 +153,27 @@ def _tiles(name: str, r: CityRow) -> None:
         fmt_change(r.today, r.today_yesterday, lang), delta_color="inverse",
     )  # fmt: skip
     cols[3].metric(t("incidents_open", lang), fmt_int(r.incidents_open, lang))
+    oldest = (
+        None if r.oldest_waiting_s is None
+        else t("oldest", lang, age=fmt_age(r.oldest_waiting_s, lang), priority=r.oldest_waiting_priority)
+    )  # fmt: skip
+    cols[4].metric(
+        t("waiting", lang), f"{fmt_int(r.waiting, lang)} · {fmt_int(r.missed, lang)}", oldest,
+        delta_color="off", delta_arrow="off",
+    )  # fmt: skip
     units = " · ".join(fmt_int(r.units.get(k, 0), lang) for k in ("en_route", "on_scene", "free"))
-    cols[4].metric(t("units", lang), units)
+    cols[5].metric(t("units", lang), units)
     response = f"{fmt_minutes(r.response_p50_s, lang)} / {fmt_minutes(r.response_p90_s, lang)}"
     within = (
         None
         if r.within_target is None
-        else f"{fmt_pct(r.within_target, lang).lstrip('+')} {t('within_target', lang)}"
+        else f"{fmt_pct(r.within_target, lang).lstrip('+')} {t('on_time', lang)}"
     )
-    cols[5].metric(t("response", lang), response, within, delta_color="off", delta_arrow="off")
+    cols[6].metric(t("response", lang), response, within, delta_color="off", delta_arrow="off")
 
 
 def _overview_tables(rows: dict[str, CityRow], focus: str) -> None:
-    """Every city, busiest first, in two tables side by side: seventeen rows fit a 1080p screen."""
+    """Every city, busiest first, in two tables side by side: twenty rows fit a 1080p screen."""
     ranked = [
         c for c in sorted(CITIES, key=lambda c: -(rows[c.id].today if c.id in rows else 0)) if c.id in rows
     ]
@@ -164,16 +183,8 @@ def _overview_tables(rows: dict[str, CityRow], focus: str) -> None:
 
 
 def _overview_table(rows: dict[str, CityRow], cities: list, focus: str) -> str:
-    keys = (
-        "city",
-        "col_minute",
-        "col_hour",
-        "today",
-        "vs_yesterday",
-        "open_now",
-        "units_short",
-        "col_response",
-    )
+    keys = ("city", "col_minute", "col_hour", "today", "vs_yesterday", "open_now", "past_target_short",
+            "units_short", "col_response")  # fmt: skip
     head = [t(k, lang) for k in keys]
     out = [
         "<table class='dz dz-overview'><thead><tr>",
@@ -186,29 +197,48 @@ def _overview_table(rows: dict[str, CityRow], cities: list, focus: str) -> str:
         units = " · ".join(fmt_int(r.units.get(k, 0), lang) for k in ("en_route", "on_scene", "free"))
         resp = f"{fmt_minutes(r.response_p50_s, lang)} / {fmt_minutes(r.response_p90_s, lang)}"
         cells = [c.name(lang), fmt_int(r.minute, lang), fmt_int(r.hour, lang), fmt_int(r.today, lang), change,
-                 fmt_int(r.incidents_open, lang), units]  # fmt: skip
+                 fmt_int(r.incidents_open, lang)]  # fmt: skip
         cls = " class='focus'" if c.id == focus else ""
         out.append(f"<tr{cls} data-city='{c.id}'>" + "".join(f"<td>{html.escape(x)}</td>" for x in cells))
+        late = "bad" if r.missed else "none"
+        out.append(f"<td class='{late}'>{html.escape(fmt_int(r.missed, lang))}</td>")
+        out.append(f"<td>{html.escape(units)}</td>")
         out.append(f"<td class='{response_status(r.within_target)}'>{html.escape(resp)}</td></tr>")
     out.append("</tbody></table>")
     return "".join(out)
 
 
 def _districts_table(snapshot: data.Snapshot, focus: str) -> str:
-    head = [t("district", lang), t("last_hour", lang), t("today", lang), t("incidents_today", lang),
-            t("open_now", lang), t("response", lang).split(":")[0]]  # fmt: skip
+    head = [t("district", lang), t("col_minute", lang), t("last_hour", lang), t("today", lang),
+            t("incidents_today", lang), t("open_now", lang), t("col_response", lang)]  # fmt: skip
     out = [
         "<table class='dz' id='dz-districts'><thead><tr>",
         *(f"<th>{html.escape(h)}</th>" for h in head),
         "</tr></thead><tbody>",
     ]
     for d in snapshot.districts:
-        cells = [_district_name(focus, d.district), fmt_int(d.hour, lang), fmt_int(d.today, lang),
-                 fmt_int(d.incidents_today, lang), fmt_int(d.incidents_open, lang),
+        cells = [_district_name(focus, d.district), fmt_int(d.minute, lang), fmt_int(d.hour, lang),
+                 fmt_int(d.today, lang), fmt_int(d.incidents_today, lang), fmt_int(d.incidents_open, lang),
                  fmt_minutes(d.response_p50_s, lang)]  # fmt: skip
         out.append("<tr>" + "".join(f"<td>{html.escape(x)}</td>" for x in cells) + "</tr>")
     out.append("</tbody></table>")
     return "".join(out)
+
+
+def _waiting_list(snapshot: data.Snapshot, focus: str, limit: int = 5) -> str:
+    """The incidents no unit has reached: past target first, the longest wait first."""
+    if not snapshot.waiting:
+        none = html.escape(t("no_waiting", lang))
+        return f"<div class='dz-wait' id='dz-waiting'><span class='ok'>{none}</span></div>"
+    lines = []
+    for w in snapshot.waiting[:limit]:
+        cls = "bad" if w.past_target else "warn"
+        text = f"P{w.priority} · {_district_name(focus, w.district)} · {fmt_age(w.waited_s, lang)}"
+        lines.append(f"<span class='{cls}'>{html.escape(text)}</span>")
+    more = len(snapshot.waiting) - limit
+    if more > 0:
+        lines.append(f"<span class='none'>+{fmt_int(more, lang)}</span>")
+    return "<div class='dz-wait' id='dz-waiting'>" + "<br>".join(lines) + "</div>"
 
 
 def _dots(points: list[dict], colour: list[int], radius_m: int, min_px: int) -> pdk.Layer:
@@ -238,23 +268,32 @@ def _map(snapshot: data.Snapshot, focus: str) -> pdk.Deck:
     return pdk.Deck(layers=layers, initial_view_state=view, map_style=None)
 
 
+def _badges() -> str:
+    """What the screen must say about its data: simulated, and a load test's multiplier."""
+    rate = settings.simulate_rate
+    if rate is None:
+        return ""
+    text = t("load_test", lang, rate=f"{rate:g}") if rate != 1 else t("simulated_feed", lang)
+    return f"<span class='dz-badge' id='dz-simulated'>{html.escape(text)}</span>"
+
+
 @st.fragment(run_every=settings.refresh_seconds)
 def live() -> None:
-    now = dt.datetime.now(dt.UTC)
+    t0 = data.read_instant()
     failed_at = None
     try:
-        snap = data.snapshot(chosen, TZ, scope)
+        snap = data.snapshot(chosen, TZ, scope, t0)
         st.session_state["last_good"] = snap
     except Exception:  # network, HTTP, server: a banner and the last good figures, never a traceback
         snap = st.session_state.get("last_good")
-        failed_at = snap.read_at if snap else now
+        failed_at = snap.read_at if snap else t0
     if rotate_s:
-        focus = focus_city(now, snap.overview if snap else {}, chosen, rotate_s)
+        focus = focus_city(t0, snap.overview if snap else {}, chosen, rotate_s)
         if snap is not None and focus != chosen and failed_at is None:
             # The rotated city's read can fail too: the same banner and last good figures, never a
-            # traceback on a wall screen.
+            # traceback on a wall screen. Same instant: the rotated screen agrees with the others.
             try:
-                snap = data.snapshot(focus, TZ, scope)
+                snap = data.snapshot(focus, TZ, scope, t0)
                 st.session_state["last_good"] = snap
             except Exception:
                 failed_at, focus = snap.read_at, chosen
@@ -264,13 +303,16 @@ def live() -> None:
 
     fresh = ""
     if snap is not None and snap.newest is not None and failed_at is None:
-        age = max((now - snap.newest).total_seconds(), 0)
+        age = max((snap.read_at - snap.newest).total_seconds(), 0)
         stamp = f"{t('updated', lang)} {fmt_local_time(snap.newest, TZ)} ({fmt_age(age, lang)})"
         late = age > settings.stale_after_seconds
         fresh = f"<span class='dz-fresh{' late' if late else ''}' id='dz-fresh'>{stamp}</span>"
+    # Every figure below is as of this instant (the clock): one read, one moment.
+    shown_at = snap.read_at if snap is not None else t0
     st.markdown(
         f"<div class='dz-head'><span class='dz-title'>{t('title', lang)} · {html.escape(name)}</span>"
-        f"{fresh}<span class='dz-clock'>{fmt_local_time(now, TZ)[:5]}</span></div>",
+        f"{_badges()}{fresh}<span class='dz-clock' id='dz-as-of' data-instant='{shown_at.isoformat()}'>"
+        f"{t('as_of', lang)} {fmt_local_time(shown_at, TZ)}</span></div>",
         unsafe_allow_html=True,
     )
     if failed_at is not None:
@@ -280,21 +322,26 @@ def live() -> None:
             return
     elif snap.newest is None:
         st.markdown(f"<div class='dz-stale' id='dz-stale'>{t('no_data', lang)}</div>", unsafe_allow_html=True)
-    elif (now - snap.newest).total_seconds() > settings.stale_after_seconds:
-        age = fmt_age((now - snap.newest).total_seconds(), lang)
+    elif (snap.read_at - snap.newest).total_seconds() > settings.stale_after_seconds:
+        age = fmt_age((snap.read_at - snap.newest).total_seconds(), lang)
         st.markdown(f"<div class='dz-stale' id='dz-stale'>{html.escape(t('stale', lang, age=age))}</div>",
                     unsafe_allow_html=True)  # fmt: skip
 
     _tiles(name, snap.overview.get(focus, CityRow(focus)))
-    left, right = st.columns([1.35, 1])
+    left, right = st.columns([1.3, 1])
     with left:
         st.markdown(_districts_table(snap, focus), unsafe_allow_html=True)
         st.markdown(f"<div class='dz-h2'>{t('alerts', lang)}</div>", unsafe_allow_html=True)
-        ticker = "<br>".join(_alert_text(a) for a in snap.alerts[:6]) or t("no_alerts", lang)
+        ticker = "<br>".join(_alert_text(a) for a in snap.alerts[:4]) or t("no_alerts", lang)
         st.markdown(f"<div class='dz-ticker' id='dz-alerts'>{ticker}</div>", unsafe_allow_html=True)
     with right:
-        st.markdown(f"<div class='dz-h2'>{t('map', lang)}</div>", unsafe_allow_html=True)
-        st.pydeck_chart(_map(snap, focus), height=300)
+        inner = st.columns([1.25, 1])
+        with inner[0]:
+            st.markdown(f"<div class='dz-h2'>{t('map', lang)}</div>", unsafe_allow_html=True)
+            st.pydeck_chart(_map(snap, focus), height=260)
+        with inner[1]:
+            st.markdown(f"<div class='dz-h2'>{t('waiting_list', lang)}</div>", unsafe_allow_html=True)
+            st.markdown(_waiting_list(snap, focus), unsafe_allow_html=True)
     _overview_tables(snap.overview, focus)
 
 

@@ -7,10 +7,12 @@ per-minute tables and state tables the dashboard reads.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 import streamlit as st
@@ -128,22 +130,30 @@ def _seed(settings: Settings) -> None:
     client.insert("incident_events", incidents, column_names=INCIDENT_COLUMNS)
 
 
-def _truth(settings: Settings) -> dict[str, int]:
-    """Astana's figures from the raw rows, with the definitions in dashboard/queries/wall.py."""
+def _truth(settings: Settings, t0: dt.datetime) -> dict[str, int]:
+    """Astana's figures at the screen's instant ``t0``, from the raw rows, with the definitions in
+    dashboard/queries/wall.py: today from local midnight; the last hour and minute within today."""
+    d0 = dt.datetime.combine(t0.astimezone(ZoneInfo(TZ)).date(), dt.time(), ZoneInfo(TZ))
     sql = """
-    WITH now64(3) AS t, toStartOfDay(now(%(tz)s)) AS d0, toStartOfMinute(now()) AS m0
     SELECT
-        countIf(event_time > t - INTERVAL 60 SECOND AND event_time <= t),
-        countIf(event_time >= m0 - INTERVAL 59 MINUTE AND event_time <= t),
-        countIf(event_time >= d0 AND event_time <= t)
-    FROM violations WHERE city = 'astana'
+        countIf(event_time > %(t0)s - INTERVAL 60 SECOND),
+        countIf(event_time > %(t0)s - INTERVAL 1 HOUR),
+        count()
+    FROM violations WHERE city = 'astana' AND event_time >= %(d0)s AND event_time <= %(t0)s
     """
-    minute, hour, today = connect(settings).query(sql, parameters={"tz": TZ}).result_rows[0]
+    minute, hour, today = connect(settings).query(sql, parameters={"t0": t0, "d0": d0}).result_rows[0]
     open_now = connect(settings).command(
         "SELECT count() FROM (SELECT incident_id, max(status IN ('closed', 'cancelled')) AS ended "
         "FROM incident_events WHERE city = 'astana' GROUP BY incident_id) WHERE NOT ended"
     )
     return {"minute": minute, "hour": hour, "today": today, "open": open_now}
+
+
+def _instant(at: AppTest) -> dt.datetime:
+    """The instant the screen says its figures are as of."""
+    m = re.search(r"data-instant='([^']+)'", _text(at))
+    assert m, "the screen states no instant"
+    return dt.datetime.fromisoformat(m.group(1))
 
 
 @pytest.fixture
@@ -171,14 +181,13 @@ def _text(at: AppTest) -> str:
 def test_figures_shown_equal_the_sql_truth(settings_factory, monkeypatch, wall_env):
     settings = settings_factory(display_timezone=TZ)
     _seed(settings)
-    truth = _truth(settings)
-    # Distinct figures, so that one window's count shown in another's place fails. "Today" is the
-    # local calendar day, so no order holds for it: in the hour after local midnight (CI ran there
-    # once) it counts less than the last hour.
-    assert 0 < truth["minute"] < truth["hour"]
     at = _app(settings, monkeypatch, city="astana", lang="ru")
     at.run()
     assert not at.exception
+    truth = _truth(settings, _instant(at))
+    # Distinct figures, so that one window's count shown in another's place fails; nested windows
+    # nest (the last hour is the part of it since local midnight).
+    assert 0 < truth["minute"] < truth["hour"] <= truth["today"] or dt.datetime.now(ZoneInfo(TZ)).hour == 0
     shown = _metrics(at)
     assert shown["Астана · за минуту"] == fmt_int(truth["minute"], "ru")
     assert shown["Астана · за час"] == fmt_int(truth["hour"], "ru")
@@ -200,10 +209,10 @@ def test_language_switch_changes_labels_and_number_format(settings_factory, monk
         ],
         column_names=VIOLATION_COLUMNS,
     )
-    truth = _truth(settings)
     for lang, label, name in (("kk", "Астана · бүгін", "Алматы"), ("en", "Astana · today", "Almaty")):
         at = _app(settings, monkeypatch, city="astana", lang=lang)
         at.run()
+        truth = _truth(settings, _instant(at))
         assert _metrics(at)[label] == fmt_int(truth["today"], lang)
         assert name in _text(at)
     assert fmt_int(truth["today"], "en") == f"{truth['today']:,}"  # 1,2xx in English, 1 2xx in Russian
@@ -212,7 +221,7 @@ def test_language_switch_changes_labels_and_number_format(settings_factory, monk
 def test_stale_data_is_shown_as_stale(settings_factory, monkeypatch, wall_env):
     settings = settings_factory(display_timezone=TZ, stale_after_seconds=5)
     migrate(settings)
-    old = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=4)
+    old = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=4, seconds=30)
     connect(settings).insert(
         "violations", [_violation("astana", "yesil", old, 1)], column_names=VIOLATION_COLUMNS
     )
@@ -226,9 +235,9 @@ def test_clickhouse_down_keeps_the_last_figures_under_a_banner(
 ):
     settings = settings_factory(display_timezone=TZ, clickhouse_url=own_clickhouse.url)
     _seed(settings)
-    truth = _truth(settings)
     at = _app(settings, monkeypatch, city="astana", lang="ru")
     at.run()
+    truth = _truth(settings, _instant(at))
     assert _metrics(at)["Астана · сегодня"] == fmt_int(truth["today"], "ru")
     own_clickhouse.kill()
     time.sleep(1.5)  # past the query cache's time to live
@@ -298,10 +307,10 @@ def test_a_failure_reading_the_rotated_city_shows_the_banner_not_a_traceback(
     _seed(settings)
     real = data.snapshot
 
-    def snapshot(city_id, tz, scope):
+    def snapshot(city_id, tz, scope, at=None):
         if city_id == "almaty":
             raise ConnectionError("ClickHouse went away")
-        return real(city_id, tz, scope)
+        return real(city_id, tz, scope, at)
 
     monkeypatch.setattr(data, "snapshot", snapshot)
     monkeypatch.setattr(screen, "focus_city", lambda now, overview, chosen, rotate_s: "almaty")
