@@ -103,7 +103,12 @@ def cli() -> None:
 
 @cli.command()
 @click.option("--hours", default=26.0, show_default=True, help="Simulated hours.")
-@click.option("--rate", default=200.0, show_default=True, help="Root events/s of event time (dozor up before the volume model; now about --rate 2100).")
+@click.option(
+    "--rate",
+    default=200.0,
+    show_default=True,
+    help="Root events/s of event time (dozor up before the volume model; now about --rate 2100).",
+)
 @click.option("--keep-payload", is_flag=True, help="Keep the payload dicts, as the tests' simulator does.")
 def simulator(hours: float, rate: float, keep_payload: bool) -> None:
     """The simulator alone, in simulated time: messages held ahead and peak RSS per simulated hour."""
@@ -186,7 +191,12 @@ def join(hours: float, rate: float) -> None:
 
 @cli.command()
 @click.option("--minutes", default=60, show_default=True, type=click.IntRange(1))
-@click.option("--rate", default=200.0, show_default=True, help="Root events/s of event time (dozor up before the volume model; now about --rate 2100).")
+@click.option(
+    "--rate",
+    default=200.0,
+    show_default=True,
+    help="Root events/s of event time (dozor up before the volume model; now about --rate 2100).",
+)
 def live(minutes: int, rate: float) -> None:
     """``dozor up`` at the default rate: RSS of every process each minute."""
     _header("Live stack memory", f"python benchmarks/memory_soak.py live --minutes {minutes} --rate {rate:g}")

@@ -175,6 +175,7 @@ def clickhouse_serve(settings: Settings) -> None:
             handles=settings.chdb_handles,
             reader_handles=settings.chdb_handles,
             reader_queue=settings.chdb_reader_queue,
+            socket_timeout_s=settings.chdb_socket_timeout_s,
             max_body_bytes=settings.clickhouse_max_body_mb * 1024 * 1024,
             log_level=logging.getLevelName(logging.getLogger().level),
         )

@@ -102,6 +102,13 @@ class Settings(BaseSettings):
         description="Reader (dashboard) requests that may wait for an engine handle of the embedded "
         "endpoint; the next is answered 503 with Retry-After, so slow queries cannot pile up.",
     )
+    chdb_socket_timeout_s: float = Field(
+        default=30.0,
+        gt=0,
+        le=3600,
+        description="Seconds the embedded endpoint waits on a silent connection (a request trickled "
+        "in, an idle keep-alive) before it closes it, as a server's http_receive_timeout.",
+    )
     retention_raw_days: int = Field(
         default=3650,
         ge=1,

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import email.policy
 import hashlib
 import hmac
@@ -70,6 +71,8 @@ from dozor.infra.chdb_policy import (
     Statement,
     check,
     format_allowed,
+    output_format,
+    streamed,
 )
 from dozor.infra.chdb_settings import FORCED, READER_LIMITS, SettingRefused, SettingsPolicy, literal
 from dozor.infra.chdb_sql import Unreadable, parse_ast, set_statement, tokens
@@ -131,6 +134,26 @@ _PIECE = 1 << 20
 #: refreshes every few seconds and clickhouse-connect retries a 503 itself.
 READER_WAIT_SECONDS = 15.0
 
+#: Where a request whose database is the engine's ``default`` runs. clickhouse-local's default
+#: database is an Overlay of an Atomic database and the file system: an unqualified name it does
+#: not hold is opened as a host file (``SELECT * FROM `/etc/passwd```). This one is plain Atomic,
+#: so an unqualified name is a table or nothing; a name qualified with ``default`` is refused by
+#: the policy (``chdb_policy.rule_file_databases``).
+SHADOW_DATABASE = "endpoint_default"
+
+#: The most parts a multipart form may have: clickhouse-connect sends the query and its bound
+#: parameters, one part each. Parsing 250,000 empty parts took the email parser 80 s of CPU.
+MAX_FORM_PARTS = 1024
+
+#: The largest result a reader gets, counted as the engine writes it (``chdb_policy.streamed``):
+#: the dashboards' largest is a few MB; a 3 GB one took the endpoint's memory with it.
+READER_MAX_RESULT_BYTES = 256 * 1024 * 1024
+
+_SELECTS = frozenset({"SelectWithUnionQuery", "SelectIntersectExceptQuery"})
+
+#: What a client's query_id may hold before it is echoed in a header: no CR/LF, nothing else.
+_QUERY_ID = re.compile(r"^[A-Za-z0-9_.:\-]{1,128}$")
+
 
 class QueryError(Exception):
     """A failure to answer as ClickHouse would: ``code`` goes into X-ClickHouse-Exception-Code."""
@@ -145,7 +168,7 @@ class QueryError(Exception):
 
 
 def _error_from(exc: BaseException) -> QueryError:
-    text = str(exc)
+    text = str(exc).removeprefix("Streaming query failed: ")
     m = _CODE.search(text)
     return QueryError(text, int(m.group(1)) if m else 1001)
 
@@ -153,9 +176,10 @@ def _error_from(exc: BaseException) -> QueryError:
 @dataclass
 class _Handle:
     """One chdb connection, used by one request at a time. ``changed`` holds the names a request
-    set on it, reset to DEFAULT by the next one."""
+    set on it, reset to DEFAULT by the next one; ``dsn`` reopens it."""
 
     conn: object
+    dsn: str
     database: str = "default"
     changed: set[str] = field(default_factory=set)
 
@@ -275,6 +299,7 @@ class EndpointConfig:
     reader_queue: int = 32
     default_database: str = "default"
     max_body_bytes: int = 512 * 1024 * 1024
+    socket_timeout_s: float = 30.0
     log_level: str = "INFO"
 
     def to_json(self) -> bytes:
@@ -319,10 +344,17 @@ class ChdbEngine:
         kinds = ((WRITER, handles, ""), (READER, reader_handles or handles, "&readonly=2"), ("audit", 1, ""))
         for kind, n, extra in kinds:
             for _ in range(max(1, n)):
-                self._pools[kind].add(_Handle(chdb.connect(f"{data_dir}?{forced}{extra}")))
+                dsn = f"{data_dir}?{forced}{extra}"
+                self._pools[kind].add(_Handle(chdb.connect(dsn), dsn))
         self._param_lock = threading.Lock()
         h = self._pools[WRITER].take()
         try:
+            self.file_databases = frozenset(
+                self._pairs(
+                    h, "SELECT name, engine FROM system.databases WHERE engine IN ('Overlay', 'Filesystem')"
+                )
+            )
+            self._raw(h, f"CREATE DATABASE IF NOT EXISTS {SHADOW_DATABASE} ENGINE = Atomic")
             self.settings_policy = SettingsPolicy(
                 types=self._pairs(h, "SELECT name, type FROM system.settings"),
                 table_types=self._pairs(h, "SELECT name, type FROM system.merge_tree_settings"),
@@ -348,18 +380,45 @@ class ChdbEngine:
     def _raw(h: _Handle, sql: str, fmt: str = "TabSeparated", params: dict | None = None) -> object:
         return h.conn.query(sql, fmt, params=params) if params else h.conn.query(sql, fmt)  # type: ignore[attr-defined]
 
+    def database_for(self, database: str) -> str:
+        """Where a request for ``database`` runs: the shadow of a database that reads host files by
+        name (:data:`SHADOW_DATABASE`), else ``database`` itself."""
+        return SHADOW_DATABASE if database in self.file_databases else database
+
     def _prepare(self, h: _Handle, user: User | HashedUser, database: str, settings: dict[str, str]) -> None:
         """Make the handle's database and settings those of this request, in one ``SET``: what the
         previous request changed back to DEFAULT, the fixed settings, the reader's limits, then the
-        request's own — every value a quoted literal, so nothing can be pasted in."""
-        if database != h.database:
-            self._raw(h, f"USE `{database.replace('`', '')}`")
-            h.database = database
+        request's own — every value a quoted literal, so nothing can be pasted in.
+
+        The ``SET`` is itself a statement the engine parses under the handle's settings, so a
+        request's settings can leave a handle unable to reset (``max_query_size = 30``, a parser
+        limit): then the handle is closed and opened afresh, with nothing of any request on it."""
+        try:
+            self._reset(h, user, database, settings)
+        except Exception:
+            log.warning("an engine handle could not reset its settings; opening it again")
+            self._reopen(h)
+            self._reset(h, user, database, settings)
+
+    def _reset(self, h: _Handle, user: User | HashedUser, database: str, settings: dict[str, str]) -> None:
         wanted = {**settings, **FORCED, **(READER_LIMITS if user.role == READER else {})}
         items = [f"{n} = DEFAULT" for n in sorted(h.changed - wanted.keys())]
         items += [f"{n} = {literal(v)}" for n, v in wanted.items() if _SETTING_NAME.match(n)]
+        if database != h.database:
+            # Before the request's settings are on the handle, so a USE always parses.
+            self._raw(h, f"USE `{database.replace('`', '')}`")
+            h.database = database
         self._raw(h, "SET " + ", ".join(items))
         h.changed = set(settings) - FORCED.keys()
+
+    @staticmethod
+    def _reopen(h: _Handle) -> None:
+        import chdb
+
+        with contextlib.suppress(Exception):
+            h.conn.close()  # type: ignore[attr-defined]
+        h.conn = chdb.connect(h.dsn)
+        h.database, h.changed = "default", set()
 
     def _statement(
         self,
@@ -388,9 +447,10 @@ class ChdbEngine:
                 )
                 # Bound parameters must be known to parse a statement that uses them.
                 explained = self._raw(h, f"EXPLAIN AST {sql}", "TabSeparatedRaw", params or None)
+            canonical = formatted.bytes().decode()  # type: ignore[attr-defined]
             statement = Statement(
                 tree=parse_ast(explained.bytes().decode()),  # type: ignore[attr-defined]
-                tokens=tokens(formatted.bytes().decode()),  # type: ignore[attr-defined]
+                tokens=tokens(canonical),
                 role=user.role,
                 user=user.name,
                 database=database,
@@ -398,6 +458,8 @@ class ChdbEngine:
                 insert_format=insert_format,
                 settings=self.settings_policy,
                 table_functions=self.table_functions,
+                file_databases=self.file_databases,
+                text=canonical,
             )
             check(statement)
             if size <= limit < size + 64:
@@ -443,6 +505,7 @@ class ChdbEngine:
         """Run one statement and return its output in ``fmt`` (unless the SQL names a FORMAT)."""
         user = user or User("default", "", WRITER)
         settings = settings or {}
+        database = self.database_for(database)
         self._check_settings(settings, user)
         if not format_allowed(fmt):
             raise QueryError(f"Code: 497. DB::Exception: format {fmt} is not allowed through this endpoint. "
@@ -457,6 +520,20 @@ class ChdbEngine:
             if statement.kind == "UseQuery":
                 return Result(body=b"", fmt="", use_database=statement.tree.name.strip("`"))
             t0 = time.perf_counter()
+            out = output_format(statement, fmt)
+            # Only a SELECT streams (the engine refuses to for DESCRIBE, SHOW…, whose results are
+            # the size of a schema anyway).
+            select = statement.kind in _SELECTS
+            if select and streamed(out):
+                limit = READER_MAX_RESULT_BYTES if user.role == READER else None
+                with self._param_lock if params else contextlib.nullcontext():
+                    return self._streamed(h, sql, fmt, params, limit, t0)
+            if select and user.role == READER:
+                raise QueryError(
+                    f"Code: 497. DB::Exception: format {out} is written whole, not block by block; the "
+                    "reader's results come in Native, RowBinary, TSV, CSV or JSONEachRow. (ACCESS_DENIED)",
+                    497,
+                )
             if params:
                 with self._param_lock:
                     r = self._raw(h, sql, fmt, params)
@@ -477,6 +554,36 @@ class ChdbEngine:
             raise _error_from(e) from e
         finally:
             pool.give(h)
+
+    @staticmethod
+    def _streamed(
+        h: _Handle, sql: str, fmt: str, params: dict | None, limit: int | None, t0: float
+    ) -> Result:
+        """A result read from the engine block by block, refused (396) once it passes ``limit``
+        bytes. The stream is always closed: a handle with an open stream answers the next query
+        with nothing."""
+        send = h.conn.send_query  # type: ignore[attr-defined]
+        stream = send(sql, fmt, params=params) if params else send(sql, fmt)
+        parts: list[bytes] = []
+        size = rows = read = 0
+        try:
+            for chunk in stream:
+                data = chunk.bytes()
+                size += len(data)
+                if limit is not None and size > limit:
+                    raise QueryError(
+                        f"Code: 396. DB::Exception: Limit for result exceeded, max bytes: {limit >> 20} MiB "
+                        "(the endpoint's bound on a reader's result). (TOO_MANY_ROWS_OR_BYTES)",
+                        396,
+                    )
+                parts.append(data)
+                rows += int(chunk.rows_read())
+                read += int(chunk.bytes_read())
+        finally:
+            stream.cancel()
+        return Result(
+            body=b"".join(parts), fmt=fmt, rows_read=rows, bytes_read=read, elapsed_s=time.perf_counter() - t0
+        )
 
     def _session_set(self, statement: Statement, user: User | HashedUser) -> dict[str, str | None]:
         """A SET statement's items for the request's session (None: back to the default); each
@@ -517,21 +624,21 @@ class ChdbEngine:
         """
         user = user or User("default", "", WRITER)
         settings = settings or {}
+        database = self.database_for(database)
         self._check_settings(settings, user)
-        target, clause = _split_settings(statement)
         path = self.spool_dir / f"insert-{uuid.uuid4().hex}"
         pool = self._pools["audit" if user.role == READER else WRITER]
         h = pool.take()
         try:
             self._prepare(h, user, database, settings)
-            self._statement(
+            checked = self._statement(
                 h, user, f"{statement} FORMAT {fmt}", database, settings, readonly=False, insert_format=fmt
             )
             with open(path, "wb") as f:
                 for chunk in chunks:
                     f.write(chunk)
             t0 = time.perf_counter()
-            r = self._raw(h, f"{target} FROM INFILE '{path}'{clause} FORMAT {fmt}", "TabSeparated")
+            r = self._raw(h, _from_infile(checked, path), "TabSeparated")
             return Result(
                 body=b"",
                 fmt="",
@@ -557,15 +664,18 @@ def _spool_dir(data_dir: Path) -> Path:
     return path
 
 
-def _split_settings(statement: str) -> tuple[str, str]:
-    """``INSERT INTO t (cols) SETTINGS a=1`` → (``INSERT INTO t (cols)``, `` SETTINGS a=1``).
+def _from_infile(checked: Statement, path: Path) -> str:
+    """The statement the policy checked, in the engine's canonical text, reading its rows from
+    ``path``: ``INSERT INTO t (cols) FROM INFILE 'path' [SETTINGS …] FORMAT f``.
 
-    ``FROM INFILE`` must stand before a SETTINGS clause, so the clause is moved after it.
-    """
-    m = re.search(r"\sSETTINGS\s", statement, re.IGNORECASE)
-    if m is None or statement.rfind(")") > m.start():
-        return statement.rstrip(), ""
-    return statement[: m.start()].rstrip(), " " + statement[m.start() :].strip()
+    Built from the canonical tokens, not the client's text, so a comment or a string that looks
+    like a clause cannot move ``FROM INFILE`` to where it means something else."""
+    toks = checked.tokens
+    fmt_at = max(i for i, t in enumerate(toks) if t.keyword == "FORMAT")
+    settings_at = next((i for i, t in enumerate(toks[:fmt_at]) if t.keyword == "SETTINGS"), fmt_at)
+    text = checked.text
+    head, clause = text[: toks[settings_at].start], text[toks[settings_at].start : toks[fmt_at].start]
+    return f"{head.rstrip()} FROM INFILE {literal(str(path))} {clause}{text[toks[fmt_at].start :]}"
 
 
 class _ChunkReader:
@@ -622,6 +732,14 @@ class _Handler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True
     server: ChdbHTTPServer
 
+    def setup(self) -> None:
+        # A socket read or write that waits longer than this closes the connection, as a server's
+        # http_receive_timeout does: a client that trickles its request one byte a minute (or
+        # never sends one) holds a thread for that long, not for ever. A running query does not
+        # touch the socket, so no query is cut short by it.
+        self.timeout = self.server.socket_timeout_s
+        super().setup()
+
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
         log.debug("%s " + format, self.address_string(), *args)
 
@@ -631,13 +749,13 @@ class _Handler(BaseHTTPRequestHandler):
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
             while True:
                 line = self.rfile.readline(65537)
-                try:
-                    size = int(line.split(b";", 1)[0].strip() or b"0", 16)
-                except ValueError:
+                digits = line.split(b";", 1)[0].strip()
+                if not re.fullmatch(rb"[0-9A-Fa-f]{1,15}", digits):  # no sign, no `0x`, no 2**64
                     self.close_connection = True
                     raise QueryError(
                         "Code: 1001. DB::Exception: a malformed chunk of the request body", 1001, 400
-                    ) from None
+                    )
+                size = int(digits, 16)
                 if size == 0:
                     while self.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
                         pass  # trailers
@@ -646,7 +764,12 @@ class _Handler(BaseHTTPRequestHandler):
                 if seen > limit:
                     self.close_connection = True  # the rest of the body is not read
                     raise _too_large(limit)
-                yield self.rfile.read(size)
+                while size > 0:
+                    data = self.rfile.read(min(size, _PIECE))
+                    if not data:
+                        return
+                    size -= len(data)
+                    yield data
                 self.rfile.readline(3)
         else:
             try:
@@ -710,14 +833,23 @@ class _Handler(BaseHTTPRequestHandler):
     def _form(self, params: dict[str, str], body: bytes) -> dict[str, str]:
         """Fields of a multipart/form-data body (clickhouse-connect sends the query and bound
         parameters so once they pass ~4 KB), merged over the URL parameters."""
+        content_type = self.headers.get("Content-Type", "")
+        m = re.search(r'boundary="?([^";]{1,200})', content_type)
+        if m is None or body.count(b"--" + m.group(1).encode()) > MAX_FORM_PARTS + 1:
+            raise QueryError(
+                f"Code: 1001. DB::Exception: a multipart form without a boundary or with more than "
+                f"{MAX_FORM_PARTS} parts. (BAD_ARGUMENTS)",
+                1001,
+                400,
+            )
         msg = BytesParser(policy=email.policy.HTTP).parsebytes(
-            b"Content-Type: " + self.headers.get("Content-Type", "").encode() + b"\r\n\r\n" + body
+            b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + body
         )
         out = dict(params)
         for part in msg.iter_parts():  # type: ignore[attr-defined]
             name = part.get_param("name", header="content-disposition")
             if name:
-                out[name] = part.get_payload(decode=True).decode()
+                out[name] = _text(part.get_payload(decode=True) or b"")
         return out
 
     def _serve(self, readonly: bool) -> None:
@@ -726,7 +858,8 @@ class _Handler(BaseHTTPRequestHandler):
         session: _Session | None = None
         try:
             params = dict(parse_qsl(urlsplit(self.path).query, keep_blank_values=True))
-            query_id = params.get("query_id") or query_id
+            asked = params.get("query_id") or ""
+            query_id = asked if _QUERY_ID.match(asked) else query_id
             user = self._authenticate(params)
             # The reader streams nothing but its audit rows: its whole body is a statement's size.
             limit = MAX_STATEMENT_BYTES if user.role == READER else self.server.max_body_bytes
@@ -785,7 +918,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._drain(body_iter)
             self._reply(
                 500,
-                f"Code: 1001. DB::Exception: {type(e).__name__}: {e}\n".encode(),
+                f"Code: 1001. DB::Exception: {type(e).__name__}: {e}\n".encode(errors="replace"),
                 {"X-ClickHouse-Exception-Code": "1001", "X-ClickHouse-Query-Id": query_id},
             )
         finally:
@@ -969,12 +1102,14 @@ class ChdbHTTPServer(ThreadingHTTPServer):
         users: list[HashedUser],
         default_database: str = "default",
         max_body_bytes: int = 512 * 1024 * 1024,
+        socket_timeout_s: float = 30.0,
     ) -> None:
         super().__init__(address, _Handler)
         self.users = {u.name: u for u in users}
         self.sessions = _Sessions()
         self.default_database = default_database
         self.max_body_bytes = max_body_bytes
+        self.socket_timeout_s = socket_timeout_s
         self.engine: ChdbEngine
 
     def attach(self, engine: ChdbEngine) -> None:
@@ -1034,7 +1169,11 @@ def open_confined(config: EndpointConfig) -> tuple[ChdbHTTPServer, ChdbEngine]:
     data_dir = Path(config.data_dir).resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     server = ChdbHTTPServer(
-        (config.host, config.port), config.users, config.default_database, config.max_body_bytes
+        (config.host, config.port),
+        config.users,
+        config.default_database,
+        config.max_body_bytes,
+        config.socket_timeout_s,
     )
     spool = _spool_dir(data_dir)
     # chdb makes a scratch directory under TMPDIR when it is imported: keep it in the data directory.
@@ -1045,6 +1184,11 @@ def open_confined(config: EndpointConfig) -> tuple[ChdbHTTPServer, ChdbEngine]:
     import zstandard  # noqa: F401
 
     confine(writable=[data_dir, spool])
+    # Relative names (a path in a statement, the engine's own scratch files) resolve in an empty
+    # directory of the engine's, not wherever the service was started (a checkout holds .env).
+    cwd = data_dir / "cwd"
+    cwd.mkdir(exist_ok=True)
+    os.chdir(cwd)
     engine = ChdbEngine(data_dir, config.handles, config.reader_handles, config.reader_queue)
     server.attach(engine)
     return server, engine

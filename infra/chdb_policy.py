@@ -19,6 +19,8 @@ refuses) — and :func:`check` runs one rule per concern over a :class:`Statemen
 - :func:`rule_host_functions` — no function that reaches the host or the network, anywhere;
 - :func:`rule_engines` — local table and database engines only, no dictionaries;
 - :func:`rule_system_tables` — only the ``system`` tables a client needs, and never written;
+- :func:`rule_file_databases` — no name in a database that reads host files by name (the engine's
+  own ``default``);
 - :func:`rule_formats` — input and output formats from an allow-list (none reads a schema file);
 - :func:`rule_settings_clauses` — a ``SETTINGS`` clause is refused to the reader and checked item
   by item for the writer (:mod:`dozor.infra.chdb_settings`);
@@ -32,7 +34,7 @@ databases; the *reader* (the dashboard) may only read them and append to its aud
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from dozor.infra.chdb_settings import SettingRefused, SettingsPolicy
@@ -50,12 +52,15 @@ __all__ = [
     "RESULT_STATEMENTS",
     "AUDIT_TABLE",
     "format_allowed",
+    "streamed",
+    "output_format",
     "rule_kind",
     "rule_no_host_files",
     "rule_table_functions",
     "rule_host_functions",
     "rule_engines",
     "rule_system_tables",
+    "rule_file_databases",
     "rule_formats",
     "rule_settings_clauses",
     "rule_reader_insert",
@@ -106,12 +111,16 @@ HOST_FUNCTIONS = frozenset(
      "deltalakelocal", "iceberg", "icebergs3", "icebergazure", "iceberglocal", "icebergs3cluster",
      "icebergazurecluster", "hudi", "hudicluster", "paimon", "paimons3", "paimonlocal", "arrowflight",
      "ytsaurus", "loop", "fuzzjson", "mergetreeindex", "mergetreeanalyzeindexes", "timeseriesdata",
-     "prometheusquery", "kafka", "rabbitmq", "nats", "hive", "meilisearch"}
+     "prometheusquery", "kafka", "rabbitmq", "nats", "hive", "meilisearch",
+     # Looks a table up by name, so in a database of files it opens one to read its columns.
+     "hascolumnintable"}
 )  # fmt: skip
-#: Table and database engines a writer may create: local storage only.
+#: Table and database engines a writer may create: local storage that holds its own rows. Not
+#: Buffer, Merge, Distributed or any engine that names another table in its arguments: a writer's
+#: ``Buffer(system, processes, …)`` lets the reader read a system table the policy refuses.
 _ENGINES = re.compile(
     r"^(?:(?:Replacing|Summing|Aggregating|Collapsing|VersionedCollapsing|Graphite|Coalescing)?MergeTree"
-    r"|Memory|Null|Log|TinyLog|StripeLog|Set|Join|Buffer|Atomic|Ordinary|Lazy)$"
+    r"|Memory|Null|Log|TinyLog|StripeLog|Set|Join|Atomic|Ordinary|Lazy)$"
 )
 #: ``system`` tables any user may read: what clickhouse-connect, the migrations and a schema
 #: browser need. Everything else there (query logs, users, processes, disks, …) is refused.
@@ -129,6 +138,16 @@ _FORMATS = re.compile(
     r"|ORC|Pretty\w*|Vertical|Values|Null|XML|Markdown|LineAsString|RawBLOB)$",
     re.IGNORECASE,
 )
+#: Formats whose output is a run of independent pieces, one per block, so a result can be read
+#: from the engine block by block and counted as it comes (the endpoint stops a result at its
+#: bound, whatever its blocks hold — a column of one constant megabyte counts once in
+#: ``max_result_bytes``). JSON, Parquet, Arrow and the like wrap the whole result and are written
+#: at once; the reader gets these formats only (the dashboard reads Native).
+_STREAMED_FORMATS = frozenset(
+    {"native", "rowbinary", "tabseparated", "tsv", "tabseparatedraw", "tsvraw", "csv", "jsoneachrow",
+     "ndjson", "jsonlines", "jsoncompacteachrow", "jsonstringseachrow", "jsoncompactstringseachrow",
+     "rawblob"}
+)  # fmt: skip
 #: What the reader may append to its audit log in: the formats clickhouse-connect inserts in.
 #: Never Values, whose rows are SQL.
 _READER_INSERT_FORMATS = frozenset({"native", "rowbinary", "jsoneachrow", "jsoncompacteachrow"})
@@ -166,6 +185,11 @@ class Statement:
     #: minus ``system.functions``): any of them outside :data:`TABLE_FUNCTIONS` is refused wherever
     #: it appears, so a table function the engine gains in a later version is refused too.
     table_functions: frozenset[str] = field(default=frozenset(), compare=False)
+    #: Databases that read host files by name (``system.databases``: engine Overlay or Filesystem —
+    #: clickhouse-local's ``default`` is an Atomic database laid over the file system).
+    file_databases: frozenset[str] = field(default=frozenset({"default"}), compare=False)
+    #: The canonical text the tokens were read from (what the engine runs for a streamed insert).
+    text: str = field(default="", compare=False)
 
     @property
     def kind(self) -> str:
@@ -259,9 +283,30 @@ def _readable(db: str, table: str) -> None:
         raise _deny(f"Not enough privileges: {db}.{table} is not readable through this endpoint")
 
 
+def _qualified_names(s: Statement) -> Iterator[tuple[str, str]]:
+    """Every ``database.name`` of the statement, as (lower-cased database, name): from the tree,
+    where bound parameters stand in place and ``x IN system.t`` is an identifier, not a table; and
+    from the canonical text, which also shows what the tree leaves out (``CREATE … AS db.t``,
+    ``… TO db.t``, ``ATTACH PARTITION … FROM db.t``). A column written ``alias.column`` is read
+    as one too: it is checked the same way and passes unless its alias names a guarded database."""
+    for node in s.tree.walk():
+        if node.kind in ("TableIdentifier", "Identifier") and "." in node.name:
+            yield _table(node.name)
+    toks = s.tokens
+    for i, t in enumerate(toks):
+        if t.kind not in ("word", "ident") or (i and toks[i - 1].text == "."):
+            continue
+        name = t.text[1:-1] if t.kind == "ident" else t.text
+        if i + 2 < len(toks) and toks[i + 1].text == "." and toks[i + 2].kind in ("word", "ident"):
+            yield name.lower(), toks[i + 2].text.strip('`"')
+        elif t.kind == "ident" and "." in name:
+            yield _table(name)  # `system.users` in one quoted name: refused as if it were two
+
+
 def rule_system_tables(s: Statement) -> None:
-    """Only the ``system`` tables a client needs are read; the ``system`` database is never
-    written, whichever way the statement names it."""
+    """Only the ``system`` tables a client needs are read, wherever the statement names them (in
+    FROM, after IN, in a clause the tree does not show); the ``system`` database is never written,
+    whichever way the statement names it."""
     current = s.database.lower()
     if current == "system" and s.kind not in RESULT_STATEMENTS and s.kind not in SESSION_STATEMENTS:
         raise _deny("Not enough privileges: the system database is read-only")
@@ -269,17 +314,60 @@ def rule_system_tables(s: Statement) -> None:
         if node.kind == "TableIdentifier":
             db, table = _table(node.name)
             _readable(db or current, table)
+    for db, table in _qualified_names(s):
+        _readable(db, table)
     if s.kind in _WRITE - RESULT_STATEMENTS:
         idents = [c.name.strip("`").lower() for c in s.tree.children if c.kind == "Identifier"]
         if idents and idents[0] == "system" and (len(idents) > 1 or s.kind == "InsertQuery"):
             raise _deny("Not enough privileges: the system database is read-only")
         if s.kind == "InsertQuery" and len(idents) >= 2:
             _readable(idents[0], idents[1])
+        # What the tree does not show: a view's target (`CREATE MATERIALIZED VIEW … TO system.t`),
+        # a partition's destination (`MOVE PARTITION … TO TABLE system.t`).
+        toks = s.tokens
+        for i, t in enumerate(toks):
+            if t.keyword == "TO":
+                j = i + 2 if i + 1 < len(toks) and toks[i + 1].keyword == "TABLE" else i + 1
+                if j < len(toks) and toks[j].text.strip('`"').lower() == "system":
+                    raise _deny("Not enough privileges: the system database is read-only")
+
+
+def rule_file_databases(s: Statement) -> None:
+    """No name in a database that reads host files by name.
+
+    clickhouse-local's ``default`` database is an Atomic database laid over the file system: a name
+    it does not hold is opened as a file (``SELECT * FROM default.`/etc/passwd```, ``x IN
+    default.`../.env```). The endpoint runs unqualified names in a database of its own
+    (``chdb_http.SHADOW_DATABASE``), so only a name qualified with such a database reaches it, and
+    that is refused wherever it stands; so is naming the database itself (``SHOW TABLES FROM
+    default``, ``DROP DATABASE default``)."""
+    if s.kind in SESSION_STATEMENTS or not s.file_databases:
+        return
+    for db, table in _qualified_names(s):
+        if db in s.file_databases:
+            raise _deny(
+                f"Not enough privileges: {db}.{table}: the engine's {db} database opens host files by "
+                "name; use a database of your own"
+            )
+    for c in s.tree.children:
+        if c.kind == "Identifier" and c.name.strip('`"').lower() in s.file_databases:
+            raise _deny(f"Not enough privileges: the engine's {c.name} database opens host files by name")
 
 
 def format_allowed(name: str) -> bool:
     """Whether a data format may be read or written through this endpoint."""
     return bool(_FORMATS.match(name))
+
+
+def streamed(name: str) -> bool:
+    """Whether a result in format ``name`` can be read from the engine block by block."""
+    return name.lower() in _STREAMED_FORMATS
+
+
+def output_format(s: Statement, requested: str) -> str:
+    """The format the engine answers ``s`` in: its own FORMAT clause, else the requested one."""
+    names = format_names(s.tokens)
+    return names[-1] if names and s.kind != "InsertQuery" else requested
 
 
 def rule_formats(s: Statement) -> None:
@@ -351,6 +439,7 @@ RULES: tuple[Callable[[Statement], None], ...] = (
     rule_host_functions,
     rule_engines,
     rule_system_tables,
+    rule_file_databases,
     rule_formats,
     rule_settings_clauses,
 )

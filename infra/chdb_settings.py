@@ -47,6 +47,9 @@ FORCED: dict[str, str] = {
     "allow_introspection_functions": "0",
     # Settings after FORMAT in an INSERT would be read from the data line, past the policy's view.
     "allow_settings_after_format_in_insert": "0",
+    # The policy reads statements as ClickHouse SQL; under `dialect = 'prql'` the engine would run
+    # something else than what was checked, and the handle's own SET would no longer parse.
+    "dialect": "clickhouse",
 }
 
 #: Never changed by a request, whoever sends it: the fixed settings, the handle's read-only mode
@@ -62,6 +65,11 @@ READER_LIMITS: dict[str, str] = {
     "max_memory_usage": str(2 * 1024**3),
     "max_threads": "2",
     "os_thread_priority": "19",
+    # A result is held whole in the engine's memory and then in the reply (chdb does not stream):
+    # max_memory_usage does not count it, so a 3 GB result went through. The largest dashboard
+    # export is a few MB.
+    "max_result_bytes": str(256 * 1024**2),
+    "result_overflow_mode": "throw",
 }
 
 #: Everything a reader request may set: what clickhouse-connect sends with a query (it reads

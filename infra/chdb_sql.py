@@ -101,6 +101,8 @@ class Token:
 
     kind: str
     text: str
+    #: Where the token starts in the text it was read from.
+    start: int = field(default=0, compare=False)
 
     @property
     def keyword(self) -> str:
@@ -146,7 +148,7 @@ def tokens(sql: str) -> list[Token]:
             kind = "string"
         if kind == "punct" and text in "'`\"":
             raise Unreadable("an unterminated quote")
-        out.append(Token(kind or "punct", text))
+        out.append(Token(kind or "punct", text, m.start()))
     return out
 
 

@@ -452,3 +452,242 @@ def test_slow_readers_past_the_queue_are_told_to_retry_and_the_writer_goes_on(sm
     assert w.command("SELECT count() FROM q") == 20 and writes_s < 10, writes_s
     for t in readers:
         t.join(120)
+
+
+# --- 7. names that are files ----------------------------------------------------------------------
+# clickhouse-local's `default` database opens a name it does not hold as a host file. The planted
+# file sits in the engine's own data directory, which the confined process may read: only the
+# policy stands between a statement and it (test_endpoint_confinement shows the rest of the disk).
+
+
+@pytest.fixture(scope="module")
+def planted(endpoint) -> Path:
+    path = endpoint.state / "clickhouse" / "planted.csv"
+    path.write_text(f"{SECRET},1\n")
+    return path
+
+
+FILE_NAMES = [
+    "SELECT * FROM default.`{p}`",
+    "SELECT * FROM `default`.`{p}`",
+    'SELECT * FROM "default"."{p}"',
+    "SELECT * FROM `{p}`",
+    "SELECT * FROM `default.{p}`",
+    "SELECT * FROM default.`{d}/plant*`",
+    "SELECT * FROM default.`../planted.csv`",
+    "SELECT * FROM `../planted.csv`",
+    "SELECT '{secret}' IN default.`{p}`",
+    "SELECT c1 FROM {db}.t AS t, default.`{p}` AS f",
+    "SELECT * FROM default.`{p}` AS x JOIN system.one ON 1",
+    "WITH (SELECT any(c1) FROM default.`{p}`) AS s SELECT s",
+    "SELECT * FROM {db}.t WHERE s IN (SELECT c1 FROM default.`{p}`)",
+    "DESCRIBE TABLE default.`{p}`",
+    "EXISTS TABLE default.`{p}`",
+    "SELECT hasColumnInTable('default', '{p}', 'c1')",
+    "SHOW TABLES FROM default",
+    "INSERT INTO {db}.t SELECT 1, c1 FROM default.`{p}`",
+    "CREATE VIEW {db}.v_file AS SELECT * FROM default.`{p}`",
+    "CREATE TABLE {db}.t_file ENGINE = Memory AS SELECT * FROM default.`{p}`",
+    "INSERT INTO default.`{d}/out.csv` SELECT 1",
+]
+
+
+@ROLES
+@pytest.mark.parametrize("attack", FILE_NAMES)
+def test_no_name_opens_a_host_file(endpoint, db, planted, user, attack):
+    sql = attack.format(p=planted, d=planted.parent, db=db, secret=SECRET)
+    _refused(endpoint, sql, user)
+    assert _stored_anywhere(endpoint, db) == 0
+    assert not (planted.parent / "out.csv").exists()
+
+
+@ROLES
+def test_no_bound_parameter_or_session_opens_a_host_file(endpoint, planted, user):
+    params = urllib.parse.urlencode({"param_d": "default", "param_t": str(planted)})
+    _refused(endpoint, "SELECT * FROM {d:Identifier}.{t:Identifier}", user, f"?{params}")
+    _refused(endpoint, "SELECT 1 IN {d:Identifier}.{t:Identifier}", user, f"?{params}")
+    s = _client(endpoint, user, autogenerate_session_id=True)
+    s.command("USE default")
+    with pytest.raises(Exception) as e:
+        s.query(f"SELECT * FROM `{planted}`")
+    assert SECRET not in str(e.value)
+
+
+def test_unqualified_tables_still_live_in_the_default_database_for_a_writer(endpoint):
+    w = _client(endpoint)
+    w.command("CREATE TABLE IF NOT EXISTS plain (id UInt32) ENGINE = MergeTree ORDER BY id")
+    w.insert("plain", [[7]], column_names=["id"])
+    assert w.command("SELECT sum(id) FROM plain") >= 7
+    w.command("DROP TABLE plain")
+
+
+# --- 8. system tables by any name, engines that name another table -----------------------------
+
+
+SYSTEM_BY_NAME = [
+    "SELECT 'x' IN system.keywords",
+    "SELECT 'default' IN system.users",
+    "SELECT 1 NOT IN system.processes",
+    "SELECT in(1, system.query_log)",
+    "SELECT 1 IN `system`.`users`",
+    "SELECT * FROM {db}.t WHERE s IN system.users",
+    "SELECT * FROM `system.users`",
+]
+
+
+@ROLES
+@pytest.mark.parametrize("attack", SYSTEM_BY_NAME)
+def test_no_refused_system_table_is_read_by_another_name(endpoint, db, user, attack):
+    h, _ = _refused(endpoint, attack.format(db=db), user)
+
+
+@ROLES
+def test_no_refused_system_table_is_read_through_a_bound_name(endpoint, user):
+    params = urllib.parse.urlencode({"param_d": "system", "param_t": "users"})
+    h, _ = _refused(endpoint, "SELECT 1 IN {d:Identifier}.{t:Identifier}", user, f"?{params}")
+    assert h["X-ClickHouse-Exception-Code"] == "497"
+
+
+ENGINES_THAT_NAME_TABLES = [
+    "CREATE TABLE {db}.buf (name String) ENGINE = Buffer(system, users, 1, 10, 100, 10000, 1000000, "
+    "10000000, 100000000)",
+    "CREATE TABLE {db}.buf2 (name String) ENGINE = Buffer(default, `{p}`, 1, 10, 100, 10000, 1000000, "
+    "10000000, 100000000)",
+    "CREATE TABLE {db}.mrg (name String) ENGINE = Merge(system, '^us')",
+    "CREATE TABLE {db}.dst (name String) ENGINE = Distributed(default, system, users)",
+    "CREATE TABLE {db}.cp AS system.users",
+    "CREATE MATERIALIZED VIEW {db}.mv TO system.one AS SELECT 1 AS dummy",
+]
+
+
+@pytest.mark.parametrize("attack", ENGINES_THAT_NAME_TABLES)
+def test_no_table_the_writer_makes_reads_another_for_the_reader(endpoint, db, planted, attack):
+    _refused(endpoint, attack.format(db=db, p=planted), WRITER)
+    for name in ("buf", "buf2", "mrg", "dst", "cp", "mv"):
+        assert _client(endpoint).command(f"EXISTS TABLE {db}.{name}") == 0
+
+
+# --- 9. no request leaves a handle broken, no result outgrows its bound ----------------------------
+
+
+BREAKING_SETTINGS = [
+    {"max_query_size": "30"},
+    {"max_parser_depth": "2"},
+    {"max_parser_backtracks": "1"},
+    {"dialect": "prql"},
+    {"dialect": "kusto"},
+    {"max_ast_elements": "1"},
+]
+
+
+@pytest.mark.parametrize("setting", BREAKING_SETTINGS, ids=lambda s: next(iter(s)))
+def test_no_setting_leaves_a_handle_unable_to_serve_the_next_request(endpoint, db, setting):
+    query = "?" + urllib.parse.urlencode(setting)
+    for _ in range(8):  # more requests than handles: every handle of the pool gets one
+        _post(endpoint, "SELECT 1", WRITER, query)
+        _post(endpoint, "SELECT 1", WRITER, query + "&session_id=" + uuid.uuid4().hex)
+    for user in (WRITER, READER):
+        for _ in range(8):
+            status, _, body = _post(endpoint, f"SELECT count() FROM {db}.t", user)
+            assert status == 200, body[:300]
+
+
+def test_a_readers_result_is_bounded_like_its_memory(endpoint):
+    t0 = time.monotonic()
+    h, body = _refused(endpoint, "SELECT repeat('x', 1000000) FROM numbers(400)", READER)
+    assert h["X-ClickHouse-Exception-Code"] == "396", body[:300]
+    assert time.monotonic() - t0 < 30
+    assert _post(endpoint, "SELECT 1", READER)[0] == 200
+
+
+# --- 10. the protocol -----------------------------------------------------------------------------
+
+
+def _raw(endpoint, payload: bytes, timeout: float = 20) -> bytes:
+    with socket.create_connection(("127.0.0.1", endpoint.port), timeout=timeout) as s:
+        s.sendall(payload)
+        out = b""
+        while chunk := s.recv(65536):
+            out += chunk
+            if b"\r\n\r\n" in out:
+                break
+        return out
+
+
+@pytest.mark.parametrize("size", [b"-1", b"-0x10", b"+5", b"0x5", b"1" * 40])
+def test_a_chunk_size_that_is_not_a_hex_number_is_refused(endpoint, size):
+    auth = _basic(WRITER)["Authorization"]
+    out = _raw(
+        endpoint,
+        b"POST / HTTP/1.1\r\nHost: x\r\nAuthorization: " + auth.encode() + b"\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\n" + size + b"\r\nSELECT 1\r\n0\r\n\r\n",
+    )
+    assert out.startswith(b"HTTP/1.1 400"), out[:200]
+    assert _post(endpoint, "SELECT 1", WRITER)[0] == 200
+
+
+def test_a_query_id_cannot_write_headers(endpoint):
+    status, headers, _ = _post(endpoint, "SELECT 1", READER, "?query_id=a%0d%0aX-Evil:%201%0d%0a")
+    assert status == 200 and "X-Evil" not in headers
+    assert "\n" not in headers["X-ClickHouse-Query-Id"] and "\r" not in headers["X-ClickHouse-Query-Id"]
+    status, headers, _ = _post(endpoint, "SELECT 1", READER, "?query_id=batch-7.run:3")
+    assert headers["X-ClickHouse-Query-Id"] == "batch-7.run:3"
+
+
+def test_a_form_of_a_quarter_million_parts_is_refused_at_once(endpoint):
+    boundary = "b0undary"
+    body = (f'--{boundary}\r\nContent-Disposition: form-data; name="x"\r\n\r\n\r\n' * 250_000).encode()
+    body += f"--{boundary}--\r\n".encode()
+    t0 = time.monotonic()
+    status, _, _ = _request(
+        endpoint, body, READER, headers={"Content-Type": f"multipart/form-data; boundary={boundary}"}
+    )
+    assert status == 400 and time.monotonic() - t0 < 5
+
+
+def test_a_form_that_is_not_utf8_gets_a_clear_error(endpoint):
+    boundary = "b0undary"
+    body = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="query"\r\n\r\n'.encode()
+        + b"SELECT '\xff\xfe'\r\n"
+        + f"--{boundary}--\r\n".encode()
+    )
+    status, headers, text = _request(
+        endpoint, body, READER, headers={"Content-Type": f"multipart/form-data; boundary={boundary}"}
+    )
+    assert status != 200 and headers["X-ClickHouse-Exception-Code"] == "36", text
+    assert b"UnicodeDecodeError" not in text
+
+
+def test_a_silent_connection_is_closed(tmp_path):
+    ch = ClickHouseEndpoint(
+        tmp_path,
+        env={"DOZOR_CLICKHOUSE_PASSWORD": WRITER[1], "DOZOR_CLICKHOUSE_READER_PASSWORD": READER[1],
+             "DOZOR_CHDB_SOCKET_TIMEOUT_S": "2"},
+    )  # fmt: skip
+    ch.start()
+    try:
+        with socket.create_connection(("127.0.0.1", ch.port), timeout=30) as s:
+            s.sendall(b"POST / HTTP/1.1\r\nHost: x\r\n")  # and then nothing
+            t0 = time.monotonic()
+            assert s.recv(100) == b""  # the endpoint closed it
+            assert time.monotonic() - t0 < 15
+    finally:
+        ch.stop()
+
+
+STREAMED_INSERT_HEADS = [
+    "INSERT INTO {db}.t (id, s) /* SETTINGS max_threads = 1 */ FORMAT JSONEachRow",
+    "INSERT INTO {db}.t (id, s) /* ) */ SETTINGS insert_deduplication_token = 'a ) SETTINGS b' "
+    "FORMAT JSONEachRow",
+    "INSERT INTO {db}.t (id, s) SETTINGS log_comment = 'FROM INFILE \\'/etc/passwd\\'' FORMAT JSONEachRow",
+]
+
+
+@pytest.mark.parametrize("n", range(len(STREAMED_INSERT_HEADS)))
+def test_a_streamed_insert_runs_as_checked_whatever_its_comments_and_strings(endpoint, db, n):
+    row_id = 1000 + n
+    head = STREAMED_INSERT_HEADS[n].format(db=db)
+    status, _, body = _post(endpoint, f'{head}\n{{"id": {row_id}, "s": "c"}}\n', WRITER)
+    assert status == 200, body[:300]
+    assert _client(endpoint).command(f"SELECT count() FROM {db}.t WHERE id = {row_id}") == 1

@@ -62,6 +62,9 @@ out = {
     # The engine retries an address it cannot reach: once, within seconds, is enough here.
     "url": run(writer, f"SELECT * FROM url('http://127.0.0.1:{port}/', 'LineAsString', 's String') "
                        "SETTINGS http_max_tries = 1, max_execution_time = 10"),
+    # The default database opens any name as a file; outside the data directory nothing opens.
+    "file_database": run(writer, f"SELECT * FROM default.`{secret}`"),
+    "file_database_relative": run(reader, "SELECT * FROM default.`../../../../etc/hostname`"),
     "values_code": run(writer, f"SELECT * FROM format(Values, 's String', $$(file('{secret}'))$$)"),
     "reader_write": run(reader, "CREATE TABLE default.r (a UInt8) ENGINE = Memory"),
     "reader_readonly_off": run(reader, "SET readonly = 0"),

@@ -21,6 +21,7 @@ import clickhouse_connect
 import pytest
 from clickhouse_connect.driver.exceptions import DatabaseError
 
+from dozor.infra.chdb_http import SHADOW_DATABASE
 from tests.helpers.endpoint import ClickHouseEndpoint
 
 pytestmark = pytest.mark.integration
@@ -223,7 +224,7 @@ def test_a_set_or_use_changes_nothing_outside_its_session(endpoint, db):
             w.command(stmt)
     for _ in range(12):
         assert w.command("SELECT getSetting('max_threads')") != 1
-        assert w.command("SELECT currentDatabase()") == "default"
+        assert w.command("SELECT currentDatabase()") == SHADOW_DATABASE
         assert w.command("SELECT getSetting('json_type_escape_dots_in_keys')") in (0, False, "0", "false")
 
 

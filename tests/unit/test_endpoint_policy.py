@@ -15,6 +15,7 @@ from dozor.infra.chdb_policy import (
     Denied,
     Statement,
     check,
+    rule_file_databases,
     rule_formats,
     rule_host_functions,
     rule_kind,
@@ -267,3 +268,82 @@ def test_the_writer_may_not_set_free_text_or_fixed_settings():
     with pytest.raises(SettingRefused) as e:
         POLICY.check("no_such_setting", WRITER, "w")
     assert e.value.code == 115
+
+
+# --- names: files and system tables by any spelling ------------------------------------------------
+
+IN_IDENT = """SelectWithUnionQuery (children 1)
+ ExpressionList (children 1)
+  SelectQuery (children 1)
+   ExpressionList (children 1)
+    Function in (children 1)
+     ExpressionList (children 2)
+      Literal 'x'
+      Identifier {name}
+"""
+FROM_IDENT = SELECT_T.replace("TableIdentifier t", "TableIdentifier {name}")
+
+
+@pytest.mark.parametrize(
+    ("ast", "text"),
+    [
+        (FROM_IDENT.format(name="default./etc/passwd"), "SELECT * FROM default.`/etc/passwd`"),
+        (FROM_IDENT.format(name="default.../x"), "SELECT * FROM `default`.`../x`"),
+        (IN_IDENT.format(name="default./etc/passwd"), "SELECT 'x' IN (default.`/etc/passwd`)"),
+        # the tree shows a bound parameter in place; the text keeps the placeholder
+        (FROM_IDENT.format(name="default./etc/passwd"), "SELECT * FROM {d:Identifier}.{t:Identifier}"),
+        # what the tree leaves out, the text shows
+        (
+            "CreateQuery dz v (children 2)\n Identifier dz\n Identifier v\n",
+            "CREATE TABLE dz.v AS default.`/etc/passwd`",
+        ),
+        ("ShowTables (children 1)\n Identifier default\n", "SHOW TABLES FROM default"),
+    ],
+)
+def test_a_name_in_a_database_of_files_is_refused(ast, text):
+    for role in (READER, WRITER):
+        with pytest.raises(Denied):
+            rule_file_databases(stmt(ast, text, role))
+
+
+def test_names_elsewhere_pass_the_file_rule():
+    ok = stmt(FROM_IDENT.format(name="dz.t"), "SELECT * FROM dz.t")
+    rule_file_databases(ok)
+    rule_file_databases(stmt(IN_IDENT.format(name="t.default"), "SELECT 'x' IN (t.default)"))
+    # a database of files other than `default` is found by its engine, not its name
+    with pytest.raises(Denied):
+        rule_file_databases(
+            stmt(
+                FROM_IDENT.format(name="files.x"),
+                "SELECT * FROM files.x",
+                file_databases=frozenset({"files"}),
+            )  # fmt: skip
+        )
+
+
+@pytest.mark.parametrize(
+    ("ast", "text"),
+    [
+        (IN_IDENT.format(name="system.keywords"), "SELECT 'x' IN (system.keywords)"),
+        (IN_IDENT.format(name="system.users"), "SELECT 'x' IN ({d:Identifier}.{t:Identifier})"),
+        (IN_IDENT.format(name="x"), "SELECT 'x' IN (`system`.`users`)"),
+        (FROM_IDENT.format(name="system.users"), "SELECT * FROM `system.users`"),
+        (
+            "CreateQuery dz mv (children 2)\n Identifier dz\n Identifier mv\n",
+            "CREATE MATERIALIZED VIEW dz.mv TO system.one AS SELECT 1 AS dummy",
+        ),
+    ],
+)
+def test_a_refused_system_table_is_refused_by_any_name(ast, text):
+    with pytest.raises(Denied):
+        rule_system_tables(stmt(ast, text, READER if "CREATE" not in text else WRITER))
+
+
+def test_an_engine_that_names_another_table_is_refused():
+    ast = (
+        "CreateQuery dz b (children 3)\n Identifier dz\n Identifier b\n Storage definition (children 1)\n"
+        "  Function Buffer (children 1)\n   ExpressionList (children 2)\n    Identifier system\n"
+        "    Identifier processes\n"
+    )
+    with pytest.raises(Denied, match="Buffer"):
+        check(stmt(ast, "CREATE TABLE dz.b (a String) ENGINE = Buffer(system, processes)"))
