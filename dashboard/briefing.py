@@ -13,7 +13,7 @@ from fpdf.fonts import FontFace
 
 from dozor.dashboard.i18n import t
 from dozor.dashboard.queries import CompstatRow
-from dozor.dashboard.tables import compstat_tables
+from dozor.dashboard.tables import COMPARISONS, compstat_tables, flag_heading, number_text
 from dozor.errors import ConfigError
 
 __all__ = ["FONT_DIRS", "briefing_pdf"]
@@ -31,9 +31,11 @@ def _font(name: str) -> Path:
 
 def briefing_pdf(
     rows: Sequence[CompstatRow], lang: str, area: str, day: dt.date, user: str, made_at: dt.datetime,
-    notes: Sequence[str] = (),
+    notes: Sequence[str] = (), warning: str = "",
 ) -> bytes:  # fmt: skip
-    """A landscape A4 briefing: title, who it was made for and when, one table per figure."""
+    """A landscape A4 briefing: title, who it was made for and when (``made_at`` as given: the
+    city's local time), a ``warning`` in red under the title (simulated data), one table per
+    figure. A change and its flag share a cell, as on paper they are read together."""
     pdf = FPDF(orientation="L", format="A4")
     pdf.set_auto_page_break(auto=True, margin=12)
     pdf.add_font("DejaVu", "", str(_font("DejaVuSans.ttf")))
@@ -43,8 +45,14 @@ def briefing_pdf(
     pdf.set_font("DejaVu", "B", 15)
     pdf.cell(0, 9, t("briefing_title", lang, area=area, day=day.isoformat()), new_x="LMARGIN", new_y="NEXT")
     pdf.set_font("DejaVu", "", 8)
-    pdf.cell(0, 5, t("briefing_by", lang, user=user, at=made_at.strftime("%Y-%m-%d %H:%M %Z")),
+    pdf.cell(0, 5, t("briefing_by", lang, user=user, at=made_at.strftime("%Y-%m-%d %H:%M (UTC%z)")),
              new_x="LMARGIN", new_y="NEXT")  # fmt: skip
+    if warning:
+        pdf.set_font("DejaVu", "B", 10)
+        pdf.set_text_color(200, 30, 30)
+        pdf.multi_cell(0, 5, warning, new_x="LMARGIN", new_y="NEXT")
+        pdf.set_text_color(0, 0, 0)
+        pdf.set_font("DejaVu", "", 8)
     for note in notes:
         pdf.multi_cell(0, 4, note, new_x="LMARGIN", new_y="NEXT")
     for family, table in compstat_tables(rows, lang).items():
@@ -52,7 +60,8 @@ def briefing_pdf(
         pdf.set_font("DejaVu", "B", 10)
         pdf.cell(0, 6, t(f"fam_{family}", lang), new_x="LMARGIN", new_y="NEXT")
         pdf.set_font("DejaVu", "", 7.5)
-        headings = list(table[0])
+        flags = {flag_heading(c, lang): t(c, lang) for c, _, _ in COMPARISONS}
+        headings = [h for h in table[0] if h not in flags]
         widths = (34, *([17] * 7), *([21] * 4))
         with pdf.table(col_widths=widths, text_align="RIGHT", line_height=4.2,
                        headings_style=FontFace(emphasis="BOLD")) as out:  # fmt: skip
@@ -61,8 +70,8 @@ def briefing_pdf(
                 head.cell(h)
             for line in table:
                 r = out.row()
+                flag_of = {v: line[k] for k, v in flags.items()}
                 for h in headings:
-                    v = line[h]
-                    # Thousands apart by a no-break space, as Russian and Kazakh write them.
-                    r.cell(f"{v:,}".replace(",", "\u00a0") if isinstance(v, int) else str(v))
+                    text = number_text(line[h], lang)
+                    r.cell(f"{text} {flag_of[h]}" if flag_of.get(h) else text)
     return bytes(pdf.output())

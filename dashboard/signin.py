@@ -21,8 +21,11 @@ import streamlit as st
 
 from dozor.access import DEV_ACCESS_FILE, KIOSK, AccessDenied, AccessPolicy, Scope
 from dozor.dashboard import data
+from dozor.dashboard.i18n import LANGS, t
 
 __all__ = [
+    "page_lang",
+    "way_back",
     "current_scope",
     "manager_scope",
     "audit",
@@ -85,6 +88,42 @@ def kiosk_allowed(address: object) -> bool:
     return any(ip in ipaddress.ip_network(n, strict=False) for n in nets)
 
 
+def page_lang() -> str:
+    """The page's language from the URL (``?lang=kk``); Russian by default, as every page."""
+    lang = st.query_params.get("lang", "ru")
+    return lang if lang in LANGS else "ru"
+
+
+def way_back(lang: str, page: str = "wall", **params: str) -> None:
+    """A link out of a refusal or an empty page to one the visitor may open (the wall by default),
+    in the page's language: no page is a dead end."""
+    target = "app_pages/wall.py" if page == "wall" else f"app_pages/{page}.py"
+    st.page_link(target, label=t("way_back", lang, page=t(page, lang)), query_params={"lang": lang, **params})
+
+
+#: Before sign-in the page remembers where the visitor was (path and query, in the tab's
+#: sessionStorage); after it the first page goes back there. The identity provider's callback
+#: always lands on the app's root, so without this a link to /compstat?city=almaty ended on the
+#: wall. Only a path of this site is followed (``/x``, never ``//host`` or ``https:``).
+_REMEMBER_PAGE = """<script>
+sessionStorage.setItem("dozor_return", window.location.pathname + window.location.search);
+</script>"""
+_RETURN_TO_PAGE = """<script>
+(function () {
+  const back = sessionStorage.getItem("dozor_return");
+  sessionStorage.removeItem("dozor_return");
+  const here = window.location.pathname + window.location.search;
+  // Only where the identity provider lands (the root, no query): a page the user opened
+  // themselves since is theirs to keep.
+  const local = back && back.startsWith("/") && !back.startsWith("//")
+    && !back.includes(String.fromCharCode(92));
+  if (here === "/" && local && back !== here) {
+    window.location.replace(back);
+  }
+})();
+</script>"""
+
+
 def _who() -> tuple[str, list[str]]:
     user = st.user
     name = str(user.get("email") or user.get("sub") or "")
@@ -136,11 +175,13 @@ def current_scope(page: str, kiosk_ok: bool = False) -> Scope | None:
             st.logout()
         if scope is None:
             audit("refused", page, f"{name} is signed in but has no role in the access file")
-            st.error(f"{name}: no role is assigned to this account. Ask the administrator for access.")
+            st.error(t("no_role", page_lang(), user=name))
+            st.button(t("sign_out", page_lang()), on_click=st.logout, key="dozor_sign_out_no_role")
             st.stop()
         st.session_state["dozor_scope"] = scope
         if new:
             audit("sign_in", page, f"groups={','.join(groups)}", scope=scope)
+            st.html(_RETURN_TO_PAGE, unsafe_allow_javascript=True)
         return scope
     if kiosk_ok and kiosk_allowed(client_address()):
         return KIOSK
@@ -148,29 +189,34 @@ def current_scope(page: str, kiosk_ok: bool = False) -> Scope | None:
 
 
 def require_sign_in(page: str) -> None:
-    """The page for a visitor who must sign in: a button to the identity provider, and stop."""
+    """The page for a visitor who must sign in, in the page's language: a button to the identity
+    provider (which brings them back to this page and its filters), and stop."""
     audit("sign_in_required", page)
+    lang = page_lang()
     st.markdown("## Dozor")
     if not auth_configured():
-        st.error(
-            "Sign-in is not configured on this dashboard (DOZOR_OIDC_*), and this address is not a kiosk."
-        )
+        st.error(t("sign_in_unconfigured", lang))
         st.stop()
-    st.write("Sign in with your organisation's account to continue.")
-    st.button("Sign in", on_click=st.login, type="primary", key="dozor_sign_in")
+    st.html(_REMEMBER_PAGE, unsafe_allow_javascript=True)
+    st.write(t("sign_in_prompt", lang))
+    st.button(t("sign_in", lang), on_click=st.login, type="primary", key="dozor_sign_in")
     st.stop()
 
 
 def manager_scope(page: str, require: Callable[[Scope], None], refusal: str) -> Scope:
     """The scope of a managers' page: signed in (or sent to sign in), and allowed by ``require``
-    (e.g. :meth:`Scope.require_integrity`); otherwise ``refusal`` is shown and recorded."""
+    (e.g. :meth:`Scope.require_integrity`); otherwise the refusal (an i18n key) is shown in the
+    page's language with a way back, and recorded."""
     scope = current_scope(page)
     if scope is None:
         require_sign_in(page)
     try:
         require(scope)
     except AccessDenied:
-        audit("refused", page, refusal, scope=scope)
-        st.error(f"{refusal} The attempt has been recorded.")
+        audit("refused", page, t(refusal, "en"), scope=scope)
+        lang = page_lang()
+        st.error(t(refusal, lang))
+        way_back(lang)
+        st.button(t("sign_out", lang), on_click=st.logout, key="dozor_sign_out_refused")
         st.stop()
     return scope

@@ -11,7 +11,10 @@ from collections.abc import Sequence
 from dozor.dashboard.i18n import label, t
 from dozor.dashboard.queries import CompstatRow
 
-__all__ = ["FAMILIES", "COMPARISONS", "compstat_tables", "csv_bytes", "csv_cell", "change_text"]
+__all__ = [
+    "FAMILIES", "COMPARISONS", "compstat_tables", "csv_bytes", "csv_cell", "change_text", "change_percent",
+    "change_flag", "flag_heading", "number_text",
+]  # fmt: skip
 
 #: CompStat's tables, in the page's order.
 FAMILIES = ("violations", "category", "channel", "priority", "arrivals", "within_target", "integrity")
@@ -35,19 +38,51 @@ def _key_label(family: str, key: str, lang: str) -> str:
     return label(key, lang)
 
 
-def change_text(row: CompstatRow, current: str, before: str) -> str:
-    """'+12.5%' with ▲ or ▼ when significant (|z| > 3); '—' when there is nothing to compare."""
+def change_percent(row: CompstatRow, current: str, before: str) -> float | None:
+    """The change in percent, to one decimal (a number, so a spreadsheet can sort and sum it);
+    None when there is nothing to compare."""
     change = row.change(current, before)
+    return None if change is None else round(change * 100, 1)
+
+
+def change_flag(row: CompstatRow, current: str, before: str) -> str:
+    """▲ or ▼ when the change is beyond chance (|z| > 3), else ''."""
+    if row.change(current, before) is None or not row.significant(current, before):
+        return ""
+    return "▲" if row.n(current) > row.n(before) else "▼"
+
+
+def change_text(row: CompstatRow, current: str, before: str) -> str:
+    """'+12.5% ▲' as a briefing prints it; '—' when there is nothing to compare."""
+    change = change_percent(row, current, before)
     if change is None:
         return "—"
-    flag = ""
-    if row.significant(current, before):
-        flag = " ▲" if row.n(current) > row.n(before) else " ▼"
-    return f"{change * 100:+.1f}%{flag}"
+    flag = change_flag(row, current, before)
+    return f"{change:+.1f}%" + (f" {flag}" if flag else "")
+
+
+def flag_heading(column: str, lang: str) -> str:
+    """The heading of a change's flag column ("Δ 28 days · beyond chance")."""
+    return f"{t(column, lang)} · {t('beyond_chance', lang)}"
+
+
+def number_text(value: object, lang: str) -> str:
+    """A cell as a briefing prints it: counts with the language's thousands separator, changes
+    as '+12.5%', nothing to compare as '—'."""
+    from dozor.dashboard.i18n import fmt_int
+
+    if isinstance(value, bool) or value is None:
+        return "—" if value is None else str(value)
+    if isinstance(value, int):
+        return fmt_int(value, lang)
+    if isinstance(value, float):
+        return f"{value:+.1f}%"
+    return str(value)
 
 
 def compstat_tables(rows: Sequence[CompstatRow], lang: str) -> dict[str, list[dict[str, object]]]:
-    """Per family, the rows of its table: the figure, every period's count and the four changes.
+    """Per family, the rows of its table: the figure, every period's count, and for each of the
+    four changes its percent (a number) and its flag (▲, ▼ or '').
 
     Column names are the language's headings; the total comes first, then the keys in order.
     """
@@ -62,7 +97,8 @@ def compstat_tables(rows: Sequence[CompstatRow], lang: str) -> dict[str, list[di
             for period in _COLUMNS:
                 line[t(f"p_{period}", lang)] = r.n(period)
             for column, current, before in COMPARISONS:
-                line[t(column, lang)] = change_text(r, current, before)
+                line[t(column, lang)] = change_percent(r, current, before)
+                line[flag_heading(column, lang)] = change_flag(r, current, before)
             table.append(line)
         out[family] = table
     return out

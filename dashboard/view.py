@@ -30,7 +30,8 @@ from dozor.dashboard.queries import Area, Filters
 from dozor.schemas import IncidentCategory, IncidentChannel, ViolationType
 
 __all__ = [
-    "View", "PRESETS", "preset_range", "open_page", "area_name", "district_name", "record_view",
+    "View", "PRESETS", "preset_range", "open_page", "open_plain_page", "header", "area_name",
+    "district_name", "record_view",
     "url_choice", "url_list", "url_date", "url_int", "url_notes", "to_url",
 ]  # fmt: skip
 
@@ -105,9 +106,13 @@ def area_name(area: Area, lang: str) -> str:
     return name if area.district is None else f"{name} · {district_name(area.city, area.district, lang)}"
 
 
-def _refuse(scope: Scope, page: str, message: str, detail: str) -> None:
+def _refuse(scope: Scope, page: str, message: str, detail: str, lang: str) -> None:
+    """Refuse a link's area: say why in the page's language, record it, and offer the same page
+    without the area (the user's own) and the wall."""
     signin.audit("refused", page, detail, scope=scope)
     st.error(message)
+    signin.way_back(lang, page)
+    signin.way_back(lang)
     st.stop()
 
 
@@ -120,26 +125,55 @@ def _require_operations(scope: Scope) -> None:
 CARRIED = ("lang", "city", "district", "range", "from", "to")
 
 
-def _header(scope: Scope, page: str, lang: str) -> None:
+def _may_open(scope: Scope, name: str) -> bool:
+    if name == "integrity":
+        return scope.integrity
+    if name == "audit":
+        return scope.audit
+    return bool(scope.visible_cities())
+
+
+def header(scope: Scope, page: str, lang: str) -> str:
+    """The same header on every managers' page: the wall and the pages this user may open (the
+    area, range and language carried over), the language, who is signed in, sign-out. Returns the
+    language chosen."""
     carried = {k: st.query_params[k] for k in CARRIED if k in st.query_params}
     carried["lang"] = lang
-    cols = st.columns([6, 1, 1])
+    names = [n for n in PAGES if _may_open(scope, n)]
+    cols = st.columns([8, 1, 1, 1], vertical_alignment="center")
     with cols[0]:
-        links = st.columns(len(PAGES))
-        for name, col in zip(PAGES, links, strict=True):
-            if name == "integrity" and not scope.integrity:
-                continue
-            if name == "audit" and not scope.audit:
-                continue
-            if name != "integrity" and name != "audit" and not scope.visible_cities():
-                continue
+        links = st.columns(len(names) + 1)
+        with links[0]:
+            wall = {k: v for k, v in carried.items() if k in ("lang", "city")}
+            st.page_link("app_pages/wall.py", label=t("wall", lang), query_params=wall, icon="🖥️")
+        for name, col in zip(names, links[1:], strict=True):
             with col:
                 st.page_link(f"app_pages/{name}.py", label=t(name, lang), query_params=carried,
                              disabled=name == page)  # fmt: skip
     with cols[1]:
-        st.caption(scope.user)
+        lang = st.selectbox(t("language", lang), LANGS, index=LANGS.index(lang), key="lang",
+                            on_change=to_url("lang"), label_visibility="collapsed")  # fmt: skip
     with cols[2]:
+        st.caption(scope.user)
+    with cols[3]:
         st.button(t("sign_out", lang), on_click=st.logout, key="dozor_sign_out")
+    return lang
+
+
+def open_plain_page(page: str, require: Callable[[Scope], None], refusal: str) -> tuple[Scope, str]:
+    """A managers' page without area filters (integrity, audit): sign-in, role, the header.
+    Returns the scope and the page's language."""
+    scope = signin.manager_scope(page, require, refusal)
+    lang = header(scope, page, signin.page_lang())
+    url_notes(lang)
+    return scope, lang
+
+
+def _city_changed() -> None:
+    """A new city: its district is not the old city's, so the URL forgets the district."""
+    to_url("city")()
+    st.query_params.pop("district", None)
+    st.session_state.pop("district", None)
 
 
 def url_choice(name: str, options: Sequence[T], default: T) -> T:
@@ -225,41 +259,38 @@ def open_page(
 
     ``single_day``: the page takes one *as of* date (CompStat) instead of a range.
     """
-    scope = signin.manager_scope(page, _require_operations, t("refused_operations", "en"))
+    scope = signin.manager_scope(page, _require_operations, "refused_operations")
     params = st.query_params
-    lang = params.get("lang", "ru")
-    lang = lang if lang in LANGS else "ru"
+    lang = signin.page_lang()
     cities = scope.visible_cities()
 
     # The URL is checked against the scope before any widget reads it.
     asked_city = params.get("city")
     if asked_city is not None and asked_city in CITY_IDS and not scope.covers_city(asked_city):
-        _refuse(scope, page, t("refused_city", lang, city=city(asked_city).name(lang)), f"city={asked_city}")
+        _refuse(scope, page, t("refused_city", lang, city=city(asked_city).name(lang)), f"city={asked_city}",
+                lang)  # fmt: skip
     current_city = asked_city if asked_city in cities else cities[0]
     asked_district = params.get("district")
     district_ids = [d.id for d in city(current_city).districts]
     if asked_district and asked_district in district_ids:
         if not scope.covers_district(current_city, asked_district):
             _refuse(scope, page, t("refused_district", lang, district=asked_district),
-                    f"city={current_city} district={asked_district}")  # fmt: skip
+                    f"city={current_city} district={asked_district}", lang)  # fmt: skip
 
-    _header(scope, page, lang)
+    lang = header(scope, page, lang)
     # Days and hours are the city's own, for the period (dozor.localtime): Aktobe's day before
     # March 2024 began an hour after Astana's.
     tz = localtime.zone_name(current_city)
     today = dt.datetime.now(ZoneInfo(tz)).date()
-    row = st.columns([1, 2, 2, 2, 2, 2])
+    row = st.columns([2, 2, 2, 2, 2, 1])
     with row[0]:
-        lang = st.selectbox(t("language", lang), LANGS, index=LANGS.index(lang), key="lang",
-                            on_change=to_url("lang"))  # fmt: skip
-    with row[1]:
         chosen_city = st.selectbox(
             t("city", lang), cities, index=cities.index(current_city), key="city",
-            on_change=to_url("city"), format_func=lambda c: city(c).name(lang),
+            on_change=_city_changed, format_func=lambda c: city(c).name(lang),
         )  # fmt: skip
     districts = [d.id for d in city(chosen_city).districts if scope.covers_district(chosen_city, d.id)]
     options: list[str] = ([""] if scope.districts is None else []) + districts
-    with row[2]:
+    with row[1]:
         if len(options) > 1 or scope.districts is not None:
             chosen_district = st.selectbox(
                 t("district", lang), options, key="district", on_change=to_url("district"),
@@ -270,7 +301,7 @@ def open_page(
         else:
             chosen_district = ""
     if single_day:
-        with row[3]:
+        with row[2]:
             # Yesterday by default: today is not over, and a part of a day against whole ones
             # would flag a fall every morning.
             yesterday = today - dt.timedelta(days=1)
@@ -278,7 +309,7 @@ def open_page(
                                 key="day", on_change=to_url("day"))  # fmt: skip
         start = end = day if isinstance(day, dt.date) else today
     else:
-        with row[3]:
+        with row[2]:
             preset = st.selectbox(
                 t("range", lang), PRESETS, index=PRESETS.index(url_choice("range", PRESETS, "28d")),
                 key="range", on_change=to_url("range"),
@@ -286,15 +317,18 @@ def open_page(
             )  # fmt: skip
         start, end = preset_range(preset, today)
         if preset == "custom":
-            with row[4]:
+            with row[3]:
                 start = st.date_input(t("from", lang), value=url_date("from", start, today), max_value=today,
                                       key="from", on_change=to_url("from"))  # fmt: skip
-            with row[5]:
+            with row[4]:
                 end = st.date_input(t("to", lang), value=url_date("to", end, today), max_value=today,
                                     key="to", on_change=to_url("to"))  # fmt: skip
             if start > end:
                 start, end = end, start
     url_notes(lang)
+    if not single_day and end == today:
+        now = dt.datetime.now(ZoneInfo(localtime.zone_name(chosen_city)))
+        st.caption(t("partial_today", lang, day=today.isoformat(), time=now.strftime("%H:%M")))
     filters = _family_filters(lang, families)
     area = Area(chosen_city, chosen_district or None)
     tz = localtime.zone_name(chosen_city)

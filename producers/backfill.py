@@ -1,10 +1,11 @@
 """Simulated history generated inside ClickHouse, so that every managers' page has months to show.
 
-``dozor backfill --days N`` writes N days of violations, incidents, dispatches and response times
-ending at yesterday's local midnight, with ``INSERT … SELECT`` over ``numbers()``: the rows go
-through the same tables, and so through the same materialized views (per-minute and hourly
-roll-ups, incident and unit state), as the worker's. Nothing passes through Kafka: a year at full
-speed through the worker would take hours on two cores, and the point is history, not ingest.
+``dozor backfill --days N`` writes N days of violations, incidents, dispatches, response times and
+integrity reports ending at yesterday's local midnight, with ``INSERT … SELECT`` over
+``numbers()``: the rows go through the same tables, and so through the same materialized views
+(per-minute and hourly roll-ups, incident and unit state), as the worker's. Nothing passes through
+Kafka: a year at full speed through the worker would take hours on two cores, and the point is
+history, not ingest.
 
 **Marked as simulated**: every generated row has ``src_partition`` = :data:`SIMULATED_PARTITION`
 (no topic has that many partitions, so ``dozor verify`` never counts one) and incident ids start
@@ -32,7 +33,7 @@ from dataclasses import dataclass
 from clickhouse_connect.driver.client import Client
 
 from dozor import localtime
-from dozor.cities import CITIES
+from dozor.cities import CITIES, REGIONS
 from dozor.enrich import FINE_MCI, SPEEDING_MCI
 from dozor.producers.simulator import (
     CATEGORIES,
@@ -43,10 +44,12 @@ from dozor.producers.simulator import (
 )
 from dozor.producers.volume import (
     INCIDENTS_PER_1000,
+    INTEGRITY_PER_DAY,
     VIOLATIONS_PER_1000,
     WEEKEND_INCIDENTS,
     WEEKEND_VIOLATIONS,
 )
+from dozor.schemas import IntegrityKind, PoliceService
 from dozor.settings import Settings
 
 __all__ = [
@@ -122,6 +125,9 @@ def _parameters(settings: Settings, seed: int, first: dt.date, days: int) -> dic
         "targets_s": [settings.arrival_target_minutes.get(p, 60) * 60 for p in (1, 2, 3, 4)],
         "weekend_v": WEEKEND_VIOLATIONS,
         "weekend_i": WEEKEND_INCIDENTS,
+        "regions": sorted(REGIONS),
+        "kinds": [str(k) for k in IntegrityKind],
+        "services": [str(s) for s in PoliceService],
     }
 
 
@@ -228,6 +234,20 @@ FROM ({_INCIDENT} {_INCIDENT_WHERE}) WHERE closed <= now64(3)
 """
 
 
+#: Integrity reports: about one a day for the country, any region, as the live simulator sends them
+#: (30 % bribe attempts reported, 70 % integrity checks; any service).
+_INTEGRITY = f"""
+INSERT INTO integrity_reports (event_id, event_time, region, kind, service, src_partition, src_offset)
+SELECT generateUUIDv4(number * 10 + 7), t,
+       %(regions)s[1 + toUInt32(floor({_u(30)} * length(%(regions)s)))],
+       %(kinds)s[if({_u(31)} < 0.3, 1, 2)],
+       %(services)s[1 + toUInt32(floor({_u(32)} * length(%(services)s)))],
+       {SIMULATED_PARTITION}, number
+FROM (SELECT number, {_when(5, 6, 7)} FROM numbers(%(offset)s, %(count)s))
+WHERE t <= now()
+"""
+
+
 def history_days(settings: Settings, days: int, today: dt.date | None = None) -> tuple[dt.date, dt.date]:
     """The first and last local day of ``days`` of history ending yesterday (today is live)."""
     today = today or dt.datetime.now(localtime.zone(localtime.DEFAULT_ZONE)).date()
@@ -268,7 +288,8 @@ def backfill(
     columns = ["first_day", "last_day", "violations", "incidents", "seed", "complete"]
     client.insert("simulated_history", [[first, last, 0, 0, seed, 0]], column_names=columns)
     statements = {"violations": _VIOLATIONS, "incident_events": _INCIDENT_EVENTS,
-                  "dispatch_events": _DISPATCH_EVENTS, "incident_responses": _RESPONSES}  # fmt: skip
+                  "dispatch_events": _DISPATCH_EVENTS, "incident_responses": _RESPONSES,
+                  "integrity_reports": _INTEGRITY}  # fmt: skip
     for lo in range(0, days, _CHUNK_DAYS):
         n = min(_CHUNK_DAYS, days - lo)
         chunk = {**base, "first_day": first + dt.timedelta(days=lo), "days": n, "offset": lo * 100_000_000}
@@ -276,10 +297,11 @@ def backfill(
         # incidents at the weekend rate (weekdays thinned to 1/1.15).
         v = math.ceil(thousands * VIOLATIONS_PER_1000 * n)
         i = math.ceil(thousands * INCIDENTS_PER_1000 * WEEKEND_INCIDENTS * n)
+        counts = {"violations": v, "integrity_reports": math.ceil(scale * INTEGRITY_PER_DAY * n)}
         for table, sql in statements.items():
             token = f"backfill:{seed}:{scale:g}:{first}:{last}:{lo}:{table}"
             client.command(
-                sql, parameters={**chunk, "count": v if table == "violations" else i},
+                sql, parameters={**chunk, "count": counts.get(table, i)},
                 settings={"insert_deduplication_token": token,
                           "deduplicate_blocks_in_dependent_materialized_views": 1},
             )  # fmt: skip

@@ -6,12 +6,27 @@ Every table downloads as CSV, the page as a PDF briefing; both are recorded in t
 from __future__ import annotations
 
 import datetime as dt
+from zoneinfo import ZoneInfo
 
 import streamlit as st
 
 from dozor.dashboard import briefing, data, queries, signin, view
 from dozor.dashboard.i18n import t
-from dozor.dashboard.tables import compstat_tables, csv_bytes
+from dozor.dashboard.tables import COMPARISONS, compstat_tables, csv_bytes
+
+
+def _columns(table: list[dict[str, object]]) -> dict[str, object]:
+    """Counts with the reader's thousands separator, changes as '+12.5%' (the cells stay numbers,
+    so a column sorts as numbers and the CSV holds numbers)."""
+    changes = {t(c, v.lang) for c, _, _ in COMPARISONS}
+    config: dict[str, object] = {}
+    for name in table[0] if table else ():
+        if name in changes:
+            config[name] = st.column_config.NumberColumn(name, format="%+.1f%%")
+        elif isinstance(table[0][name], int):
+            config[name] = st.column_config.NumberColumn(name, format="localized")
+    return config
+
 
 v = view.open_page("compstat", families=(), single_day=True)
 day = v.end
@@ -26,7 +41,9 @@ if not tables:
 span = f"{v.detail} day={day}"
 for family, table in tables.items():
     st.subheader(t(f"fam_{family}", v.lang))
-    st.dataframe(table, hide_index=True, width="stretch", key=f"dozor_cs_{family}")
+    st.dataframe(
+        table, hide_index=True, width="stretch", key=f"dozor_cs_{family}", column_config=_columns(table)
+    )
     st.download_button(
         t("csv", v.lang), csv_bytes(table), file_name=f"compstat_{family}_{v.area.city}_{day}.csv",
         mime="text/csv", key=f"dozor_cs_csv_{family}",
@@ -56,13 +73,16 @@ if v.area.district is None:
                 st.session_state.pop("district", None)
 
         st.dataframe(drill, hide_index=True, width="stretch", key="dozor_drill", on_select=_drill,
-                     selection_mode="single-row")  # fmt: skip
+                     selection_mode="single-row", column_config=_columns(drill))  # fmt: skip
 
-made = dt.datetime.now(dt.UTC).astimezone()
+made = dt.datetime.now(ZoneInfo(v.tz))  # the city's time, as the page's days
 shown = sum(map(len, tables.values()))
+# The briefing compares with a year before: simulated days anywhere in that span mark it.
+simulated = queries.simulated_days(data.client(), day - dt.timedelta(days=2 * 366), day)
 pdf = briefing.briefing_pdf(
     rows, v.lang, view.area_name(v.area, v.lang), day, v.scope.user, made,
     notes=[t("periods_note", v.lang), t("significance_note", v.lang)],
+    warning=t("briefing_simulated", v.lang, lo=simulated[0], hi=simulated[1]) if simulated else "",
 )  # fmt: skip
 st.download_button(
     t("pdf", v.lang), pdf, file_name=f"compstat_{v.area.city}_{day}.pdf", mime="application/pdf",

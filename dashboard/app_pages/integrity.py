@@ -2,7 +2,9 @@
 
 Aggregates only (the reports themselves are stored by day, with no personal data). The month range
 is in the URL (``?from=2026-01&to=2026-11``), so a view is a link a colleague can open — and it
-still obeys their role. Every view, range change and export is in the audit log.
+still obeys their role. Regions, kinds and services are named in the page's language, in the table
+and in its CSV alike (the CSV is the table on the screen). Every view, range change and export is
+in the audit log.
 """
 
 from __future__ import annotations
@@ -13,14 +15,11 @@ import streamlit as st
 
 from dozor import localtime
 from dozor.access import Scope
-from dozor.dashboard import data, queries, signin
+from dozor.dashboard import data, queries, signin, view
+from dozor.dashboard.i18n import label, t
 from dozor.dashboard.tables import csv_bytes
 
-scope = signin.manager_scope(
-    "integrity",
-    Scope.require_integrity,
-    "Access refused: integrity reports are for the integrity unit and the ministry.",
-)
+scope, lang = view.open_plain_page("integrity", Scope.require_integrity, "refused_integrity")
 
 
 def _month(text: str | None, default: dt.date) -> dt.date:
@@ -31,15 +30,16 @@ def _month(text: str | None, default: dt.date) -> dt.date:
         return default
 
 
-today = dt.datetime.now(localtime.zone("astana")).date().replace(day=1)
+today = dt.datetime.now(localtime.zone(localtime.DEFAULT_ZONE)).date().replace(day=1)
 params = st.query_params
 start = _month(params.get("from"), dt.date(today.year, 1, 1))
 end = _month(params.get("to"), today)
-st.title("Integrity reports by region and month")
+st.title(t("integrity_title", lang))
 # Three years back and this year, as the 3-year baseline of crime statistics asks.
 months = sorted(d for y in range(4) for m in range(1, 13) if (d := dt.date(today.year - y, m, 1)) <= today)
 chosen = st.select_slider(
-    "Months", options=months, value=(min(max(start, months[0]), today), min(max(end, months[0]), today)),
+    t("months", lang), options=months,
+    value=(min(max(start, months[0]), today), min(max(end, months[0]), today)),
     format_func=lambda d: d.strftime("%Y-%m"), key="dozor_integrity_range",
 )  # fmt: skip
 if (chosen[0], chosen[1]) != (start, end):
@@ -51,16 +51,24 @@ key = ("integrity", start, end)
 if st.session_state.get("dozor_viewed") != key:
     st.session_state["dozor_viewed"] = key
     signin.audit("view", "integrity", f"from={start:%Y-%m} to={end:%Y-%m}", rows=len(rows), scope=scope)
+last_day = dt.date(end.year + end.month // 12, end.month % 12 + 1, 1) - dt.timedelta(days=1)
+simulated = queries.simulated_days(data.client(), start, last_day)
+if simulated:
+    st.caption(t("simulated", lang, lo=simulated[0], hi=simulated[1]))
 table = [
-    {"region": r.region, "month": r.month.strftime("%Y-%m"), "kind": r.kind, "service": r.service,
-     "reports": r.reports}
+    {t("col_region", lang): label(r.region, lang), t("col_month", lang): r.month.strftime("%Y-%m"),
+     t("col_kind", lang): label(r.kind, lang), t("col_service", lang): label(r.service, lang),
+     t("col_reports", lang): r.reports}
     for r in rows
 ]  # fmt: skip
-st.metric("Reports in the range", sum(r.reports for r in rows))
-st.dataframe(table, hide_index=True, width="stretch")
+st.metric(t("reports_in_range", lang), sum(r.reports for r in rows))
+if table:
+    st.dataframe(table, hide_index=True, width="stretch")
+else:
+    st.info(t("no_rows", lang))
 span = f"from={start:%Y-%m} to={end:%Y-%m}"
 st.download_button(
-    "Download CSV", csv_bytes(table), file_name=f"integrity_{start:%Y-%m}_{end:%Y-%m}.csv",
+    t("csv", lang), csv_bytes(table), file_name=f"integrity_{start:%Y-%m}_{end:%Y-%m}.csv",
     mime="text/csv", key="dozor_integrity_csv",
     on_click=signin.audit, args=("export", "integrity", f"csv {span}", len(rows), scope),
 )  # fmt: skip

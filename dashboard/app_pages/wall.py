@@ -23,8 +23,9 @@ from functools import cache
 import pydeck as pdk
 import streamlit as st
 
+from dozor.access import KIOSK
 from dozor.cities import CITIES, CITY_IDS, city, resolve_district
-from dozor.dashboard import data, signin
+from dozor.dashboard import data, signin, view
 from dozor.dashboard.i18n import (
     LANGS,
     fmt_age,
@@ -47,7 +48,8 @@ CSS = """
   [data-testid="stSidebarCollapsedControl"] {display: none;}
   .block-container {padding: 0.8vh 1.2vw 0 1.2vw !important; max-width: 100%;}
   [data-testid="stVerticalBlock"] {gap: 0.7vh !important;}
-  [data-testid="stHorizontalBlock"] {gap: 1vw !important;}
+  [data-testid="stHorizontalBlock"] {gap: 1vw !important; flex-wrap: nowrap !important;}
+  [data-testid="stColumn"] {min-width: 0 !important;}
   [data-testid="stMetricValue"] {font-size: 5vh !important; line-height: 1.05; font-weight: 700;}
   [data-testid="stMetricLabel"] p {font-size: 1.8vh !important; white-space: normal !important;
        overflow: visible !important; text-overflow: clip !important; line-height: 1.15;}
@@ -67,10 +69,12 @@ CSS = """
              background: #b91c1c; color: white;}
   .dz-down {font-size: 2.4vh; font-weight: 700; padding: 0.4vh 1vw; border-radius: 0.4vh;
             background: #92400e; color: white;}
-  table.dz {width: 100%; border-collapse: collapse; font-size: 2.05vh; font-variant-numeric: tabular-nums;}
+  table.dz {width: 100%; border-collapse: collapse; font-size: 2.05vh; font-variant-numeric: tabular-nums;
+            line-height: 1.2;}
+  table.dz-overview {font-size: 1.9vh;}
   table.dz th {text-align: right; font-weight: 600; color: #9ca3af; border-bottom: 1px solid #374151;
-               padding: 0.1vh 0.5vw; white-space: nowrap;}
-  table.dz td {white-space: nowrap; text-align: right; padding: 0.1vh 0.5vw;
+               padding: 0.1vh 0.35vw; white-space: nowrap;}
+  table.dz td {white-space: nowrap; text-align: right; padding: 0.1vh 0.35vw;
                border-bottom: 1px solid #1f2937;}
   table.dz th:first-child, table.dz td:first-child {text-align: left;}
   table.dz tr.focus td {background: #1e3a8a;}
@@ -97,10 +101,14 @@ if asked is not None and asked in CITY_IDS and not scope.covers_city(asked):
     # An edited or shared link outside this user's scope: refused, and recorded.
     signin.audit("refused", "wall", f"city={asked}", scope=scope)
     st.error(t("refused_city", lang, city=city(asked).name(lang)))
+    signin.way_back(lang)  # the wall of the user's own city
     st.stop()
 chosen = asked if asked in visible else (visible[0] if visible else None)
-if chosen is None:
-    st.error(t("refused_city", lang, city="—"))
+if chosen is None:  # a role without operational figures (the integrity unit): its own pages
+    st.error(t("refused_operations", lang))
+    for page in ("integrity", "audit"):
+        if getattr(scope, page):
+            signin.way_back(lang, page)
     st.stop()
 if st.session_state.get("dozor_viewed") != (chosen, lang):
     st.session_state["dozor_viewed"] = (chosen, lang)
@@ -173,13 +181,11 @@ def _tiles(name: str, r: CityRow) -> None:
 
 
 def _overview_tables(rows: dict[str, CityRow], focus: str) -> None:
-    """Every city, busiest first, in two tables side by side: twenty rows fit a 1080p screen."""
+    """Every city, busiest first, in one table: twenty rows fit the right half of a 1080p screen."""
     ranked = [
         c for c in sorted(CITIES, key=lambda c: -(rows[c.id].today if c.id in rows else 0)) if c.id in rows
     ]
-    half = (len(ranked) + 1) // 2
-    for col, part in zip(st.columns(2), (ranked[:half], ranked[half:]), strict=True):
-        col.markdown(_overview_table(rows, part, focus), unsafe_allow_html=True)
+    st.markdown(_overview_table(rows, ranked, focus), unsafe_allow_html=True)
 
 
 def _overview_table(rows: dict[str, CityRow], cities: list, focus: str) -> str:
@@ -328,21 +334,33 @@ def live() -> None:
                     unsafe_allow_html=True)  # fmt: skip
 
     _tiles(name, snap.overview.get(focus, CityRow(focus)))
-    left, right = st.columns([1.3, 1])
+    # Two halves, each its own column of boxes: the focused city on the left (districts, map and
+    # the incidents waiting, alerts), every city on the right in one table, busiest first. Sized in
+    # vh so that 1080p and 4K look alike; the layout test measures both (tests/browser).
+    left, right = st.columns([0.95, 1.05])
     with left:
         st.markdown(_districts_table(snap, focus), unsafe_allow_html=True)
-        st.markdown(f"<div class='dz-h2'>{t('alerts', lang)}</div>", unsafe_allow_html=True)
-        ticker = "<br>".join(_alert_text(a) for a in snap.alerts[:4]) or t("no_alerts", lang)
-        st.markdown(f"<div class='dz-ticker' id='dz-alerts'>{ticker}</div>", unsafe_allow_html=True)
-    with right:
-        inner = st.columns([1.25, 1])
+        inner = st.columns([1.2, 1])
         with inner[0]:
             st.markdown(f"<div class='dz-h2'>{t('map', lang)}</div>", unsafe_allow_html=True)
             st.pydeck_chart(_map(snap, focus), height=260)
         with inner[1]:
             st.markdown(f"<div class='dz-h2'>{t('waiting_list', lang)}</div>", unsafe_allow_html=True)
             st.markdown(_waiting_list(snap, focus), unsafe_allow_html=True)
-    _overview_tables(snap.overview, focus)
+        st.markdown(f"<div class='dz-h2'>{t('alerts', lang)}</div>", unsafe_allow_html=True)
+        ticker = "<br>".join(_alert_text(a) for a in snap.alerts[:4]) or t("no_alerts", lang)
+        st.markdown(f"<div class='dz-ticker' id='dz-alerts'>{ticker}</div>", unsafe_allow_html=True)
+    with right:
+        _overview_tables(snap.overview, focus)
 
 
 live()
+if scope is not KIOSK:
+    # A signed-in manager's way to the analysis pages (a kiosk wall shows none: no one clicks it).
+    links = [p for p in view.PAGES if (p == "integrity" and scope.integrity) or (p == "audit" and scope.audit)
+             or (p not in ("integrity", "audit") and scope.visible_cities())]  # fmt: skip
+    for col, page in zip(st.columns(len(links) + 4), links, strict=False):
+        with col:
+            st.page_link(
+                f"app_pages/{page}.py", label=t(page, lang), query_params={"lang": lang, "city": chosen}
+            )

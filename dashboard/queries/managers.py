@@ -62,6 +62,7 @@ __all__ = [
     "integrity_by_month",
     "AuditRow",
     "audit_log",
+    "audit_choices",
     "MANAGER_QUERIES",
 ]
 
@@ -702,19 +703,34 @@ class AuditRow:
 _AUDIT = """
 SELECT at, user, role, action, page, detail, rows FROM audit_log
 WHERE at >= %(since)s AND (%(user)s = '' OR user = %(user)s) AND (%(action)s = '' OR action = %(action)s)
+  AND (%(page)s = '' OR page = %(page)s)
 ORDER BY at DESC LIMIT %(limit)s
+"""
+
+_AUDIT_CHOICES = """
+SELECT arraySort(groupUniqArray(500)(user)), arraySort(groupUniqArray(100)(action)),
+       arraySort(groupUniqArray(100)(page))
+FROM audit_log WHERE at >= %(since)s
 """
 
 
 def audit_log(
-    client: Client, scope: Scope, since: dt.datetime, user: str = "", action: str = "", limit: int = 1000
-) -> list[AuditRow]:
-    """The newest audit entries since ``since`` (of one user or action, if given); ministry only."""
+    client: Client, scope: Scope, since: dt.datetime, user: str = "", action: str = "", limit: int = 1000,
+    page: str = "",
+) -> list[AuditRow]:  # fmt: skip
+    """The newest audit entries since ``since`` (of one user, action or page, if given); ministry only."""
     scope.require_audit()
     rows = client.query(
-        _AUDIT, parameters={"since": since, "user": user, "action": action, "limit": limit}
+        _AUDIT, parameters={"since": since, "user": user, "action": action, "page": page, "limit": limit}
     ).result_rows
     return [AuditRow(_utc(t), *rest) for t, *rest in rows]
+
+
+def audit_choices(client: Client, scope: Scope, since: dt.datetime) -> tuple[list[str], list[str], list[str]]:
+    """The users, actions and pages of the audit log since ``since``: the Audit page's filters."""
+    scope.require_audit()
+    users, actions, pages = client.query(_AUDIT_CHOICES, parameters={"since": since}).result_rows[0]
+    return list(users), list(actions), list(pages)
 
 
 def _example() -> tuple[Scope, Area, dt.date, dt.date, str]:

@@ -59,9 +59,12 @@ def _start(settings, start_service) -> str:
     return f"http://localhost:{settings.dashboard_port}"
 
 
-def _sign_in(page, base: str, user: str) -> None:
-    page.goto(base + "/")
-    page.get_by_role("button", name="Sign in").click()
+SIGN_IN = re.compile("^(Sign in|Войти|Кіру)$")
+
+
+def _sign_in(page, base: str, user: str, path: str = "/") -> None:
+    page.goto(base + path)
+    page.get_by_role("button", name=SIGN_IN).click()
     page.wait_for_url("**/oauth2/authorize**", timeout=30_000)  # the identity provider's page
     page.get_by_role("button", name=user).click()
     page.wait_for_url(base + "/**", timeout=30_000)
@@ -83,7 +86,7 @@ def test_two_users_see_only_their_cities_and_a_foreign_link_is_refused(
     try:
         # Signed out and not a kiosk: the wall is not shown, sign-in is asked for.
         page.goto(base + "/?city=astana")
-        page.get_by_role("button", name="Sign in").wait_for(timeout=30_000)
+        page.get_by_role("button", name="Войти").wait_for(timeout=30_000)  # the page's language
         assert page.locator(".dz-title").count() == 0
         page.screenshot(path=str(artifacts_dir / "sign-in-required.png"))
 
@@ -94,6 +97,7 @@ def test_two_users_see_only_their_cities_and_a_foreign_link_is_refused(
         refusal = page.get_by_text("Нет доступа")
         refusal.wait_for(timeout=30_000)
         assert page.locator(".dz-title").count() == 0
+        page.get_by_role("link", name=re.compile("Вернуться")).first.wait_for(timeout=30_000)  # a way back
         page.screenshot(path=str(artifacts_dir / "refused-almaty-for-astana-head.png"))
 
         browser.clear_cookies()  # the next person at the same browser
@@ -138,11 +142,14 @@ def test_the_integrity_page_signs_in_first_and_its_csv_is_the_sql_truth(
     base = _start(settings, start_service)
     page = browser.new_page()
     try:
-        page.goto(f"{base}/integrity?from={year}-03&to={year}-03")  # a manager page, signed out
-        page.get_by_role("button", name="Sign in").wait_for(timeout=30_000)
-        _sign_in(page, base, "analyst@mvd.kz")
-        page.goto(f"{base}/integrity?from={year}-03&to={year}-03")
-        page.get_by_text("Integrity reports by region and month").wait_for(timeout=30_000)
+        # A manager page with its filters, signed out: sign-in brings the analyst back to it.
+        asked = f"/integrity?lang=en&from={year}-03&to={year}-03"
+        _sign_in(page, base, "analyst@mvd.kz", asked)
+        try:
+            page.get_by_text("Integrity reports by region and month").wait_for(timeout=30_000)
+        finally:
+            page.screenshot(path=str(artifacts_dir / "integrity-after-sign-in.png"))
+        assert page.url.endswith(asked), page.url
         page.get_by_role("button", name="Download CSV").wait_for(timeout=30_000)
         page.screenshot(path=str(artifacts_dir / "integrity-analyst.png"))
         with page.expect_download() as dl:
@@ -156,9 +163,11 @@ def test_the_integrity_page_signs_in_first_and_its_csv_is_the_sql_truth(
         .query("SELECT region, count() FROM integrity_reports GROUP BY region ORDER BY region")
         .result_rows
     )
-    assert lines[0] == "region,month,kind,service,reports"
-    got = sorted((r.split(",")[0], int(r.split(",")[-1])) for r in lines[1:])
-    assert got == sorted(truth) == [("abai", 2), ("astana", 3)]
+    assert truth == [("abai", 2), ("astana", 3)]
+    # The CSV is the table on the screen: regions, kinds and services by name, not by id.
+    assert lines[0].lstrip("\ufeff") == "region,month,kind,service,reports"
+    got = sorted((r.split(",")[0], r.split(",")[2], int(r.split(",")[-1])) for r in lines[1:])
+    assert got == [("Abai region", "integrity check", 2), ("Astana", "integrity check", 3)]
     audit = (
         connect(settings)
         .query("SELECT user, action FROM audit_log WHERE page = 'integrity' AND action IN ('view', 'export')")
@@ -250,8 +259,12 @@ def test_a_manager_drills_into_a_district_changes_the_range_and_exports_the_trut
     assert "CompStat briefing: Astana · Yesil" in text
     pdf_lines = {}
     for line in text.splitlines():
-        # Columns are apart by runs of spaces; thousands by one (a no-break space in the PDF).
-        cells = [c.replace(" ", "").replace("\u00a0", "") for c in re.split(r"\s{2,}", line.strip())]
+        # Columns are apart by runs of spaces; thousands by a comma in English (a no-break space
+        # in Russian and Kazakh).
+        cells = [
+            c.replace(" ", "").replace("\u00a0", "").replace(",", "")
+            for c in re.split(r"\s{2,}", line.strip())
+        ]
         if cells and cells[0] in ("Total", "speeding") and cells[0] not in pdf_lines:
             pdf_lines[cells[0]] = cells[1:8]
     header, *csv_rows = compstat_csv

@@ -27,6 +27,9 @@ def page_as(
 ) -> AppTest:  # fmt: skip
     """``path`` (an entry point or a page file) for ``scope``, with ``params`` in its URL, not run yet.
 
+    A page file is opened through the entry point's navigation, as a browser reaches it: a page
+    run alone has no navigation, and its links to the other pages would not resolve.
+
     The caches are cleared: each test's settings point at its own database, and a cached result
     of another test's would answer for it.
     """
@@ -35,7 +38,11 @@ def page_as(
     st.cache_data.clear()
     st.cache_resource.clear()
     monkeypatch.setattr(signin, "current_scope", lambda page, kiosk_ok=False: scope)
-    at = AppTest.from_file(str(path), default_timeout=timeout_s)
+    if path.parent.name == "app_pages":
+        at = AppTest.from_file(str(DASHBOARD / "app.py"), default_timeout=timeout_s)
+        at.switch_page(f"app_pages/{path.name}")
+    else:
+        at = AppTest.from_file(str(path), default_timeout=timeout_s)
     for k, v in params.items():
         at.query_params[k] = v
     return at
