@@ -82,6 +82,7 @@ _TEXT: dict[str, dict[str, str]] = {
     "col_hour": {"ru": "час", "kk": "сағ", "en": "hour"},
     "col_response": {"ru": "прибытие", "kk": "келу", "en": "arrival"},
     "minutes": {"ru": "мин", "kk": "мин", "en": "min"},
+    "seconds": {"ru": "с", "kk": "с", "en": "s"},
     "ch_failed_at": {"ru": "данные на {at}", "kk": "деректер уақыты {at}", "en": "figures as of {at}"},
     "as_of": {"ru": "на", "kk": "уақыты", "en": "as of"},
     "waiting": {
@@ -94,6 +95,43 @@ _TEXT: dict[str, dict[str, str]] = {
         "ru": "Все происшествия с нарядом",
         "kk": "Барлық оқиғаларда жасақ бар",
         "en": "Every incident has a unit",
+    },
+    "calls_102": {
+        "ru": "102: ждут · дольше всех",
+        "kk": "102: күтуде · ең ұзақ",
+        "en": "102: waiting · longest",
+    },  # fmt: skip
+    "answered_15": {
+        "ru": "{pct} ответов за 15 с (час)",
+        "kk": "{pct} жауап 15 с ішінде (сағ)",
+        "en": "{pct} answered in 15 s (hour)",
+    },
+    "no_answers_hour": {"ru": "ответов за час нет", "kk": "сағатта жауап жоқ", "en": "no answers this hour"},
+    "answering_102": {
+        "ru": "102: ответ на вызовы (по часу поступления)",
+        "kk": "102: қоңырауларға жауап (түскен сағаты бойынша)",
+        "en": "102: calls answered (by the hour offered)",
+    },
+    "answering_note": {
+        "ru": "Время ответа — от поступления вызова в очередь до ответа оператора. Нормативы: NENA — "
+        "90 % за 15 с и 95 % за 20 с; NFPA 1225 — 90 % за 10 с. Пропущенные — абонент положил "
+        "трубку до ответа.",
+        "kk": "Жауап уақыты — қоңырау кезекке түскеннен оператор жауап бергенге дейін. Нормативтер: NENA — "
+        "90 % 15 с ішінде және 95 % 20 с ішінде; NFPA 1225 — 90 % 10 с ішінде. Жіберілгендер — "
+        "абонент жауапқа дейін тұтқаны қойған.",
+        "en": "Answer time runs from the call entering the queue to an operator answering. Standards: "
+        "NENA 90 % within 15 s and 95 % within 20 s; NFPA 1225 90 % within 10 s. Abandoned: the "
+        "caller hung up before an answer.",
+    },  # fmt: skip
+    "col_offered": {"ru": "поступило", "kk": "түсті", "en": "offered"},
+    "col_answered": {"ru": "отвечено", "kk": "жауап берілді", "en": "answered"},
+    "col_abandoned": {"ru": "пропущено", "kk": "жіберілді", "en": "abandoned"},
+    "col_answer": {"ru": "ответ", "kk": "жауап", "en": "answer"},
+    "col_within_s": {"ru": "за {s} с", "kk": "{s} с ішінде", "en": "within {s} s"},
+    "daily_within": {
+        "ru": "Доля ответов в норматив по дням",
+        "kk": "Күн сайынғы нормативтегі жауаптар үлесі",
+        "en": "Share answered within the standards, by day",
     },
     "oldest": {
         "ru": "дольше всех: {age}, P{priority}",

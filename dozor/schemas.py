@@ -1,6 +1,6 @@
 """Canonical event schemas: the one definition used by producers, workers and the published JSON Schema.
 
-Four families, each versioned and carried on its own topic (``<prefix>.<family>.v<version>``):
+Five input families, each versioned and carried on its own topic (``<prefix>.<family>.v<version>``):
 
 - :class:`Violation` — a traffic-camera detection;
 - :class:`IncidentEvent` — a case opened from the 102 line, the 102 app, an SOS button, a front office
@@ -8,7 +8,9 @@ Four families, each versioned and carried on its own topic (``<prefix>.<family>.
 - :class:`DispatchEvent` — one step in a unit's assignment to an incident (assigned, en route, on
   scene, cleared), keyed by ``incident_id`` so it lands on the incident's partition;
 - :class:`IntegrityReport` — an officer's report of a bribe attempt, by region and service, with no
-  personal data at all.
+  personal data at all;
+- :class:`CallEvent` — one moment of a call to 102 from the call centre's telephony (ACD): offered,
+  answered by an operator *position*, abandoned, transferred, ended (same ``call_id`` throughout).
 
 Every event carries a stable ``event_id`` (a re-send repeats it, so it is the deduplication key), a
 ``schema_version`` (a consumer refuses what it does not understand) and an ``event_time`` in UTC,
@@ -52,6 +54,10 @@ __all__ = [
     "IncidentEvent",
     "DispatchEvent",
     "IntegrityReport",
+    "CallChannel",
+    "CallStatus",
+    "CallEvent",
+    "POSITION_ID_PATTERN",
     "Family",
     "FAMILIES",
     "INPUT_FAMILIES",
@@ -370,6 +376,71 @@ class IntegrityReport(Event):
     service: PoliceService
 
 
+class CallChannel(StrEnum):
+    """How a call reached the 102 centre."""
+
+    line_102 = "line_102"
+    app_102 = "app_102"
+    sos_button = "sos_button"
+    transfer_112 = "transfer_112"
+
+
+class CallStatus(StrEnum):
+    """A moment of a 102 call, as the call centre's ACD records it.
+
+    ``offered``: the call entered the queue (the citizen's wait starts); ``answered``: an operator
+    position took it; ``abandoned``: the caller hung up before an answer; ``transferred``: handed to
+    another position or service; ``ended``: the line closed.
+    """
+
+    offered = "offered"
+    answered = "answered"
+    abandoned = "abandoned"
+    transferred = "transferred"
+    ended = "ended"
+
+
+#: An operator *position* (a seat of the call centre: ``P-12``, ``ALA-07``): at most three capital
+#: letters, an optional dash and one to four digits. Shaped so that no name fits it: who answered
+#: is a position, never a person (an operator's name would point the figures at one employee).
+POSITION_ID_PATTERN = r"^[A-Z]{0,3}-?[0-9]{1,4}$"
+
+
+class CallEvent(Event):
+    """A moment of a 102 call, version 1 (topic ``<prefix>.calls.v1``, key: call id).
+
+    Every event repeats ``offered_at``, the channel and the place, so the answer time of a call is
+    ``event_time`` of its first ``answered`` minus ``offered_at`` from that event alone. No phone
+    number, no name: the caller is not in the event, the operator only as a position.
+    """
+
+    model_config = ConfigDict(**{**Event.model_config, "extra": "forbid"})
+    family: ClassVar[str] = "calls"
+    schema_version: Literal[1] = 1
+    call_id: Annotated[
+        str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$", description="Stable id of the call.")
+    ]
+    status: CallStatus
+    channel: CallChannel
+    city: CityId
+    district: District = ""
+    offered_at: AwareDatetime = Field(description="When the call entered the queue (ISO 8601 with zone).")
+    position_id: Annotated[str, Field(pattern=POSITION_ID_PATTERN)] | None = Field(
+        default=None, description="The operator position that answered; never a person."
+    )
+    incident_id: IncidentId | None = Field(
+        default=None, description="The incident opened from the call, if any."
+    )
+
+    @model_validator(mode="after")
+    def _offered_first(self) -> CallEvent:
+        if self.event_time < self.offered_at:
+            raise ValueError(f"{self.status} before offered: event_time is before offered_at")
+        if self.status == CallStatus.answered and self.position_id is None:
+            raise ValueError("an answered call names its operator position (position_id)")
+        return self
+
+
 class AlertKind(StrEnum):
     """Why an alert was raised."""
 
@@ -574,6 +645,7 @@ FAMILIES: dict[str, Family] = {
     "incidents": Family("incidents", IncidentEvent, 1, "incident_id"),
     "dispatches": Family("dispatches", DispatchEvent, 1, "incident_id"),
     "integrity": Family("integrity", IntegrityReport, 1, "region"),
+    "calls": Family("calls", CallEvent, 1, "call_id"),
     # Version 2, the one stored; version 1 is still published beside it (RESPONSE_TIMES_V1).
     "response_times": Family("response_times", ResponseTimeV2, 2, "incident_id", derived=True),
     "alerts": Family("alerts", Alert, 1, "city", derived=True),

@@ -50,6 +50,7 @@ RETENTION: dict[str, tuple[str, str]] = {
     "incident_responses": ("toDateTime(event_time)", "retention_raw_days"),
     "alerts": ("toDateTime(event_time)", "retention_raw_days"),
     "integrity_reports": ("toDateTime(event_time)", "retention_integrity_days"),
+    "call_events": ("toDateTime(event_time)", "retention_raw_days"),
     "violations_by_minute": ("minute", "retention_aggregate_days"),
     "incidents_by_minute": ("minute", "retention_aggregate_days"),
     "violations_by_city_minute": ("minute", "retention_aggregate_days"),

@@ -1,7 +1,7 @@
 """Simulated history generated inside ClickHouse, so that every managers' page has months to show.
 
-``dozor backfill --days N`` writes N days of violations, incidents, dispatches, response times and
-integrity reports ending at yesterday's local midnight, with ``INSERT … SELECT`` over
+``dozor backfill --days N`` writes N days of violations, incidents, dispatches, response times,
+integrity reports and 102 calls ending at yesterday's local midnight, with ``INSERT … SELECT`` over
 ``numbers()``: the rows go through the same tables, and so through the same materialized views
 (per-minute and hourly roll-ups, incident and unit state), as the worker's. Nothing passes through
 Kafka: a year at full speed through the worker would take hours on two cores, and the point is
@@ -43,6 +43,7 @@ from dozor.producers.simulator import (
     VIOLATION_WEIGHTS,
 )
 from dozor.producers.volume import (
+    CALLS_PER_1000,
     INCIDENTS_PER_1000,
     INTEGRITY_PER_DAY,
     VIOLATIONS_PER_1000,
@@ -248,6 +249,37 @@ WHERE t <= now()
 """
 
 
+#: 102 calls (issue #27): one call per row, offered at ``t``; answered after a lognormal wait
+#: (median 4 s, sigma 0.8, as the live simulator at an average hour) unless the caller's patience (3 s
+#: plus an exponential tail of mean 60 s) runs out first; ended two minutes after the answer. The
+#: calls' own volume (CALLS_PER_1000), weekdays thinned like incidents; not linked to the simulated
+#: incidents (the live feed links them).
+_CALL = f"""
+SELECT number, {_PLACE}, {_when(5, 6, 7)},
+       ['line_102', 'app_102', 'sos_button', 'transfer_112'][
+           arrayFirstIndex(x -> x >= {_u(40)}, [0.78, 0.94, 0.96, 1.0])] AS channel,
+       concat('SIM-CALL-', toString(%(seed)s), '-', toString(number)) AS call_id,
+       round(4 * exp(0.8 * {_normal(41, 42)}), 3) AS wait_s,
+       round(3 - 60 * log({_u(43)}), 3) AS patience,
+       patience < wait_s AS abandoned,
+       toDateTime64(t, 3) AS offered,
+       concat('P-', toString(1 + number %% 20)) AS position
+FROM numbers(%(offset)s, %(count)s)
+"""
+
+_CALL_EVENTS = f"""
+INSERT INTO call_events (event_id, event_time, call_id, status, channel, city, district, offered_at,
+    position_id, incident_id, src_partition, src_offset)
+SELECT generateUUIDv4(number * 10 + 5 + k), at, call_id, ['offered', if(abandoned, 'abandoned', 'answered'),
+       'ended'][k + 1], channel, city, '', offered, if(k = 0 OR abandoned, NULL, position), NULL,
+       {SIMULATED_PARTITION}, number * 3 + k
+FROM ({_CALL} {_INCIDENT_WHERE}) ARRAY JOIN [0, 1, 2] AS k
+WHERE (k < 2 OR NOT abandoned)
+  AND (offered + toIntervalMillisecond(
+           toInt64([0, if(abandoned, patience, wait_s), wait_s + 120][k + 1] * 1000)) AS at) <= now64(3)
+"""
+
+
 def history_days(settings: Settings, days: int, today: dt.date | None = None) -> tuple[dt.date, dt.date]:
     """The first and last local day of ``days`` of history ending yesterday (today is live)."""
     today = today or dt.datetime.now(localtime.zone(localtime.DEFAULT_ZONE)).date()
@@ -289,7 +321,7 @@ def backfill(
     client.insert("simulated_history", [[first, last, 0, 0, seed, 0]], column_names=columns)
     statements = {"violations": _VIOLATIONS, "incident_events": _INCIDENT_EVENTS,
                   "dispatch_events": _DISPATCH_EVENTS, "incident_responses": _RESPONSES,
-                  "integrity_reports": _INTEGRITY}  # fmt: skip
+                  "integrity_reports": _INTEGRITY, "call_events": _CALL_EVENTS}  # fmt: skip
     for lo in range(0, days, _CHUNK_DAYS):
         n = min(_CHUNK_DAYS, days - lo)
         chunk = {**base, "first_day": first + dt.timedelta(days=lo), "days": n, "offset": lo * 100_000_000}
@@ -297,7 +329,8 @@ def backfill(
         # incidents at the weekend rate (weekdays thinned to 1/1.15).
         v = math.ceil(thousands * VIOLATIONS_PER_1000 * n)
         i = math.ceil(thousands * INCIDENTS_PER_1000 * WEEKEND_INCIDENTS * n)
-        counts = {"violations": v, "integrity_reports": math.ceil(scale * INTEGRITY_PER_DAY * n)}
+        counts = {"violations": v, "integrity_reports": math.ceil(scale * INTEGRITY_PER_DAY * n),
+                  "call_events": math.ceil(thousands * CALLS_PER_1000 * WEEKEND_INCIDENTS * n)}  # fmt: skip
         for table, sql in statements.items():
             token = f"backfill:{seed}:{scale:g}:{first}:{last}:{lo}:{table}"
             client.command(

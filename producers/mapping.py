@@ -24,13 +24,18 @@ from dozor.geo import AreaMap
 from dozor.localtime import AMBIGUOUS_RULES, zone_name
 from dozor.schemas import FAMILIES, INPUT_FAMILIES
 
-__all__ = ["Mapping", "MappingError", "MappingFile", "CAD_FIELDS", "EPOCHS"]
+__all__ = ["Mapping", "MappingError", "MappingFile", "CAD_FIELDS", "ACD_FIELDS", "EPOCHS"]
 
 #: The canonical fields of a ``cad`` row (one row per call).
 CAD_FIELDS = frozenset({
     "incident_id", "channel", "category", "priority", "city", "district", "lat", "lon",
     "opened_at", "assigned_at", "en_route_at", "on_scene_at", "cleared_at", "closed_at", "cancelled_at",
     "units", "crew_type", "source_code", "source_area",
+})  # fmt: skip
+#: The canonical fields of an ``acd`` row (one row per 102 call from the call centre's telephony).
+ACD_FIELDS = frozenset({
+    "call_id", "channel", "city", "district", "offered_at", "answered_at", "abandoned_at",
+    "transferred_at", "ended_at", "position_id", "incident_id",
 })  # fmt: skip
 #: Time formats that are units of an epoch, and their divisor to seconds.
 EPOCHS = {"epoch_s": 1.0, "epoch_ms": 1000.0}
@@ -64,7 +69,7 @@ class AreasTable(_Strict):
 class MappingFile(_Strict):
     """The TOML file as written, before its columns are checked against the family."""
 
-    family: Literal["violations", "incidents", "dispatches", "integrity", "cad"]
+    family: Literal["violations", "incidents", "dispatches", "integrity", "calls", "cad", "acd"]
     columns: dict[str, str | list[str]]
     timezone: str | None = None
     format: Literal["csv", "jsonl", "parquet"] | None = None
@@ -146,7 +151,7 @@ class Mapping:
     @property
     def families(self) -> tuple[str, ...]:
         """The topics' families this mapping sends to."""
-        return ("incidents", "dispatches") if self.family == "cad" else (self.family,)
+        return {"cad": ("incidents", "dispatches"), "acd": ("calls",)}.get(self.family, (self.family,))
 
     @classmethod
     def load(cls, path: Path) -> Mapping:
@@ -166,7 +171,9 @@ class Mapping:
 
     @classmethod
     def _checked(cls, path: Path, f: MappingFile) -> Mapping:
-        known = CAD_FIELDS if f.family == "cad" else set(FAMILIES[f.family].model.model_fields) | {"plate"}
+        known = {"cad": CAD_FIELDS, "acd": ACD_FIELDS}.get(f.family) or (
+            set(FAMILIES[f.family].model.model_fields) | {"plate"}
+        )
         unknown = set(f.columns) - known
         if unknown:
             hints = []
@@ -176,7 +183,9 @@ class Mapping:
             raise MappingError(f"{path}: [columns] names unknown fields: {', '.join(hints)}")
         if f.family == "cad" and "opened_at" not in f.columns:
             raise MappingError(f"{path}: a cad mapping needs opened_at (when the call was received)")
-        assert f.family in (*INPUT_FAMILIES, "cad")
+        if f.family == "acd" and "offered_at" not in f.columns:
+            raise MappingError(f"{path}: an acd mapping needs offered_at (when the call entered the queue)")
+        assert f.family in (*INPUT_FAMILIES, "cad", "acd")
         city = f.constants.get("city")
         tz = f.timezone or (zone_name(str(city)) if city else "Asia/Almaty")
         try:

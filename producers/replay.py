@@ -20,10 +20,13 @@ examples under ``docs/examples/``):
     "BURGLARY" = "theft"
     "*" = "other"                         # default for every other value (reported)
 
-Families: ``violations``, ``incidents``, ``dispatches``, ``integrity`` (one event per row), and
-``cad`` — one row per call with several moments, which becomes an incident opened event, for each
-unit a dispatch event per moment that is filled (assigned, en route, on scene, cleared) and a
-closure, in that order, all keyed by the incident so the join reads them in order.
+Families: ``violations``, ``incidents``, ``dispatches``, ``integrity``, ``calls`` (one event per
+row); ``cad`` — one row per call with several moments, which becomes an incident opened event, for
+each unit a dispatch event per moment that is filled (assigned, en route, on scene, cleared) and a
+closure, in that order, all keyed by the incident so the join reads them in order; and ``acd`` —
+one row per 102 call from the call centre's telephony (offered, answered, transferred, ended), which
+becomes a call event per moment that is filled. An ACD row with no answer but an end is an abandoned
+call (the caller hung up in the queue), as ACD reports count it.
 
 Every event is checked by the same validator the workers run before it is sent: one that would be
 dead-lettered is reported with its reason instead (and written to ``--rejects``), so the report says
@@ -52,11 +55,12 @@ from dozor.cities import CITY_IDS, city, resolve_district
 from dozor.geo import AreaMap
 from dozor.localtime import BadLocalTime, localize
 from dozor.privacy import hash_plate, mask_plate
-from dozor.producers.mapping import CAD_FIELDS, EPOCHS, Mapping, MappingError
+from dozor.producers.mapping import ACD_FIELDS, CAD_FIELDS, EPOCHS, Mapping, MappingError
 from dozor.schemas import EARLIEST_EVENT, FAMILIES, InvalidEvent, parse_event
 
 __all__ = [
-    "Mapping", "MappingError", "ReplayReport", "Mapped", "CAD_FIELDS", "read_rows", "map_rows", "replay",
+    "Mapping", "MappingError", "ReplayReport", "Mapped", "CAD_FIELDS", "ACD_FIELDS", "read_rows", "map_rows",
+    "replay",
 ]  # fmt: skip
 
 #: Namespace of derived event ids: the same file, row and event always give the same id.
@@ -331,13 +335,18 @@ _NATURAL_KEYS = {
     "violations": ("city", "camera_id", "event_time", "violation_type", "plate_hash"),
     "incidents": ("city", "incident_id", "status", "event_time"),
     "dispatches": ("city", "incident_id", "unit_id", "status", "event_time"),
+    "calls": ("city", "call_id", "status", "event_time"),
 }
 
 
 def _single(r: _Row, m: Mapping, salt: str, source: str, n: int) -> list[tuple[str, dict[str, Any]]]:
     """A one-event row (violations, incidents, dispatches, integrity)."""
     out: dict[str, Any] = {"schema_version": FAMILIES[m.family].version, **m.constants}
-    times = {name for name in FAMILIES[m.family].model.model_fields if name in ("event_time", "opened_at")}
+    times = {
+        name
+        for name in FAMILIES[m.family].model.model_fields
+        if name in ("event_time", "opened_at", "offered_at")
+    }
     for name in m.columns:
         if name in times:
             t = r.time(name)
@@ -411,6 +420,52 @@ def _cad(r: _Row, m: Mapping, source: str, n: int) -> list[tuple[str, dict[str, 
     return events
 
 
+def _acd(r: _Row, m: Mapping, source: str, n: int) -> list[tuple[str, dict[str, Any]]]:
+    """A 102 call with several moments: offered, answered (or abandoned), transferred, ended."""
+    offered = r.time("offered_at")
+    if offered is None:
+        raise ValueError("offered_at is empty")
+    given = r.value("call_id")
+    call_id = re.sub(r"[^A-Za-z0-9_-]", "-", str(given or f"{Path(source).stem[:40]}-{n}")).strip("-_")[:64]
+    call_id = call_id or f"row-{n}"
+    place = {k: r.value(k) for k in ("city", "district") if r.value(k) is not None}
+
+    def eid(part: str) -> str:
+        if given:
+            return _natural_id("acd", place.get("city"), call_id, part)
+        return _event_id(source, n, part)
+
+    base = {"schema_version": 1, "call_id": call_id, "offered_at": _iso(offered),
+            "channel": r.value("channel") or "line_102", **place}  # fmt: skip
+    position = r.value("position_id")
+    incident = r.value("incident_id")
+    moments = {name: r.time(name, after=offered) for name in ("answered_at", "abandoned_at", "transferred_at",
+                                                            "ended_at")}  # fmt: skip
+    answered, ended = moments["answered_at"], moments["ended_at"]
+    abandoned = moments["abandoned_at"] or (ended if answered is None else None)
+    steps: list[tuple[str, dt.datetime | None, dict[str, Any]]] = [
+        ("offered", offered, {}),
+        ("answered", answered, {"position_id": position}),
+        ("abandoned", abandoned, {}),
+        ("transferred", moments["transferred_at"], {"position_id": position}),
+        (
+            "ended",
+            ended if answered is not None else None,
+            {"position_id": position, "incident_id": incident},
+        ),
+    ]
+    events = []
+    for status, at, extra in steps:
+        if at is None:
+            continue
+        payload = {**base, "event_id": eid(status), "event_time": _iso(at), "status": status,
+                   **{k: v for k, v in extra.items() if v is not None}}  # fmt: skip
+        if status != "offered" and position is not None and "position_id" in extra:
+            payload["position_id"] = str(position)
+        events.append(("calls", payload))
+    return events
+
+
 @dataclass(frozen=True)
 class Mapped:
     """One event of a row after mapping: a payload to send, or the reason it cannot be."""
@@ -445,7 +500,12 @@ def map_rows(
             if skip:
                 report.skipped[skip] += 1
                 continue
-            events = _cad(r, m, source, n) if m.family == "cad" else _single(r, m, salt, source, n)
+            if m.family == "cad":
+                events = _cad(r, m, source, n)
+            elif m.family == "acd":
+                events = _acd(r, m, source, n)
+            else:
+                events = _single(r, m, salt, source, n)
         except BadLocalTime as e:
             yield Mapped(n, m.families[0], None, None, "bad_time", str(e))
             continue

@@ -36,6 +36,8 @@ from dozor.geo import district_map
 from dozor.privacy import hash_plate, mask_plate
 from dozor.producers.volume import WEEKEND_INCIDENTS, WEEKEND_VIOLATIONS
 from dozor.schemas import (
+    CallChannel,
+    CallStatus,
     CrewType,
     DispatchStatus,
     IncidentCategory,
@@ -53,6 +55,7 @@ __all__ = [
     "HOURLY_PROFILE",
     "BAD_KINDS",
     "activity",
+    "messages_per_root",
     "WEEKEND_VIOLATIONS",
 ]
 
@@ -99,6 +102,32 @@ CATEGORIES = {
     IncidentCategory.other: (0.05, (0.05, 0.20, 0.45, 0.30)),
 }
 
+#: Incident channels that begin with a call to the 102 centre (the call is simulated first); front
+#: offices and patrols open incidents with no call.
+CALL_CHANNELS = {
+    IncidentChannel.call_102: CallChannel.line_102, IncidentChannel.app_102: CallChannel.app_102,
+    IncidentChannel.sos_button: CallChannel.sos_button,
+}  # fmt: skip
+#: Share of incidents opened by a call (the weights of CALL_CHANNELS).
+CALL_SHARE_OF_INCIDENTS = sum(w for c, w in CHANNEL_WEIGHTS.items() if c in CALL_CHANNELS) / sum(
+    CHANNEL_WEIGHTS.values()
+)
+#: Channels of the calls that open no incident (advice, hang-ups, calls for another service).
+CALL_ONLY_CHANNELS = {
+    CallChannel.line_102: 0.80, CallChannel.app_102: 0.10, CallChannel.transfer_112: 0.08,
+    CallChannel.sos_button: 0.02,
+}  # fmt: skip
+#: Seconds a call waits for an operator: lognormal with this median at an average hour in a city of
+#: a million (p90 about 2.8×, p95 about 3.7× the median), slower in busy hours and bigger cities.
+#: No Kazakh answer-time figures are published; these put a quiet hour well inside NENA's 90 % in
+#: 15 s and a big city's evening rush past it, so the wall shows both (docs/calls.md).
+ANSWER_MEDIAN_S = 4.0
+ANSWER_SIGMA = 0.8
+#: A caller's patience before hanging up: at least this, plus an exponential tail of the mean below
+#: (about 2–4 % of calls abandoned, the range call centres report).
+PATIENCE_MIN_S = 3.0
+PATIENCE_MEAN_S = 60.0
+
 #: Median minutes from opening to a unit on scene, by priority (P1 first).
 RESPONSE_MEDIAN_MIN = (7.0, 12.0, 20.0, 35.0)
 CREW_WEIGHTS = {CrewType.car: 0.70, CrewType.foot: 0.20, CrewType.motorcycle: 0.10}
@@ -125,6 +154,15 @@ BAD_KINDS: dict[str, str] = {
 _PLATE_LETTERS = "ABCDEFHKLMNOPRSTUXYZ"
 
 
+def messages_per_root(incident_share: float, call_share: float) -> float:
+    """Messages per root event of the feed: ``rate`` counts messages, the feed draws roots.
+
+    An incident yields about eight messages and its call (three in four have one) three more; a
+    call alone about three; a violation or an integrity report one.
+    """
+    return 1 + incident_share * (7 + 3 * CALL_SHARE_OF_INCIDENTS) + call_share * 2
+
+
 def activity(cfg: SimConfig, t: dt.datetime, weekend_factor: float = 1.0) -> float:
     """The feed's rate at event time ``t`` relative to ``cfg.rate`` (the daily profile, weekends)."""
     if not cfg.daily_profile:
@@ -148,6 +186,9 @@ class SimConfig:
     rate: float = 200.0
     incident_share: float = 0.05
     integrity_share: float = 0.001
+    #: Share of root events that are 102 calls opening no incident (each incident opened by a call
+    #: channel has its call as well).
+    call_share: float = 0.02
     late_rate: float = 0.01
     late_max_s: float = 300.0
     duplicate_rate: float = 0.005
@@ -237,6 +278,7 @@ class Simulator:
         self._category = _Weighted(CATEGORIES, [w for w, _ in CATEGORIES.values()])
         self._priority = {c: _Weighted((1, 2, 3, 4), pw) for c, (_, pw) in CATEGORIES.items()}
         self._crew = _Weighted(CREW_WEIGHTS, list(CREW_WEIGHTS.values()))
+        self._call_channel = _Weighted(CALL_ONLY_CHANNELS, list(CALL_ONLY_CHANNELS.values()))
         self._regions = sorted(REGIONS)
         # A fixed fleet of plates, hashed once: repeat offenders are real, and HMAC per event would
         # be a quarter of the generation cost.
@@ -314,14 +356,16 @@ class Simulator:
             elif kind == "missing_field":
                 del p["event_id"]
             elif kind == "bad_enum":
-                enum_field = {"violations": "violation_type", "incidents": "category",
-                              "dispatches": "status", "integrity": "kind"}[family]  # fmt: skip
+                enum_field = {"violations": "violation_type", "incidents": "category", "dispatches": "status",
+                              "integrity": "kind", "calls": "channel"}[family]  # fmt: skip
                 p[enum_field] = "jaywalking_on_the_moon"
             elif kind == "unknown_city":
                 p["region" if family == "integrity" else "city"] = "gotham"
             elif kind == "bad_position":
                 if "lat" not in p:  # a family without a position gets a swapped-in bad time instead
-                    p["event_time"] = "1999-01-01T00:00:00Z"
+                    for name in ("event_time", "offered_at"):
+                        if name in p:
+                            p[name] = "1999-01-01T00:00:00Z"
                     return Message(family, key.encode(), orjson.dumps(p), t, None, "bad_time")
                 # Swapped coordinates, a classic integration bug: still inside Kazakhstan for western
                 # cities (Atyrau, Oral), so only the distance to the city gives it away.
@@ -332,8 +376,9 @@ class Simulator:
                 p["event_time"] = _iso(dt.datetime.now(dt.UTC) + dt.timedelta(days=2))
             elif kind == "ancient_time":
                 p["event_time"] = "1999-01-01T00:00:00Z"
-                if "opened_at" in p:
-                    p["opened_at"] = "1999-01-01T00:00:00Z"
+                for name in ("opened_at", "offered_at"):
+                    if name in p:
+                        p[name] = "1999-01-01T00:00:00Z"
             elif kind == "unknown_version":
                 p["schema_version"] = 99
             raw = orjson.dumps(p)
@@ -367,11 +412,15 @@ class Simulator:
         cat = self._category.pick(r)
         priority = self._priority[cat].pick(r)
         channel = self._channel.pick(r)
+        incident_id = f"INC-{r.getrandbits(48):012x}"
+        if channel in CALL_CHANNELS:
+            # The citizen's wait for 102 comes first; the incident is opened once the operator
+            # has heard enough (a minute or two after the answer).
+            t = self._call(t, city, CALL_CHANNELS[channel], incident=incident_id)
         true_district = r.choice(city.districts).id
         lat, lon = self._map.random_point(city.id, true_district, r)
         # The 102 app and SOS buttons send a GPS fix, not a district: the worker locates them.
         district = "" if channel in (IncidentChannel.app_102, IncidentChannel.sos_button) else true_district
-        incident_id = f"INC-{r.getrandbits(48):012x}"
         base = {
             "schema_version": 1, "incident_id": incident_id, "channel": channel.value,
             "category": cat.value, "priority": priority, "city": city.id, "district": district,
@@ -437,6 +486,46 @@ class Simulator:
                 status(IncidentStatus.in_progress, on_scene)
         status(IncidentStatus.closed, last_clear + dt.timedelta(minutes=r.uniform(0, 5)))
 
+    def _call(
+        self, t: dt.datetime, city: City | None = None, channel: CallChannel | None = None,
+        incident: str | None = None,
+    ) -> dt.datetime:  # fmt: skip
+        """A 102 call offered at ``t``: answered by a position or abandoned, maybe transferred, ended.
+        With ``incident``, the call is answered and opens that incident: returns when it is opened."""
+        r = self.rng
+        city = city or self._city.pick(r)
+        channel = channel or self._call_channel.pick(r)  # type: ignore[assignment]
+        call_id = f"CALL-{r.getrandbits(48):012x}"
+        local_hour = localtime.local_hour(t, city.id)
+        busy = HOURLY_PROFILE[local_hour] ** 0.5 * (0.7 + 0.3 * math.sqrt(city.population / 1_000_000))
+        wait = ANSWER_MEDIAN_S * busy * math.exp(r.gauss(0, ANSWER_SIGMA))
+        patience = PATIENCE_MIN_S + r.expovariate(1 / PATIENCE_MEAN_S)
+        base = {"schema_version": 1, "call_id": call_id, "channel": channel.value, "city": city.id,
+                "district": "", "offered_at": _iso(t)}  # fmt: skip
+
+        def moment(status: CallStatus, at: dt.datetime, **extra: object) -> None:
+            payload = {**base, "event_id": self._uuid(), "event_time": _iso(at), "status": status.value,
+                       **extra}  # fmt: skip
+            self._emit("calls", call_id, payload, at)
+
+        moment(CallStatus.offered, t)
+        if incident is None and patience < wait:
+            moment(CallStatus.abandoned, t + dt.timedelta(seconds=patience))
+            return t
+        answered = t + dt.timedelta(seconds=wait)
+        positions = max(4, round(city.population / 100_000))
+        position = f"P-{r.randint(1, positions)}"
+        moment(CallStatus.answered, answered, position_id=position)
+        opened = answered + dt.timedelta(seconds=r.uniform(30, 120))
+        if incident is not None:
+            moment(CallStatus.ended, opened + dt.timedelta(seconds=r.uniform(10, 90)), position_id=position,
+                   incident_id=incident)  # fmt: skip
+            return opened
+        if channel is CallChannel.transfer_112 or r.random() < 0.1:
+            moment(CallStatus.transferred, opened, position_id=position)
+        moment(CallStatus.ended, opened + dt.timedelta(seconds=r.uniform(5, 60)), position_id=position)
+        return t
+
     def _integrity(self, t: dt.datetime) -> None:
         r = self.rng
         region = r.choice(self._regions)
@@ -465,7 +554,7 @@ class Simulator:
         r, cfg = self.rng, self.cfg
         t = start
         sent = 0
-        share_inc, share_int = cfg.incident_share, cfg.integrity_share
+        share_inc, share_int, share_call = cfg.incident_share, cfg.integrity_share, cfg.call_share
         pending = self._pending
         while (count is None or sent < count) and (until is None or t < until):
             while pending and pending[0][0] <= t and (count is None or sent < count):
@@ -479,12 +568,13 @@ class Simulator:
             elif x < share_int + share_inc:
                 self._incident(t)
                 w = WEEKEND_INCIDENTS
+            elif x < share_int + share_inc + share_call:
+                self._call(t)
+                w = WEEKEND_INCIDENTS
             else:
                 self._violation(t)
                 w = WEEKEND_VIOLATIONS
-            # An incident yields about eight messages; count them in the arrival rate so ``rate``
-            # is the rate of messages, not of root events.
-            per_root = 1 + share_inc * 7
+            per_root = messages_per_root(share_inc, share_call)
             for m in self._ready:
                 if count is not None and sent >= count:
                     break

@@ -11,6 +11,10 @@ apart. Both are sized here, per city and day, proportional to population:
 - incidents: :data:`INCIDENTS_PER_1000` per 1,000 residents a day (:data:`WEEKEND_INCIDENTS` on
   weekends): Astana about 430 a day (102 calls, the app, SOS, front offices, patrols together);
   East Kazakhstan's police took about 204 thousand calls in 2025, some 560 a day for 1.4 million;
+- 102 calls: :data:`CALLS_PER_1000` per 1,000 residents a day, East Kazakhstan's 204 thousand calls
+  of 2025 for its 1.37 million; the calls that open an incident are part of the incidents' figure
+  (every incident from the 102 line, the app or an SOS button begins with its call), the rest
+  (advice, hang-ups, calls for another service) are simulated as calls alone;
 - integrity reports: about one a day for the country (bribe attempts reported rose from 13 to 34
   in one January).
 
@@ -30,6 +34,7 @@ __all__ = [
     "VIOLATIONS_PER_1000",
     "INCIDENTS_PER_1000",
     "INTEGRITY_PER_DAY",
+    "CALLS_PER_1000",
     "WEEKEND_VIOLATIONS",
     "WEEKEND_INCIDENTS",
     "national_per_day",
@@ -39,6 +44,7 @@ __all__ = [
 VIOLATIONS_PER_1000 = 0.54
 INCIDENTS_PER_1000 = 0.30
 INTEGRITY_PER_DAY = 1.0
+CALLS_PER_1000 = 0.41
 #: Weekends: less commuting traffic, more domestic incidents and hooliganism.
 WEEKEND_VIOLATIONS = 0.85
 WEEKEND_INCIDENTS = 1.15
@@ -53,11 +59,19 @@ def national_per_day() -> tuple[float, float]:
 def live_config(base: object, multiplier: float = 1.0) -> object:
     """``base`` (a :class:`~dozor.producers.simulator.SimConfig`) sized by this model, times
     ``multiplier`` (1: a real country's pace; more for a load test)."""
+    from dozor.producers.simulator import CALL_SHARE_OF_INCIDENTS, messages_per_root
+
     violations, incidents = national_per_day()
-    per_day = violations + incidents + INTEGRITY_PER_DAY
+    thousands = sum(c.population for c in CITIES) / 1000
+    calls_alone = max(thousands * CALLS_PER_1000 - incidents * CALL_SHARE_OF_INCIDENTS, 0.0)
+    roots = violations + incidents + calls_alone + INTEGRITY_PER_DAY
+    share_inc, share_call = incidents / roots, calls_alone / roots
+    # ``rate`` counts messages: an incident's lifecycle is several (a rate of roots here gave Astana
+    # 183 violations a day live beside 770 in the history).
     return replace(
         base,  # type: ignore[type-var]
-        rate=per_day / 86_400 * multiplier,
-        incident_share=incidents / per_day,
-        integrity_share=INTEGRITY_PER_DAY / per_day,
+        rate=roots * messages_per_root(share_inc, share_call) / 86_400 * multiplier,
+        incident_share=share_inc,
+        integrity_share=INTEGRITY_PER_DAY / roots,
+        call_share=share_call,
     )

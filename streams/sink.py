@@ -175,6 +175,12 @@ TABLES: dict[str, TableSpec] = {
     "integrity": TableSpec(
         "integrity_reports", ("event_id", "event_time", "region", "kind", "service"), day_only=True
     ),
+    # A 102 call's moments: the caller is not in them, the operator only as a position.
+    "calls": TableSpec(
+        "call_events",
+        ("event_id", "event_time", "call_id", "status", "channel", "city", "district", "offered_at",
+         "position_id", "incident_id"),
+    ),
     "response_times": TableSpec(
         "incident_responses",
         ("event_id", "event_time", "incident_id", "revision", "status", "city", "district", "priority",

@@ -78,3 +78,46 @@ if not frame.empty:
         y="target:Q", color=alt.Color("priority:N", title=None), tooltip=["priority:N", "target:Q"],
     )  # fmt: skip
     st.altair_chart(lines + targets, width="stretch")
+
+# 102's answering: the first minutes of every response, before an incident exists (issue #27).
+st.subheader(t("answering_102", v.lang))
+st.caption(t("answering_note", v.lang))
+answering = queries.call_answering(
+    c, v.scope, v.area.city, v.start, v.end, "hour_of_day", v.tz, v.area.district
+)
+answering.sort(key=lambda r: int(r.key))
+secs = t("seconds", v.lang)
+calls_table = []
+for r in answering:
+    line = {
+        t("g_hour", v.lang): f"{int(r.key):02d}:00", t("col_offered", v.lang): r.offered,
+        t("col_answered", v.lang): r.answered, t("col_abandoned", v.lang): r.abandoned,
+    }  # fmt: skip
+    for q, value in zip(("p50", "p90", "p95"), r.answer_s, strict=True):
+        line[f"{t('col_answer', v.lang)} {q}, {secs}"] = None if value is None else round(value, 1)
+    for s in queries.ANSWER_WITHIN_S:
+        share = r.within_share(s)
+        line[t("col_within_s", v.lang, s=s)] = None if share is None else round(share * 100, 1)
+    calls_table.append(line)
+if calls_table:
+    st.dataframe(calls_table, hide_index=True, width="stretch")
+    v.csv_download(calls_table, "answering_102", "calls by=hour_of_day", "dozor_calls_csv")
+    daily = queries.call_answering(c, v.scope, v.area.city, v.start, v.end, "day", v.tz, v.area.district)
+    shares = pd.DataFrame(
+        [{"day": r.key, "within": f"≤ {s} s", "share": r.within_share(s) * 100}
+         for r in daily for s in queries.ANSWER_WITHIN_S if r.answered]
+    )  # fmt: skip
+    goals = pd.DataFrame([{"within": f"≤ {s} s", "goal": share * 100, "standard": name}
+                          for name, s, share in queries.STANDARDS])  # fmt: skip
+    st.markdown(f"**{t('daily_within', v.lang)}**")
+    if not shares.empty:
+        line_chart = alt.Chart(shares).mark_line(point=True).encode(
+            x=alt.X("day:T", title=None), y=alt.Y("share:Q", title="%", scale=alt.Scale(zero=False)),
+            color=alt.Color("within:N", title=None), tooltip=["day:T", "within:N", "share:Q"],
+        )  # fmt: skip
+        goal_rules = alt.Chart(goals).mark_rule(strokeDash=[6, 4]).encode(
+            y="goal:Q", color=alt.Color("within:N", title=None), tooltip=["standard:N", "within:N", "goal:Q"],
+        )  # fmt: skip
+        st.altair_chart(line_chart + goal_rules, width="stretch")
+else:
+    st.info(t("no_rows", v.lang))

@@ -36,7 +36,7 @@ from dozor.dashboard.i18n import (
     fmt_pct,
     t,
 )
-from dozor.dashboard.queries import AlertRow, CityRow
+from dozor.dashboard.queries import AlertRow, CityRow, QueueRow
 from dozor.dashboard.screen import focus_city, response_status
 from dozor.geo import DISTRICTS_FILE
 
@@ -146,8 +146,8 @@ def _alert_text(a: AlertRow) -> str:
     return f"{fmt_local_time(a.event_time, TZ)[:5]} · {html.escape(place)} · {html.escape(body)}"
 
 
-def _tiles(name: str, r: CityRow) -> None:
-    cols = st.columns([1, 1, 1.15, 0.9, 1.25, 1.15, 1.35])
+def _tiles(name: str, r: CityRow, calls: QueueRow | None) -> None:
+    cols = st.columns([1, 1, 1.1, 0.9, 1.25, 1.15, 1.3, 1.3])
     cols[0].metric(
         f"{name} · {t('last_minute', lang)}", fmt_int(r.minute, lang),
         fmt_change(r.minute, r.minute_yesterday, lang), delta_color="inverse",
@@ -178,6 +178,18 @@ def _tiles(name: str, r: CityRow) -> None:
         else f"{fmt_pct(r.within_target, lang).lstrip('+')} {t('on_time', lang)}"
     )
     cols[6].metric(t("response", lang), response, within, delta_color="off", delta_arrow="off")
+    # 102: the citizens on hold now (the first minutes of every response), and NENA's hour figure.
+    q = calls or QueueRow(r.city)
+    longest = "—" if q.longest_wait_s is None else fmt_age(q.longest_wait_s, lang)
+    share = q.within_15_share
+    answered = (
+        t("no_answers_hour", lang) if share is None
+        else t("answered_15", lang, pct=fmt_pct(share, lang).lstrip("+"))
+    )  # fmt: skip
+    cols[7].metric(
+        t("calls_102", lang), f"{fmt_int(q.waiting, lang)} · {longest}", answered,
+        delta_color="off", delta_arrow="off",
+    )  # fmt: skip
 
 
 def _overview_tables(rows: dict[str, CityRow], focus: str) -> None:
@@ -333,7 +345,7 @@ def live() -> None:
         st.markdown(f"<div class='dz-stale' id='dz-stale'>{html.escape(t('stale', lang, age=age))}</div>",
                     unsafe_allow_html=True)  # fmt: skip
 
-    _tiles(name, snap.overview.get(focus, CityRow(focus)))
+    _tiles(name, snap.overview.get(focus, CityRow(focus)), snap.calls)
     # Two halves, each its own column of boxes: the focused city on the left (districts, map and
     # the incidents waiting, alerts), every city on the right in one table, busiest first. Sized in
     # vh so that 1080p and 4K look alike; the layout test measures both (tests/browser).

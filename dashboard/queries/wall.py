@@ -44,6 +44,7 @@ from zoneinfo import ZoneInfo
 from clickhouse_connect.driver.client import Client
 
 from dozor.access import KIOSK, Scope
+from dozor.dashboard.queries.calls import QueueRow, call_queue
 
 __all__ = [
     "CityRow",
@@ -165,6 +166,8 @@ class Snapshot:
     waiting: list[WaitingIncident]
     newest: dt.datetime | None
     read_at: dt.datetime
+    #: The focused city's 102 at the same instant (waiting now, longest wait, the last hour's answers).
+    calls: QueueRow | None = None
 
 
 def _utc(t: dt.datetime) -> dt.datetime:
@@ -452,6 +455,7 @@ def wall_snapshot(
         waiting=waiting(client, focus, scope, targets_s, t0),
         newest=newest_event_time(client, t0),
         read_at=_utc(t0),
+        calls=call_queue(client, scope, t0, [focus]).get(focus, QueueRow(focus)),
     )
 
 
@@ -463,4 +467,5 @@ WALL_QUERIES: dict[str, Callable[[Client], object]] = {
     "map_points": lambda c: map_points(c, "astana", KIOSK),
     "waiting": lambda c: waiting(c, "astana", KIOSK, {1: 600, 2: 1200, 3: 2400, 4: 3600}),
     "newest_event_time": newest_event_time,
+    "call_queue": lambda c: call_queue(c, KIOSK, dt.datetime.now(dt.UTC), ["astana"]),
 }

@@ -25,6 +25,7 @@ from dozor.enrich import Enricher
 from dozor.infra.migrate import migrate
 from dozor.schemas import (
     PLATE_MASK_PATTERN,
+    POSITION_ID_PATTERN,
     UNIT_ID_PATTERN,
     CrewType,
     DispatchStatus,
@@ -207,8 +208,30 @@ def alerts(draw) -> dict:
     }
 
 
+@st.composite
+def calls(draw) -> dict:
+    place = draw(_place())
+    offered = draw(TIMES)
+    status = draw(st.sampled_from(["offered", "answered", "abandoned", "transferred", "ended"]))
+    return {
+        **_common(draw(st.one_of(st.just(offered), TIMES))),
+        "call_id": draw(st.one_of(st.from_regex(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$", fullmatch=True), TEXT)),
+        "status": status,
+        "channel": draw(st.sampled_from(["line_102", "app_102", "sos_button", "transfer_112"])),
+        "city": place["city"],
+        "district": place["district"],
+        "offered_at": _iso(offered),
+        # A position at the edges of its shape, a name, or none (refused when answered).
+        "position_id": draw(st.one_of(st.none(), st.from_regex(POSITION_ID_PATTERN, fullmatch=True), TEXT)),
+        "incident_id": draw(
+            st.one_of(st.none(), st.from_regex(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$", fullmatch=True), TEXT)
+        ),
+    }
+
+
 STRATEGIES = {
     "violations": violations(),
+    "calls": calls(),
     "incidents": incidents(),
     "dispatches": dispatches(),
     "integrity": integrity(),

@@ -54,6 +54,9 @@ def test_all_families_and_keys(day):
     for m in day:
         if m.valid and m.family in ("incidents", "dispatches"):
             assert m.key == m.payload["incident_id"].encode(), "joins need incident-id keys"
+        if m.valid and m.family == "calls":
+            assert m.key == m.payload["call_id"].encode(), "a call's moments stay in order on one partition"
+    assert fams["calls"] > fams["integrity"]
 
 
 def test_cities_weighted_by_population(day):
@@ -137,7 +140,7 @@ def test_fast_run_sends_the_whole_count_before_now_at_any_hour(now):
 
 
 def test_the_fastest_speeding_is_still_a_valid_event():
-    cfg = SimConfig(seed=3, incident_share=0, integrity_share=0, duplicate_rate=0, late_rate=0)
+    cfg = SimConfig(seed=3, incident_share=0, integrity_share=0, call_share=0, duplicate_rate=0, late_rate=0)
     sim = Simulator(cfg, "s")
     draw = sim.rng.expovariate
     # The far tail of the excess over the limit (mean 18 km/h), every time; other draws as they come.
