@@ -127,7 +127,7 @@ _TEXT: dict[str, dict[str, str]] = {
     "col_answered": {"ru": "отвечено", "kk": "жауап берілді", "en": "answered"},
     "col_abandoned": {"ru": "пропущено", "kk": "жіберілді", "en": "abandoned"},
     "col_answer": {"ru": "ответ", "kk": "жауап", "en": "answer"},
-    "col_within_s": {"ru": "за {s} с", "kk": "{s} с ішінде", "en": "within {s} s"},
+    "col_within_s": {"ru": "за {s} с, %", "kk": "{s} с ішінде, %", "en": "within {s} s, %"},
     "daily_within": {
         "ru": "Доля ответов в норматив по дням",
         "kk": "Күн сайынғы нормативтегі жауаптар үлесі",

@@ -330,7 +330,7 @@ def tail_cmd(
 ) -> None:
     """Pretty-print a topic's messages, checking each against its published JSON Schema.
 
-    TOPIC is a family (violations, incidents, dispatches, integrity, response_times, alerts,
+    TOPIC is a family (violations, incidents, dispatches, integrity, calls, response_times, alerts,
     city_figures: its current version) or a full topic name, such as dozor.response_times.v1.
     Exits 1 if any message broke the schema.
 
@@ -428,7 +428,7 @@ def simulate(
     duplicate_rate: float,
     incident_share: float | None,
 ) -> None:
-    """Produce a simulated feed: violations, incidents, dispatches, integrity reports, at a real
+    """Produce a simulated feed: violations, incidents, dispatches, 102 calls, integrity reports, at a real
     country's volume (the simulated history's too: producers/volume.py) times --rate.
 
     Example: dozor simulate --rate 100 --bad-rate 0.01

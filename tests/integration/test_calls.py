@@ -278,4 +278,4 @@ def test_an_acd_export_with_date_and_time_columns_equals_its_own_figures(
             len(mine) - len(waits),
         )
         if waits:
-            assert row["within 15 s"] == round(sum(1 for w in waits if w <= 15) / len(waits) * 100, 1)
+            assert row["within 15 s, %"] == round(sum(1 for w in waits if w <= 15) / len(waits) * 100, 1)
