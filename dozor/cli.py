@@ -656,33 +656,51 @@ def up(settings: Settings, rate: float | None, no_simulator: bool) -> None:
         stack.stop()
 
 
+#: A stack stopped for longer than this gets its gap filled with simulated history at the next start.
+_GAP = 15 * 60
+
+
 def _first_start_history(settings: Settings) -> None:
-    """On an empty database, the simulated history of ``DOZOR_UP_HISTORY_DAYS`` (once: a second
-    start finds rows and leaves them); a generation an earlier start did not finish (Ctrl-C during
-    the first start) is finished, for the same days."""
+    """Simulated history up to this start, so that the live feed takes over without a hole.
+
+    On an empty database, ``DOZOR_UP_HISTORY_DAYS`` of it up to now (a day that began before the
+    start is already full, and "today against yesterday" compares like with like). A generation an
+    earlier start did not finish (Ctrl-C during the first start) is finished, for the same days. A
+    database whose newest event is older than a quarter of an hour (the stack was stopped) gets the
+    gap since then: without it, every day the stack was down read as a fall to nothing.
+    """
     import datetime as dt
 
     from dozor.clickhouse import connect
     from dozor.producers.backfill import unfinished
 
     client = connect(settings)
+    now = dt.datetime.now(dt.UTC)
     left = unfinished(client)
     if left is not None:
         first, last, seed = left
         days = (last - first).days + 1
         click.echo(f"finishing the simulated history of {first} … {last} an earlier start began …")
-        _run_backfill(settings, days, seed=seed, today=last + dt.timedelta(days=1))
+        _run_backfill(settings, days, seed=seed, today=last + dt.timedelta(days=1), through=now)
         return
     stored = client.query("SELECT (SELECT count() FROM simulated_history) + (SELECT count() FROM violations)")
-    if stored.result_rows[0][0]:
+    if not stored.result_rows[0][0]:
+        click.echo(f"first start: generating {settings.up_history_days} days of simulated history …")
+        _run_backfill(settings, settings.up_history_days, seed=1, through=now)
         return
-    click.echo(f"first start: generating {settings.up_history_days} days of simulated history …")
-    _run_backfill(settings, settings.up_history_days, seed=1)
+    newest = client.command("SELECT toUnixTimestamp(max(event_time)) FROM violations")
+    if not newest or now.timestamp() - float(newest) < _GAP:
+        return
+    since = dt.datetime.fromtimestamp(float(newest), dt.UTC)
+    days = min((now - since).days + 2, settings.up_history_days)
+    click.echo(f"the stack was stopped since {since:%Y-%m-%d %H:%M} UTC: simulating the gap …")
+    _run_backfill(settings, days, seed=int(now.timestamp()) % 1_000_000, through=now, since=since)
 
 
 def _run_backfill(
-    settings: Settings, days: int, seed: int, scale: float = 1.0, today: object | None = None
-) -> None:
+    settings: Settings, days: int, seed: int, scale: float = 1.0, today: object | None = None,
+    through: object | None = None, since: object | None = None,
+) -> None:  # fmt: skip
     from tqdm import tqdm
 
     from dozor.clickhouse import connect
@@ -691,7 +709,7 @@ def _run_backfill(
     with tqdm(total=days, unit=" days", desc="history", mininterval=0.5) as bar:
         done = generate(
             connect(settings), settings, days, seed=seed, progress=bar.update, scale=scale,
-            today=today,  # type: ignore[arg-type]
+            today=today, through=through, since=since,  # type: ignore[arg-type]
         )  # fmt: skip
     click.echo(
         f"simulated history {done.first_day} … {done.last_day}: {done.violations:,} violations, "

@@ -155,6 +155,10 @@ def _speeding_mci() -> str:
     return f"multiIf({branches}, 0)"
 
 
+#: The history's window: what happened after ``since`` (a gap after live data) and by ``through``
+#: (the moment the history is generated up to), in POSIX seconds.
+_WINDOW = "toUnixTimestamp(t) > %(since_s)s AND toUnixTimestamp(t) <= %(through_s)s"
+
 _VIOLATIONS = f"""
 INSERT INTO violations (event_id, event_time, city, district, camera_id, violation_type, lat, lon,
     speed_kmh, speed_limit_kmh, plate_hash, plate_masked, fine_mci, fine_kzt, src_partition, src_offset)
@@ -173,7 +177,7 @@ FROM (
            if(vtype = 'speeding', {_speeding_mci()}, %(fines)s[vi]) AS fine
     FROM numbers(%(offset)s, %(count)s)
 )
-WHERE NOT (toDayOfWeek(day) >= 6 AND {_u(10)} > %(weekend_v)s)
+WHERE NOT (toDayOfWeek(day) >= 6 AND {_u(10)} > %(weekend_v)s) AND {_WINDOW}
 """
 
 #: One incident per row: everything its four tables need, from the same hashes every time.
@@ -195,8 +199,11 @@ SELECT number, {_PLACE}, {_when(5, 6, 7)},
 FROM numbers(%(offset)s, %(count)s)
 """
 
+#: Weekdays thinned; only incidents whose whole life is over by ``through``: one still running at
+#: that moment would stay open on the wall for ever (the live join never sees its later steps).
 _INCIDENT_WHERE = f"""
-WHERE NOT (toDayOfWeek(day) < 6 AND {_u(18)} > 1 / %(weekend_i)s)
+WHERE NOT (toDayOfWeek(day) < 6 AND {_u(18)} > 1 / %(weekend_i)s) AND {_WINDOW}
+  AND toUnixTimestamp(closed) <= %(through_s)s
 """
 
 _INCIDENT_EVENTS = f"""
@@ -245,7 +252,7 @@ SELECT generateUUIDv4(number * 10 + 7), t,
        %(services)s[1 + toUInt32(floor({_u(32)} * length(%(services)s)))],
        {SIMULATED_PARTITION}, number
 FROM (SELECT number, {_when(5, 6, 7)} FROM numbers(%(offset)s, %(count)s))
-WHERE t <= now()
+WHERE {_WINDOW}
 """
 
 
@@ -273,7 +280,8 @@ INSERT INTO call_events (event_id, event_time, call_id, status, channel, city, d
 SELECT generateUUIDv4(number * 10 + 5 + k), at, call_id, ['offered', if(abandoned, 'abandoned', 'answered'),
        'ended'][k + 1], channel, city, '', offered, if(k = 0 OR abandoned, NULL, position), NULL,
        {SIMULATED_PARTITION}, number * 3 + k
-FROM ({_CALL} {_INCIDENT_WHERE}) ARRAY JOIN [0, 1, 2] AS k
+FROM ({_CALL} WHERE NOT (toDayOfWeek(day) < 6 AND {_u(18)} > 1 / %(weekend_i)s) AND {_WINDOW}
+      AND toUnixTimestamp(t) + wait_s + 120 <= %(through_s)s) ARRAY JOIN [0, 1, 2] AS k
 WHERE (k < 2 OR NOT abandoned)
   AND (offered + toIntervalMillisecond(
            toInt64([0, if(abandoned, patience, wait_s), wait_s + 120][k + 1] * 1000)) AS at) <= now64(3)
@@ -298,8 +306,15 @@ def unfinished(client: Client) -> tuple[dt.date, dt.date, int] | None:
 def backfill(
     client: Client, settings: Settings, days: int, seed: int = 1, today: dt.date | None = None,
     progress: Callable[[int], None] | None = None, scale: float = 1.0,
+    through: dt.datetime | None = None, since: dt.datetime | None = None,
 ) -> Backfill:  # fmt: skip
     """Generate ``days`` of history ending yesterday; ``progress`` is called with days done.
+
+    ``through``: the history runs up to this moment instead (its day is the last of the ``days``):
+    ``dozor up`` generates up to its start, so the live feed takes over without a hole and "today
+    against yesterday" compares like with like from the first minute. Incidents and calls still
+    running at that moment are left out (their later steps would never come). ``since``: nothing at
+    or before this moment (a gap filled after the live data of an earlier run).
 
     Each chunk of days draws its own rows (its own range of ``number``), so the seed alone decides
     the history and chunking changes nothing but the size of each insert. ``scale`` multiplies the
@@ -314,8 +329,14 @@ def backfill(
         raise ValueError("days must be at least 1")
     if scale <= 0:
         raise ValueError("scale must be positive")
+    if through is not None and today is None:  # the range ends on the day of ``through``
+        today = dt.datetime.fromtimestamp(through.timestamp(), localtime.zone(localtime.DEFAULT_ZONE)).date()
+        today += dt.timedelta(days=1)
     first, last = history_days(settings, days, today)
     base = _parameters(settings, seed, first, days)
+    end = dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), localtime.zone(localtime.DEFAULT_ZONE))
+    base["through_s"] = int((through or end).timestamp())
+    base["since_s"] = int(since.timestamp()) if since is not None else 0
     thousands = scale * sum(c.population for c in CITIES) / 1000
     columns = ["first_day", "last_day", "violations", "incidents", "seed", "complete"]
     client.insert("simulated_history", [[first, last, 0, 0, seed, 0]], column_names=columns)

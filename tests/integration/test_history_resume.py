@@ -69,3 +69,48 @@ def test_an_interrupted_generation_is_marked_and_finished_exactly(settings_facto
     backfill(c, interrupted, DAYS, seed=3, today=last + dt.timedelta(days=1))
     assert unfinished(c) is None
     assert _per_day(interrupted) == _per_day(clean)
+
+
+def test_history_runs_up_to_the_start_and_a_gap_is_filled_without_overlap(settings_factory):
+    """dozor up's history reaches the moment of the start (today is not empty before the live
+    feed), leaves no incident or call unfinished (the live join would never close it: the wall
+    would show it open for ever), and a later start fills only what came after the newest event."""
+    settings = settings_factory()
+    migrate(settings)
+    c = connect(settings)
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    start = now - dt.timedelta(hours=30)
+    backfill(c, settings, 3, seed=5, through=start)
+    newest = c.query("SELECT max(event_time) FROM violations").result_rows[0][0].replace(tzinfo=dt.UTC)
+    assert start - dt.timedelta(hours=3) < newest <= start  # up to the start, not beyond
+    still_open = c.command(
+        "SELECT count() FROM (SELECT incident_id FROM incident_events GROUP BY incident_id "
+        "HAVING countIf(status IN ('closed', 'cancelled')) = 0)"
+    )
+    assert still_open == 0
+    unfinished_calls = c.command(
+        "SELECT count() FROM (SELECT call_id FROM call_events GROUP BY call_id "
+        "HAVING countIf(status IN ('ended', 'abandoned')) = 0)"
+    )
+    assert unfinished_calls == 0
+    assert (
+        c.query("SELECT max(event_time) FROM call_events").result_rows[0][0].replace(tzinfo=dt.UTC) <= start
+    )
+
+    # The stack was down 30 hours: the next start fills what came after the newest event, no more.
+    before = c.command("SELECT count() FROM violations")
+    backfill(c, settings, 3, seed=6, through=now, since=newest)
+    added = c.query(
+        "SELECT count(), min(event_time), max(event_time) FROM violations "
+        "WHERE event_time > {t:DateTime64(3)}",
+        parameters={"t": newest},
+    ).result_rows[0]
+    assert c.command("SELECT count() FROM violations") == before + added[0]
+    assert added[0] > 0 and added[2].replace(tzinfo=dt.UTC) <= now
+    # About a day and a quarter of the country's violations (about 5,200 a day): no day twice.
+    per_hour = c.query(
+        "SELECT toStartOfHour(event_time) AS h, count() FROM violations "
+        "WHERE event_time > {lo:DateTime64(3)} AND event_time <= {hi:DateTime64(3)} GROUP BY h",
+        parameters={"lo": newest, "hi": now},
+    ).result_rows
+    assert len(per_hour) >= 28 and max(n for _, n in per_hour) < 1500
