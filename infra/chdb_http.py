@@ -47,6 +47,7 @@ import os
 import queue
 import re
 import secrets
+import shutil
 import sys
 import threading
 import time
@@ -64,6 +65,7 @@ import orjson
 
 from dozor.errors import ConfigError
 from dozor.infra.chdb_policy import (
+    MIGRATIONS_TABLE,
     READER,
     RESULT_STATEMENTS,
     WRITER,
@@ -380,6 +382,25 @@ class ChdbEngine:
     def _raw(h: _Handle, sql: str, fmt: str = "TabSeparated", params: dict | None = None) -> object:
         return h.conn.query(sql, fmt, params=params) if params else h.conn.query(sql, fmt)  # type: ignore[attr-defined]
 
+    def _databases(self, h: _Handle) -> tuple[frozenset[str], frozenset[str]]:
+        """Every database of the engine, and Dozor's (those holding the migrations table), lower-cased,
+        read afresh for each reader statement: a database the writer made a moment ago is known."""
+        rows = (
+            self._raw(
+                h,
+                "SELECT name, name IN (SELECT database FROM system.tables WHERE name = "  # noqa: S608
+                f"'{MIGRATIONS_TABLE}') FROM system.databases",
+            )
+            .bytes()
+            .decode()
+        )  # type: ignore[attr-defined]
+        pairs = [line.split("\t") for line in rows.splitlines() if "\t" in line]
+        every = frozenset(name.lower() for name, _ in pairs)
+        dozor = {name.lower() for name, flag in pairs if flag == "1"}
+        if SHADOW_DATABASE.lower() in dozor:  # requests for the engine's default run there
+            dozor |= {d.lower() for d in self.file_databases}
+        return every, frozenset(dozor)
+
     def database_for(self, database: str) -> str:
         """Where a request for ``database`` runs: the shadow of a database that reads host files by
         name (:data:`SHADOW_DATABASE`), else ``database`` itself."""
@@ -447,6 +468,9 @@ class ChdbEngine:
                 )
                 # Bound parameters must be known to parse a statement that uses them.
                 explained = self._raw(h, f"EXPLAIN AST {sql}", "TabSeparatedRaw", params or None)
+            databases = dozor = None
+            if user.role == READER:
+                databases, dozor = self._databases(h)
             canonical = formatted.bytes().decode()  # type: ignore[attr-defined]
             statement = Statement(
                 tree=parse_ast(explained.bytes().decode()),  # type: ignore[attr-defined]
@@ -460,6 +484,8 @@ class ChdbEngine:
                 table_functions=self.table_functions,
                 file_databases=self.file_databases,
                 text=canonical,
+                databases=databases,
+                dozor_databases=dozor,
             )
             check(statement)
             if size <= limit < size + 64:
@@ -655,10 +681,18 @@ class ChdbEngine:
             pool.give(h)
 
 
-def _spool_dir(data_dir: Path) -> Path:
-    """Where insert bodies wait for the engine: tmpfs if the machine has it, else the data directory."""
+def _spool_dir(data_dir: Path, sweep: bool = False) -> Path:
+    """Where insert bodies wait for the engine: tmpfs if the machine has it, else the data directory.
+
+    With ``sweep`` (once, before the process is confined: afterwards it can see no other spool),
+    the spools of endpoints that are gone (killed, or stopped by a signal that skips clean-up) are
+    removed: each may hold the body of an insert it never finished, and they piled up in tmpfs."""
     shm = Path("/dev/shm")
     base = shm if shm.is_dir() and os.access(shm, os.W_OK) else data_dir
+    for old in base.glob("dozor-chdb-spool-*") if sweep else ():
+        pid = old.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and int(pid) != os.getpid() and not Path(f"/proc/{pid}").exists():
+            shutil.rmtree(old, ignore_errors=True)
     path = base / f"dozor-chdb-spool-{os.getpid()}"
     path.mkdir(parents=True, exist_ok=True)
     return path
@@ -1175,7 +1209,7 @@ def open_confined(config: EndpointConfig) -> tuple[ChdbHTTPServer, ChdbEngine]:
         config.max_body_bytes,
         config.socket_timeout_s,
     )
-    spool = _spool_dir(data_dir)
+    spool = _spool_dir(data_dir, sweep=True)
     # chdb makes a scratch directory under TMPDIR when it is imported: keep it in the data directory.
     tmp = data_dir / "tmp"
     tmp.mkdir(exist_ok=True)
@@ -1216,6 +1250,7 @@ def main(argv: list[str] | None = None) -> None:
         pass
     finally:
         server.server_close()
+        shutil.rmtree(engine.spool_dir, ignore_errors=True)
 
 
 if __name__ == "__main__":

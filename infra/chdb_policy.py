@@ -24,7 +24,10 @@ refuses) — and :func:`check` runs one rule per concern over a :class:`Statemen
 - :func:`rule_formats` — input and output formats from an allow-list (none reads a schema file);
 - :func:`rule_settings_clauses` — a ``SETTINGS`` clause is refused to the reader and checked item
   by item for the writer (:mod:`dozor.infra.chdb_settings`);
-- :func:`rule_reader_insert` — the reader's one write, its audit trail, as data only.
+- :func:`rule_reader_insert` — the reader's one write, its audit trail, as data only;
+- :func:`rule_reader_databases` — the reader reads Dozor's databases only (those ``dozor migrate``
+  made: they hold ``schema_migrations``), as a server's ``GRANT SELECT ON dozor.*`` allows, and
+  lists nothing but their tables (no ``SHOW CLUSTERS``, ``SHOW DICTIONARIES``…).
 
 Roles (``dozor/settings.py``: ``DOZOR_CLICKHOUSE_USER`` is the writer, ``DOZOR_CLICKHOUSE_READER_USER``
 the reader): the *writer* (workers, migrations) may read, insert and change the schema of Dozor's
@@ -64,6 +67,8 @@ __all__ = [
     "rule_formats",
     "rule_settings_clauses",
     "rule_reader_insert",
+    "rule_reader_databases",
+    "MIGRATIONS_TABLE",
 ]
 
 WRITER = "writer"
@@ -74,11 +79,16 @@ ACCESS_DENIED = 497
 READONLY = 164
 SYNTAX_ERROR = 62
 
-#: Statement kinds whose reply is a result; the reader may run these and nothing else.
+#: Statement kinds whose reply is a result: what a GET may run, and the writer among the rest.
 RESULT_STATEMENTS = frozenset(
     {"SelectWithUnionQuery", "SelectIntersectExceptQuery", "ShowTables", "DescribeQuery",
      "ExistsTableQuery", "ShowCreateTableQuery", "Explain"}
 )  # fmt: skip
+#: What the reader may run besides its audit append. Not EXPLAIN: its answer is not a result set
+#: the endpoint can read block by block and bound (an EXPLAIN of a few kilobytes answered 130 MiB).
+READER_STATEMENTS = RESULT_STATEMENTS - {"Explain"}
+#: The table ``dozor migrate`` keeps in every database it made: what makes a database Dozor's.
+MIGRATIONS_TABLE = "schema_migrations"
 _WRITE = RESULT_STATEMENTS | {
     "InsertQuery", "CreateQuery", "AlterQuery", "DropQuery", "OptimizeQuery", "DeleteQuery",
     "RenameQuery", "TruncateQuery", "CreateSQLFunctionQuery", "DropFunctionQuery",
@@ -190,6 +200,11 @@ class Statement:
     file_databases: frozenset[str] = field(default=frozenset({"default"}), compare=False)
     #: The canonical text the tokens were read from (what the engine runs for a streamed insert).
     text: str = field(default="", compare=False)
+    #: For a reader's statement: every database of the engine, and those that are Dozor's (hold
+    #: :data:`MIGRATIONS_TABLE`), lower-cased. None: not known (the reader is then refused every name
+    #: outside its own database).
+    databases: frozenset[str] | None = field(default=None, compare=False)
+    dozor_databases: frozenset[str] | None = field(default=None, compare=False)
 
     @property
     def kind(self) -> str:
@@ -210,7 +225,7 @@ def rule_kind(s: Statement) -> None:
         raise _deny(f"Cannot execute query in readonly mode: GET requests are read-only ({s.kind})", READONLY)
     if s.role == READER and s.kind == "InsertQuery":
         return
-    allowed = _WRITE if s.role == WRITER else RESULT_STATEMENTS
+    allowed = _WRITE if s.role == WRITER else READER_STATEMENTS
     if s.kind not in allowed:
         if s.kind in _WRITE:
             raise _deny(
@@ -430,6 +445,62 @@ def rule_reader_insert(s: Statement) -> None:
         )
 
 
+def _dozor_db(s: Statement, db: str) -> bool:
+    return s.dozor_databases is not None and db.lower() in s.dozor_databases
+
+
+def rule_reader_databases(s: Statement) -> None:
+    """The reader reads Dozor's databases and the ``system`` tables a client needs, nothing else.
+
+    On a server the reader's grant is ``SELECT ON dozor.*``; here every database the writer makes
+    shares one engine, so the reader's names are checked: its request's database, every table it
+    reads (``FROM``, ``JOIN``, ``IN db.t``, bound identifiers) and its audit insert's table must be
+    in a database ``dozor migrate`` made. A dotted name whose first part is no database at all is a
+    column of an alias (``r.city``) and passes. Of the ``SHOW`` statements it may run ``SHOW
+    TABLES`` only (``SHOW CLUSTERS``, ``SHOW DICTIONARIES``… read other system tables)."""
+    if s.role != READER or s.kind in SESSION_STATEMENTS:
+        return
+    if s.kind == "ShowTables":
+        words = [t.keyword for t in s.tokens[1:4]]
+        other = ("CLUSTERS", "CLUSTER", "DICTIONARIES", "DATABASES", "CACHES", "FILESYSTEM", "SETTINGS")
+        if "TABLES" not in words or any(w in other for w in words):
+            raise _deny("Not enough privileges: the reader may list Dozor's tables only")
+    known = s.databases or frozenset()
+
+    def check(db: str, table: str, table_place: bool) -> None:
+        if db in ("system", "information_schema"):
+            return  # the system rules' to judge
+        if db == "":
+            if not table_place or s.database.lower() in ("system", "information_schema"):
+                return
+            db = s.database  # an unqualified table is in the request's database
+        if _dozor_db(s, db):
+            return
+        if table_place or db.lower() in known:
+            raise _deny(f"Not enough privileges: {db}.{table} is not in a Dozor database")
+
+    for node in s.tree.walk():
+        if node.kind == "TableIdentifier":
+            db, table = _table(node.name)
+            check(db, table, True)
+    for db, table in _qualified_names(s):
+        check(db, table, False)
+    if s.kind == "ShowTables":
+        named = [
+            s.tokens[i + 1].text.strip('`"')
+            for i, t in enumerate(s.tokens[:-1])
+            if t.keyword in ("FROM", "IN")
+        ]
+        for name in named or [s.database]:
+            if not _dozor_db(s, name):
+                raise _deny(f"Not enough privileges: {name} is not a Dozor database")
+    if s.kind == "InsertQuery":
+        idents = [c.name.strip('`"') for c in s.tree.children if c.kind == "Identifier"]
+        where = idents[-2] if len(idents) >= 2 else s.database
+        if idents and not _dozor_db(s, where):
+            raise _deny(f"Not enough privileges: {where}.{idents[-1]} is not in a Dozor database")
+
+
 #: Every rule, in the order they run; a statement must pass them all.
 RULES: tuple[Callable[[Statement], None], ...] = (
     rule_kind,
@@ -442,6 +513,7 @@ RULES: tuple[Callable[[Statement], None], ...] = (
     rule_file_databases,
     rule_formats,
     rule_settings_clauses,
+    rule_reader_databases,
 )
 
 

@@ -325,6 +325,14 @@ class KafkaBroker:
         (self.home / "log4j2.yaml").write_text(_LOG4J2.format(log_dir=(self.home / "logs").resolve()))
         return path
 
+    @staticmethod
+    def _env() -> dict[str, str]:
+        """The broker's environment: what Java needs, nothing of Dozor's. The broker reads its
+        secrets from its own files; it has no use for the ClickHouse passwords, the plate salt or
+        the OIDC secret of the shell that started it, and a process that has them can leak them."""
+        keep = ("PATH", "HOME", "JAVA_HOME", "LANG", "LC_ALL", "TMPDIR", "TZ")
+        return {k: v for k, v in os.environ.items() if k in keep}
+
     def _java(self, jars: Path, main: str, *args: str) -> list[str]:
         return [
             java_binary(),
@@ -363,6 +371,7 @@ class KafkaBroker:
             self._java(jars, "kafka.tools.StorageTool", *args),
             capture_output=True,
             text=True,
+            env=self._env(),
         )
         if fmt.returncode != 0:
             raise DozorError(f"formatting Kafka storage failed: {(fmt.stdout + fmt.stderr)[-800:]}")
@@ -385,6 +394,7 @@ class KafkaBroker:
         parent = os.getpid()
         proc = subprocess.Popen(
             self._java(jars, "kafka.Kafka", str(config)),
+            env=self._env(),
             stdout=out,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,

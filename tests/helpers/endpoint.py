@@ -10,7 +10,16 @@ from pathlib import Path
 from dozor.infra.procs import port_open, tail, wait_until
 from tests.helpers.ports import free_port
 
-__all__ = ["ClickHouseEndpoint"]
+__all__ = ["ClickHouseEndpoint", "make_dozor_database"]
+
+
+def make_dozor_database(client: object, database: str = "") -> None:
+    """Make ``database`` (the engine's default if empty) one of Dozor's, as ``dozor migrate`` does:
+    it holds ``schema_migrations``. The reader reads Dozor's databases only."""
+    where = f"{database}." if database else ""
+    client.command(  # type: ignore[attr-defined]
+        f"CREATE TABLE IF NOT EXISTS {where}schema_migrations (v String) ENGINE = MergeTree ORDER BY v"
+    )
 
 
 class ClickHouseEndpoint:

@@ -23,7 +23,7 @@ from pathlib import Path
 import clickhouse_connect
 import pytest
 
-from tests.helpers.endpoint import ClickHouseEndpoint
+from tests.helpers.endpoint import ClickHouseEndpoint, make_dozor_database
 
 pytestmark = pytest.mark.integration
 
@@ -98,6 +98,10 @@ def db(endpoint) -> str:
     w.command(f"CREATE TABLE {name}.t (id UInt32, s String) ENGINE = MergeTree ORDER BY id")
     w.command(f"CREATE TABLE {name}.audit_log (user String, action String) ENGINE = MergeTree ORDER BY user")
     w.command(f"INSERT INTO {name}.t VALUES (1, 'one'), (2, 'two')")
+    # Dozor's databases are those `dozor migrate` made (they hold schema_migrations): this one, and
+    # the engine's default, where the attacks sent without a database run.
+    for where in (name, ""):
+        make_dozor_database(w, where)
     return name
 
 
@@ -418,6 +422,7 @@ def small_endpoint(tmp_path_factory):
              "DOZOR_CHDB_HANDLES": "2", "DOZOR_CHDB_READER_QUEUE": "2"},
     )  # fmt: skip
     ch.start()
+    make_dozor_database(_client(ch))
     yield ch
     ch.stop()
 
@@ -691,3 +696,80 @@ def test_a_streamed_insert_runs_as_checked_whatever_its_comments_and_strings(end
     status, _, body = _post(endpoint, f'{head}\n{{"id": {row_id}, "s": "c"}}\n', WRITER)
     assert status == 200, body[:300]
     assert _client(endpoint).command(f"SELECT count() FROM {db}.t WHERE id = {row_id}") == 1
+
+
+# --- 11. the reader reads Dozor's databases only ---------------------------------------------------
+# On a server the reader's grant is SELECT ON dozor.*; here every database shares one engine. A
+# database the writer made for something else (no schema_migrations) is out of the reader's reach
+# by any name, and so are listings of what is not Dozor's (SHOW CLUSTERS reads system.clusters).
+
+
+@pytest.fixture(scope="module")
+def foreign(endpoint) -> str:
+    name = f"other_{uuid.uuid4().hex[:8]}"
+    w = _client(endpoint)
+    w.command(f"CREATE DATABASE {name}")
+    w.command(f"CREATE TABLE {name}.secret (s String) ENGINE = MergeTree ORDER BY s")
+    w.command(f"CREATE TABLE {name}.audit_log (user String, action String) ENGINE = MergeTree ORDER BY user")
+    w.command(f"INSERT INTO {name}.secret VALUES ('{SECRET}')")
+    return name
+
+
+FOREIGN_READS = [
+    ("SELECT * FROM {o}.secret", ""),
+    ("SELECT * FROM `{o}`.`secret`", ""),
+    ("SELECT * FROM {db}.t AS a JOIN {o}.secret AS b ON 1 = 1", ""),
+    ("SELECT '{secret}' IN {o}.secret", ""),
+    ("SELECT * FROM {db}.t WHERE s IN (SELECT s FROM {o}.secret)", ""),
+    ("WITH x AS (SELECT * FROM {o}.secret) SELECT * FROM x", ""),
+    ("SELECT * FROM view(SELECT * FROM {o}.secret)", ""),
+    ("SELECT * FROM secret", "?database={o}"),
+    ("SELECT * FROM {{d:Identifier}}.{{t:Identifier}}", "?param_d={o}&param_t=secret"),
+    ("DESCRIBE TABLE {o}.secret", ""),
+    ("EXISTS TABLE {o}.secret", ""),
+    ("SHOW CREATE TABLE {o}.secret", ""),
+    ("SHOW TABLES FROM {o}", ""),
+    ("SHOW TABLES FROM system", ""),
+    ("SHOW CLUSTERS", ""),
+    ("SHOW DICTIONARIES", ""),
+    ("SHOW DATABASES", ""),
+    ("SHOW FILESYSTEM CACHES", ""),
+    ("EXPLAIN SELECT 1", ""),
+    ("EXPLAIN PLAN actions = 1 SELECT * FROM {db}.t", ""),
+    ("SELECT x.s FROM {o}.secret AS x", ""),
+    ("SELECT count() FROM (SELECT * FROM {db}.t UNION ALL SELECT 1, s FROM {o}.secret)", ""),
+]
+
+
+@pytest.mark.parametrize(("attack", "query"), FOREIGN_READS)
+def test_the_reader_reads_no_database_but_dozors(endpoint, db, foreign, attack, query):
+    sql = attack.format(o=foreign, db=db, secret=SECRET)
+    _refused(endpoint, sql, READER, query.format(o=foreign))
+
+
+def test_the_reader_appends_to_dozors_audit_log_only(endpoint, db, foreign):
+    for target, database in ((f"{foreign}.audit_log", db), ("audit_log", foreign)):
+        body = f'INSERT INTO {target} (user, action) FORMAT JSONEachRow\n{{"user": "r", "action": "x"}}\n'
+        status, _, text = _post(endpoint, body, READER, f"?database={database}")
+        assert status != 200, text[:300]
+    assert _client(endpoint).command(f"SELECT count() FROM {foreign}.audit_log") == 0
+    # Its own database's audit log, and reads of its own tables and of aliases' columns, still work.
+    body = f'INSERT INTO {db}.audit_log (user, action) FORMAT JSONEachRow\n{{"user": "r", "action": "ok"}}\n'
+    status, _, text = _post(endpoint, body, READER, f"?database={db}")
+    assert status == 200, text[:300]
+    status, _, text = _post(
+        endpoint, f"SELECT a.s FROM {db}.t AS a WHERE a.id <= 2 ORDER BY a.id FORMAT TSV", READER
+    )
+    assert (status, text) == (200, b"one\ntwo\n")
+
+
+def test_a_database_the_writer_makes_a_moment_before_is_out_of_reach_at_once(endpoint, db):
+    name = f"fresh_{uuid.uuid4().hex[:8]}"
+    w = _client(endpoint)
+    w.command(f"CREATE DATABASE {name}")
+    w.command(f"CREATE TABLE {name}.x (s String) ENGINE = MergeTree ORDER BY s")
+    _refused(endpoint, f"SELECT * FROM {name}.x", READER)
+    # Once migrated (it holds schema_migrations), it is Dozor's: the reader reads it.
+    w.command(f"CREATE TABLE {name}.schema_migrations (v String) ENGINE = MergeTree ORDER BY v")
+    status, _, text = _post(endpoint, f"SELECT count() FROM {name}.x", READER)
+    assert status == 200, text[:300]

@@ -22,7 +22,7 @@ import pytest
 from clickhouse_connect.driver.exceptions import DatabaseError
 
 from dozor.infra.chdb_http import SHADOW_DATABASE
-from tests.helpers.endpoint import ClickHouseEndpoint
+from tests.helpers.endpoint import ClickHouseEndpoint, make_dozor_database
 
 pytestmark = pytest.mark.integration
 
@@ -48,6 +48,7 @@ def endpoint(tmp_path_factory):
         },
     )
     ch.start()
+    make_dozor_database(_client(ch))  # the reader's requests without a database run in the default
     yield ch
     ch.stop()
 
@@ -66,6 +67,7 @@ def db(endpoint) -> str:
     w.command(f"CREATE DATABASE {name}")
     w.command(f"CREATE TABLE {name}.t (id UInt32, s String) ENGINE = MergeTree ORDER BY id")
     w.command(f"INSERT INTO {name}.t VALUES (1, 'one'), (2, 'two')")
+    make_dozor_database(w, name)
     return name
 
 

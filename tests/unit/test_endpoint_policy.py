@@ -45,6 +45,9 @@ POLICY = SettingsPolicy(
 
 
 def stmt(ast: str, text: str, role: str = WRITER, **kw) -> Statement:
+    # The engine: Dozor's database, and one the writer made for something else.
+    kw.setdefault("databases", frozenset({"dozor", "system", "odb"}))
+    kw.setdefault("dozor_databases", frozenset({"dozor"}))
     return Statement(
         tree=parse_ast(ast),
         tokens=tokens(text),
