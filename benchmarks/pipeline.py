@@ -230,7 +230,15 @@ def main() -> None:
         wait_until("ClickHouse endpoint", lambda: port_open("127.0.0.1", ch_port), 60, ch)
         ensure_topics(base)
         topic = base.topic("violations")
-        cfg = SimConfig(seed=5, rate=2000, incident_share=0, integrity_share=0, late_rate=0, duplicate_rate=0)
+        cfg = SimConfig(
+            seed=5,
+            rate=2000,
+            incident_share=0,
+            integrity_share=0,
+            call_share=0,
+            late_rate=0,
+            duplicate_rate=0,
+        )
         start = event_start()
         values: list[bytes] = []
         pub = Publisher(make_producer(base))

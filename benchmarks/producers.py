@@ -210,7 +210,9 @@ CSV_COLUMNS = (
 
 def write_csv(path: Path, n: int) -> None:
     """A file shaped like a camera export: the simulator's violations with raw plates."""
-    cfg = SimConfig(seed=3, rate=2000, incident_share=0, integrity_share=0, late_rate=0, duplicate_rate=0)
+    cfg = SimConfig(
+        seed=3, rate=2000, incident_share=0, integrity_share=0, call_share=0, late_rate=0, duplicate_rate=0
+    )
     start = event_start()
     with path.open("w", newline="") as f:
         w = csv.writer(f)

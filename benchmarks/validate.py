@@ -55,7 +55,9 @@ def main() -> None:
     ap.add_argument("--count", type=int, default=50_000)
     ap.add_argument("--repeat", type=int, default=9)
     args = ap.parse_args()
-    cfg = SimConfig(seed=5, rate=2000, incident_share=0, integrity_share=0, late_rate=0, duplicate_rate=0)
+    cfg = SimConfig(
+        seed=5, rate=2000, incident_share=0, integrity_share=0, call_share=0, late_rate=0, duplicate_rate=0
+    )
     msgs = list(Simulator(cfg, "bench").messages(event_start(), count=args.count))
     records = [
         ConsumerRecord("t", 0, i, 0, 0, m.key, m.value, None, len(m.key), len(m.value), [])

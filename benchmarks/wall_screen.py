@@ -146,7 +146,9 @@ def cli() -> None:
 @click.option("--samples", default=40, show_default=True, type=click.IntRange(5))
 def freshness(samples: int) -> None:
     """Produced → visible on the wall, one event at a time."""
-    cfg = SimConfig(seed=5, rate=50, incident_share=0, integrity_share=0, late_rate=0, duplicate_rate=0)
+    cfg = SimConfig(
+        seed=5, rate=50, incident_share=0, integrity_share=0, call_share=0, late_rate=0, duplicate_rate=0
+    )
     start = dt.datetime.now(dt.UTC)
     template = next(
         m for m in Simulator(cfg, "bench").messages(start, count=500)
@@ -207,7 +209,9 @@ def crowd(walls: int, managers: int, rounds: int) -> None:
     """Walls and managers at once: freshness, interaction, Streamlit CPU and RSS."""
     from playwright.sync_api import sync_playwright
 
-    cfg = SimConfig(seed=5, rate=50, incident_share=0, integrity_share=0, late_rate=0, duplicate_rate=0)
+    cfg = SimConfig(
+        seed=5, rate=50, incident_share=0, integrity_share=0, call_share=0, late_rate=0, duplicate_rate=0
+    )
     template = next(
         m for m in Simulator(cfg, "bench").messages(dt.datetime.now(dt.UTC), count=500)
         if m.family == "violations" and m.payload["city"] == "astana"

@@ -30,6 +30,11 @@ _TEXT: dict[str, dict[str, str]] = {
         "kk": "ДЕРЕКТЕР ЕСКІРДІ: соңғы оқиға {age} бұрын",
         "en": "DATA STALE: newest event {age} ago",
     },
+    "feed_stopped": {
+        "ru": "ПОТОК ДАННЫХ ОСТАНОВЛЕН: последний сигнал обработчика {age} назад",
+        "kk": "ДЕРЕКТЕР АҒЫНЫ ТОҚТАДЫ: өңдеушінің соңғы белгісі {age} бұрын",
+        "en": "DATA FEED STOPPED: the workers' last heartbeat {age} ago",
+    },
     "no_data": {"ru": "Нет данных за сегодня", "kk": "Бүгінге деректер жоқ", "en": "No data today"},
     "ch_down": {
         "ru": "Нет связи с хранилищем ClickHouse. Показаны последние полученные данные ({at}).",

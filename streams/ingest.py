@@ -27,7 +27,9 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import os
 import re
+import socket
 import time
 import uuid
 
@@ -83,6 +85,10 @@ MAX_POLL_INTERVAL_MS = 30 * 60 * 1000
 UNDECODABLE = (CorruptRecordException, UnsupportedCodecError)
 #: How long a probe for an undecodable batch waits for one partition's fetch.
 PROBE_TIMEOUT_MS = 5_000
+
+#: How often a worker records its heartbeat (worker_heartbeats, migration 0017), and its columns.
+HEARTBEAT_S = 10.0
+HEARTBEAT_COLUMNS = ("at", "worker", "partitions", "lag")
 
 #: On shutdown, how long to wait for the batch in hand to be flushed and committed.
 SHUTDOWN_DRAIN_S = 30.0
@@ -196,6 +202,10 @@ class IngestService(mode.Service):
         self._rewind: dict[TopicPartition, int] = {}
         self._loop_running = False
         self._loop_done = asyncio.Event()
+        self._worker_id = f"{socket.gethostname()}:{os.getpid()}"
+        self._beat_at = 0.0
+        self._lag = 0
+        self._beating: asyncio.Task[None] | None = None
 
     async def on_start(self) -> None:
         s = self.settings
@@ -271,6 +281,7 @@ class IngestService(mode.Service):
                 for family, t in newest.items():
                     EVENT_TIME_LAG.labels(self.settings.topic(family)).set(now - t)
                 await self._record_lag()
+                self._heartbeat()
         finally:
             async with self.flush_lock:
                 await self._settle()
@@ -537,7 +548,38 @@ class IngestService(mode.Service):
         c = self._consumer
         if c is None:
             return
+        total = 0
         for tp in c.assignment():
             end = c.highwater(tp)
             if end is not None:
-                CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(max(0, end - await c.position(tp)))
+                lag = max(0, end - await c.position(tp))
+                CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(lag)
+                total += lag
+        self._lag = total
+
+    def _heartbeat(self) -> None:
+        """Every :data:`HEARTBEAT_S`, record in ClickHouse that this worker reads and how far behind
+        it is: what the wall calls a live feed (a quiet city at night is not a stopped one). In the
+        background, one at a time; a failure is logged and the next beat tries again."""
+        now = time.monotonic()
+        if now - self._beat_at < HEARTBEAT_S or (self._beating is not None and not self._beating.done()):
+            return
+        self._beat_at = now
+        assigned = len(self._consumer.assignment()) if self._consumer is not None else 0
+        row = [dt.datetime.now(dt.UTC), self._worker_id, assigned, self._lag]
+        writer = next(iter(self._writers.values()), None)
+        if writer is None:
+            return
+
+        async def beat() -> None:
+            try:
+                await asyncio.to_thread(
+                    writer.client.insert,
+                    "worker_heartbeats",
+                    [row],
+                    column_names=list(HEARTBEAT_COLUMNS),
+                )
+            except Exception as e:  # noqa: BLE001 - a missed beat is not a reason to stop ingesting
+                log.warning("heartbeat not recorded: %s", e)
+
+        self._beating = asyncio.create_task(beat())

@@ -319,12 +319,20 @@ def live() -> None:
         focus = chosen
     name = city(focus).name(lang)
 
+    # Stale is a stopped feed, not a quiet city: judged by the workers' heartbeat (at a real
+    # country's pace a city has minutes without an event at night), by the newest event only where
+    # no worker beats (figures written without one).
+    silent = None
+    if snap is not None and snap.beat is not None:
+        silent = max((snap.read_at - snap.beat.at).total_seconds(), 0)
+    elif snap is not None and snap.newest is not None:
+        silent = max((snap.read_at - snap.newest).total_seconds(), 0)
+    stale = silent is not None and silent > settings.stale_after_seconds
     fresh = ""
     if snap is not None and snap.newest is not None and failed_at is None:
         age = max((snap.read_at - snap.newest).total_seconds(), 0)
         stamp = f"{t('updated', lang)} {fmt_local_time(snap.newest, TZ)} ({fmt_age(age, lang)})"
-        late = age > settings.stale_after_seconds
-        fresh = f"<span class='dz-fresh{' late' if late else ''}' id='dz-fresh'>{stamp}</span>"
+        fresh = f"<span class='dz-fresh{' late' if stale else ''}' id='dz-fresh'>{stamp}</span>"
     # Every figure below is as of this instant (the clock): one read, one moment.
     shown_at = snap.read_at if snap is not None else t0
     st.markdown(
@@ -338,12 +346,12 @@ def live() -> None:
         st.markdown(f"<div class='dz-down' id='dz-down'>{html.escape(text)}</div>", unsafe_allow_html=True)
         if snap is None:
             return
-    elif snap.newest is None:
+    elif snap.newest is None and snap.beat is None:
         st.markdown(f"<div class='dz-stale' id='dz-stale'>{t('no_data', lang)}</div>", unsafe_allow_html=True)
-    elif (snap.read_at - snap.newest).total_seconds() > settings.stale_after_seconds:
-        age = fmt_age((snap.read_at - snap.newest).total_seconds(), lang)
-        st.markdown(f"<div class='dz-stale' id='dz-stale'>{html.escape(t('stale', lang, age=age))}</div>",
-                    unsafe_allow_html=True)  # fmt: skip
+    elif stale and silent is not None:
+        key = "feed_stopped" if snap.beat is not None else "stale"
+        text = t(key, lang, age=fmt_age(silent, lang))
+        st.markdown(f"<div class='dz-stale' id='dz-stale'>{html.escape(text)}</div>", unsafe_allow_html=True)
 
     _tiles(name, snap.overview.get(focus, CityRow(focus)), snap.calls)
     # Two halves, each its own column of boxes: the focused city on the left (districts, map and

@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 from clickhouse_connect.driver.client import Client
+from clickhouse_connect.driver.exceptions import DatabaseError
 
 from dozor.access import KIOSK, Scope
 from dozor.dashboard.queries.calls import QueueRow, call_queue
@@ -53,6 +54,8 @@ __all__ = [
     "MapPoint",
     "WaitingIncident",
     "Snapshot",
+    "Heartbeat",
+    "heartbeat",
     "wall_snapshot",
     "overview",
     "districts",
@@ -168,6 +171,8 @@ class Snapshot:
     read_at: dt.datetime
     #: The focused city's 102 at the same instant (waiting now, longest wait, the last hour's answers).
     calls: QueueRow | None = None
+    #: Whether the feed runs: the workers' newest heartbeat up to the instant.
+    beat: Heartbeat | None = None
 
 
 def _utc(t: dt.datetime) -> dt.datetime:
@@ -276,6 +281,13 @@ SELECT max(t), count() FROM (
     SELECT max(event_time) FROM incident_events
     WHERE event_time >= %(t0)s - INTERVAL 1 HOUR AND event_time <= %(t0)s
 ) WHERE t > toDateTime64(0, 3)
+"""
+
+#: The workers' newest heartbeat up to the instant (a small grace: a beat is written after its time),
+#: and the lag it reported: whether the feed is running, whatever the cities do.
+_HEARTBEAT = """
+SELECT max(at), argMax(lag, at), count() FROM worker_heartbeats
+WHERE at >= %(t0)s - INTERVAL 1 HOUR AND at <= %(t0)s + INTERVAL 2 SECOND
 """
 
 _NEWEST_MINUTE = """
@@ -429,6 +441,25 @@ def map_points(
     return [MapPoint(kind, float(lat), float(lon), detail) for kind, lat, lon, detail, _ in rows]
 
 
+@dataclass(frozen=True)
+class Heartbeat:
+    """The ingest workers' newest heartbeat: when, and how many messages behind they were."""
+
+    at: dt.datetime
+    lag: int
+
+
+def heartbeat(client: Client, t0: dt.datetime | None = None) -> Heartbeat | None:
+    """The newest heartbeat of the last hour up to ``t0``; None when no worker has beaten in it (no
+    worker runs, or figures written without one: the screen then judges by the newest event)."""
+    p = {"t0": _utc(t0 or dt.datetime.now(dt.UTC))}
+    try:
+        at, lag, n = client.query(_HEARTBEAT, parameters=p).result_rows[0]
+    except DatabaseError:  # a database migrated before 0017: judged by the events
+        return None
+    return Heartbeat(_utc(at), int(lag)) if n else None
+
+
 def newest_event_time(client: Client, t0: dt.datetime | None = None) -> dt.datetime | None:
     """The newest event time stored up to ``t0`` (violations or incidents): the screen's freshness."""
     p = {"t0": _utc(t0 or dt.datetime.now(dt.UTC))}
@@ -456,6 +487,7 @@ def wall_snapshot(
         newest=newest_event_time(client, t0),
         read_at=_utc(t0),
         calls=call_queue(client, scope, t0, [focus]).get(focus, QueueRow(focus)),
+        beat=heartbeat(client, t0),
     )
 
 

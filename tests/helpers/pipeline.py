@@ -39,8 +39,8 @@ def produce_violations(settings: Settings, n: int, seed: int = 7, malformed_ever
     """Send ``n`` valid simulated violations stamped within the last 50 s, plus malformed ones."""
     ensure_topics(settings)
     cfg = SimConfig(
-        seed=seed, rate=n / 50, incident_share=0, integrity_share=0, late_rate=0, duplicate_rate=0,
-        daily_profile=False,
+        seed=seed, rate=n / 50, incident_share=0, integrity_share=0, call_share=0, late_rate=0,
+        duplicate_rate=0, daily_profile=False,
     )  # fmt: skip
     producer = make_producer(settings)
     truth = Produced()

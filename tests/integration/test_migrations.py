@@ -86,6 +86,7 @@ def test_the_code_writes_exactly_the_columns_the_migrations_make(settings):
     against the tables the migrations made: a renamed or forgotten column fails here, not in an
     insert at night. Columns the code leaves out must have a default."""
     from dozor.dashboard.signin import _AUDIT_COLUMNS
+    from dozor.streams.ingest import HEARTBEAT_COLUMNS
     from dozor.streams.sink import TABLES
 
     migrate(settings)
@@ -98,6 +99,7 @@ def test_the_code_writes_exactly_the_columns_the_migrations_make(settings):
         columns.setdefault(table, {})[name] = default_kind
     written = {spec.table: spec.columns for spec in TABLES.values()}
     written["audit_log"] = tuple(_AUDIT_COLUMNS)
+    written["worker_heartbeats"] = HEARTBEAT_COLUMNS
     for table, cols in written.items():
         assert table in columns, f"{table} is written but no migration makes it"
         unknown = set(cols) - set(columns[table])

@@ -7,6 +7,7 @@ per-minute tables and state tables the dashboard reads.
 from __future__ import annotations
 
 import datetime as dt
+import html
 import re
 import time
 import uuid
@@ -228,6 +229,36 @@ def test_stale_data_is_shown_as_stale(settings_factory, monkeypatch, wall_env):
     at = _app(settings, monkeypatch, city="astana", lang="ru")
     at.run()
     assert "ДАННЫЕ УСТАРЕЛИ: последнее событие 4 мин назад" in _text(at)
+
+
+def test_a_quiet_city_with_a_running_feed_is_not_stale_and_a_stopped_feed_is(
+    settings_factory, monkeypatch, wall_env
+):
+    """At a real country's pace a city goes minutes without an event at night: the feed's workers
+    still beat, and the wall says nothing is wrong. When they stop beating, it says the feed stopped
+    — even if an event came in a moment before (written by something else)."""
+    settings = settings_factory(display_timezone=TZ, stale_after_seconds=60)
+    migrate(settings)
+    c = connect(settings)
+    now = dt.datetime.now(dt.UTC)
+    c.insert("violations", [_violation("astana", "yesil", now - dt.timedelta(minutes=4), 1)],
+             column_names=VIOLATION_COLUMNS)  # fmt: skip
+    beat = ["at", "worker", "partitions", "lag"]
+    c.insert("worker_heartbeats", [[now - dt.timedelta(seconds=5), "w1", 6, 0]], column_names=beat)
+    at = _app(settings, monkeypatch, city="astana", lang="en")
+    at.run()
+    assert not at.exception
+    assert "STALE" not in _text(at) and "STOPPED" not in _text(at)
+
+    stopped = settings_factory(display_timezone=TZ, stale_after_seconds=60)
+    migrate(stopped)
+    c = connect(stopped)
+    c.insert("worker_heartbeats", [[now - dt.timedelta(minutes=3), "w1", 6, 0]], column_names=beat)
+    c.insert("violations", [_violation("astana", "yesil", now - dt.timedelta(seconds=10), 2)],
+             column_names=VIOLATION_COLUMNS)  # fmt: skip
+    at = _app(stopped, monkeypatch, city="astana", lang="en")
+    at.run()
+    assert "DATA FEED STOPPED: the workers' last heartbeat 3 min ago" in html.unescape(_text(at))
 
 
 def test_clickhouse_down_keeps_the_last_figures_under_a_banner(

@@ -156,3 +156,10 @@ def test_every_figure_at_every_instant_equals_the_truth_and_windows_nest(
     assert shown["Almaty · last hour"] == f"{want[('hour', focus)]:,}"
     assert shown["Almaty · today"] == f"{want[('today', focus)]:,}"
     assert shown["open incidents"] == f"{want[('open', focus)]:,}"
+
+    # The worker beats while it runs, caught up (lag 0), and the page does not call the feed stale
+    # although the newest event is two minutes old.
+    beat = queries.heartbeat(reader)
+    assert beat is not None and beat.lag == 0
+    assert (dt.datetime.now(dt.UTC) - beat.at).total_seconds() < 30
+    assert "STALE" not in text and "STOPPED" not in text

@@ -39,8 +39,8 @@ def test_a_corrupted_compressed_batch_is_dead_lettered_and_the_partition_reads_o
 ):
     ensure_topics(settings)
     topic = settings.topic_violations
-    cfg = SimConfig(seed=41, rate=50, incident_share=0, integrity_share=0, late_rate=0, duplicate_rate=0,
-                    daily_profile=False)  # fmt: skip
+    cfg = SimConfig(seed=41, rate=50, incident_share=0, integrity_share=0, call_share=0, late_rate=0,
+                    duplicate_rate=0, daily_profile=False)  # fmt: skip
     msgs = list(
         Simulator(cfg, "corrupt").messages(dt.datetime.now(dt.UTC) - dt.timedelta(minutes=2), count=60)
     )

@@ -18,7 +18,7 @@ NOW = dt.datetime(2026, 11, 23, 12, 0, tzinfo=dt.UTC)
 
 @pytest.fixture
 def good() -> dict:
-    cfg = SimConfig(seed=3, incident_share=0, integrity_share=0)
+    cfg = SimConfig(seed=3, incident_share=0, integrity_share=0, call_share=0)
     msgs = Simulator(cfg, "salt").messages(NOW - dt.timedelta(minutes=5), count=200)
     return next(orjson.loads(m.value) for m in msgs if m.payload["city"] == "astana")
 
