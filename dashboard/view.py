@@ -30,7 +30,7 @@ from dozor.dashboard.queries import Area, Filters
 from dozor.schemas import IncidentCategory, IncidentChannel, ViolationType
 
 __all__ = [
-    "View", "PRESETS", "preset_range", "open_page", "open_plain_page", "header", "area_name",
+    "View", "PRESETS", "preset_range", "open_page", "open_plain_page", "header", "may_open", "area_name",
     "district_name", "record_view",
     "url_choice", "url_list", "url_date", "url_int", "url_notes", "to_url",
 ]  # fmt: skip
@@ -125,7 +125,8 @@ def _require_operations(scope: Scope) -> None:
 CARRIED = ("lang", "city", "district", "range", "from", "to")
 
 
-def _may_open(scope: Scope, name: str) -> bool:
+def may_open(scope: Scope, name: str) -> bool:
+    """Whether this user's role opens the managers' page ``name`` (the header's links, the wall's)."""
     if name == "integrity":
         return scope.integrity
     if name == "audit":
@@ -139,7 +140,7 @@ def header(scope: Scope, page: str, lang: str) -> str:
     language chosen."""
     carried = {k: st.query_params[k] for k in CARRIED if k in st.query_params}
     carried["lang"] = lang
-    names = [n for n in PAGES if _may_open(scope, n)]
+    names = [n for n in PAGES if may_open(scope, n)]
     cols = st.columns([8, 1, 1, 1], vertical_alignment="center")
     with cols[0]:
         links = st.columns(len(names) + 1)

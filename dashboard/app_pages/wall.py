@@ -377,8 +377,7 @@ def live() -> None:
 live()
 if scope is not KIOSK:
     # A signed-in manager's way to the analysis pages (a kiosk wall shows none: no one clicks it).
-    links = [p for p in view.PAGES if (p == "integrity" and scope.integrity) or (p == "audit" and scope.audit)
-             or (p not in ("integrity", "audit") and scope.visible_cities())]  # fmt: skip
+    links = [p for p in view.PAGES if view.may_open(scope, p)]
     for col, page in zip(st.columns(len(links) + 4), links, strict=False):
         with col:
             st.page_link(

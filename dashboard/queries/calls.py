@@ -20,11 +20,11 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from zoneinfo import ZoneInfo
 
 from clickhouse_connect.driver.client import Client
 
 from dozor.access import Scope
+from dozor.dashboard.queries.area import AREA_SQL, Area, area_params, bounds
 
 __all__ = [
     "ANSWER_GROUPS",
@@ -53,8 +53,6 @@ ANSWER_GROUPS: dict[str, str] = {
     "district": "call_district",
     "all": "''",
 }
-
-_AREA = "city = %(city)s AND (%(all_districts)s OR has(%(districts)s, district))"
 
 #: One row per call offered in [lo, hi): its channel, district, offer, answer time (NULL if never
 #: answered) and whether it was abandoned. A call's events come within hours of its offer, so the
@@ -103,16 +101,6 @@ class AnswerRow:
         return self.abandoned / self.offered if self.offered else None
 
 
-def _area(scope: Scope, city: str, district: str | None) -> dict[str, object]:
-    scope.require_city(city)
-    if district is not None:
-        scope.require_district(city, district)
-        districts = [district]
-    else:
-        districts = sorted(scope.districts) if scope.districts is not None else []
-    return {"city": city, "all_districts": not districts, "districts": districts}
-
-
 def call_answering(
     client: Client, scope: Scope, city: str, start: dt.date, end: dt.date, by: str, tz: str,
     district: str | None = None,
@@ -121,11 +109,9 @@ def call_answering(
     district), grouped ``by`` one of :data:`ANSWER_GROUPS`."""
     if by not in ANSWER_GROUPS:
         raise ValueError(f"cannot group calls by {by!r}; choose one of {sorted(ANSWER_GROUPS)}")
-    zone = ZoneInfo(tz)
-    p = {**_area(scope, city, district), "tz": tz}
-    p["lo"] = dt.datetime.combine(start, dt.time(), zone).astimezone(dt.UTC)
-    p["hi"] = dt.datetime.combine(end + dt.timedelta(days=1), dt.time(), zone).astimezone(dt.UTC)
-    sql = _ANSWERING.format(key=ANSWER_GROUPS[by], per_call=_PER_CALL.format(area=_AREA))
+    p = {**area_params(scope, Area(city, district)), "tz": tz}
+    p["lo"], p["hi"] = bounds(tz, start, end)
+    sql = _ANSWERING.format(key=ANSWER_GROUPS[by], per_call=_PER_CALL.format(area=AREA_SQL))
     out = []
     for k, n, answered, abandoned, levels, w10, w15, w20 in client.query(sql, parameters=p).result_rows:
         answer = tuple(float(v) for v in levels) if answered else (None, None, None)

@@ -36,6 +36,7 @@ from clickhouse_connect.driver.client import Client
 
 from dozor import localtime
 from dozor.access import Scope
+from dozor.dashboard.queries.area import AREA_SQL, Area, area_params, bounds
 from dozor.dashboard.queries.wall import _utc
 
 __all__ = [
@@ -74,14 +75,6 @@ PERIODS = ("week", "prev_week", "week_ly", "d28", "d28_ly", "ytd", "ytd_ly")
 
 
 @dataclass(frozen=True)
-class Area:
-    """A city, or one district of it."""
-
-    city: str
-    district: str | None = None
-
-
-@dataclass(frozen=True)
 class Filters:
     """What a page shows of each family; empty means all."""
 
@@ -89,19 +82,6 @@ class Filters:
     categories: tuple[str, ...] = ()
     channels: tuple[str, ...] = ()
     priorities: tuple[int, ...] = ()
-
-
-def _area_params(scope: Scope, area: Area) -> dict[str, object]:
-    """The SQL parameters of an area, after checking it against the scope."""
-    scope.require_city(area.city)
-    if area.district is not None:
-        scope.require_district(area.city, area.district)
-        districts: list[str] = [area.district]
-    elif scope.districts is not None:
-        districts = sorted(scope.districts)
-    else:
-        districts = []
-    return {"city": area.city, "all_districts": not districts, "districts": districts}
 
 
 def _filter_params(f: Filters) -> dict[str, object]:
@@ -119,21 +99,12 @@ def _compose(template: str, **fragments: str) -> str:
     return template.format(**fragments)
 
 
-_AREA = "city = %(city)s AND (%(all_districts)s OR has(%(districts)s, district))"
 _INCIDENT_FILTER = (
     "(empty(%(categories)s) OR has(%(categories)s, category))"
     " AND (empty(%(channels)s) OR has(%(channels)s, channel))"
     " AND (empty(%(priorities)s) OR has(%(priorities)s, priority))"
 )
 _VIOLATION_FILTER = "(empty(%(types)s) OR has(%(types)s, violation_type))"
-
-
-def _bounds(tz: str, start: dt.date, end: dt.date) -> tuple[dt.datetime, dt.datetime]:
-    """UTC instants of local midnight at ``start`` and the midnight after ``end``."""
-    zone = ZoneInfo(tz)
-    lo = dt.datetime.combine(start, dt.time(), zone).astimezone(dt.UTC)
-    hi = dt.datetime.combine(end + dt.timedelta(days=1), dt.time(), zone).astimezone(dt.UTC)
-    return lo, hi
 
 
 def _same_date_year_before(d: dt.date) -> dt.date:
@@ -211,7 +182,7 @@ FROM (SELECT violation_type, violations, toDate(hour, %(tz)s) AS d FROM violatio
 GROUP BY violation_type ORDER BY violation_type
 """,
     sums=_period_sums("violations", "d"),
-    area=_AREA,
+    area=AREA_SQL,
 )
 
 #: Incidents opened per category, channel and priority and period, from ``{source}`` (an hourly or a
@@ -227,7 +198,7 @@ GROUP BY family, key ORDER BY family, key
 
 _CS_INCIDENTS = _compose(
     _CS_INCIDENTS_OF, sums=_period_sums("opened", "d"), day="toDate(hour, %(tz)s)",
-    source="incidents_by_hour", area=_AREA, span="hour >= %(lo)s AND hour < %(hi)s",
+    source="incidents_by_hour", area=AREA_SQL, span="hour >= %(lo)s AND hour < %(hi)s",
 )  # fmt: skip
 
 #: One record per incident: its latest revision (the join republishes on a late step), from the
@@ -249,7 +220,7 @@ _CS_INCIDENTS_BY_DAY = _compose(
     sums=_period_sums("opened", "d"),
     day="day",
     source="incidents_by_day",
-    area=_AREA,
+    area=AREA_SQL,
     span="day >= %(span_lo)s AND day <= %(span_hi)s",
 )
 
@@ -264,7 +235,7 @@ GROUP BY key ORDER BY key
 """,
     arrived=_period_sums("arrived", "d").replace(" AS ", " AS a_"),
     within=_period_sums("in_target", "d").replace(" AS ", " AS w_"),
-    latest=_compose(_LATEST_RESPONSES, area=_AREA),
+    latest=_compose(_LATEST_RESPONSES, area=AREA_SQL),
 )
 
 _CS_INTEGRITY = _compose(
@@ -282,8 +253,8 @@ def compstat(client: Client, scope: Scope, area: Area, day: dt.date, tz: str) ->
     """Every CompStat figure of ``area`` as of ``day``: violations by type, incidents by category,
     channel and priority, arrivals and arrivals within target by priority, and (for the integrity
     and ministry roles) integrity reports by kind — each with a total line (key ``""``)."""
-    p = {**_area_params(scope, area), **_period_params(day), "tz": tz}
-    p["lo"], p["hi"] = _bounds(tz, p["span_lo"], p["span_hi"])  # type: ignore[arg-type]
+    p = {**area_params(scope, area), **_period_params(day), "tz": tz}
+    p["lo"], p["hi"] = bounds(tz, p["span_lo"], p["span_hi"])  # type: ignore[arg-type]
     rows: list[CompstatRow] = []
 
     def add(family: str, key: str, values: Sequence[object]) -> None:
@@ -325,7 +296,7 @@ def _figure_param(figure: str) -> dict[str, object]:
 
 def _figure_rows(cols: str) -> str:
     """The hourly rows of one figure (violations or incidents opened), filtered, as ``(cols, n)``."""
-    return _compose(_FIGURE_ROWS, cols=cols, area=_AREA, vf=_VIOLATION_FILTER, inf=_INCIDENT_FILTER)
+    return _compose(_FIGURE_ROWS, cols=cols, area=AREA_SQL, vf=_VIOLATION_FILTER, inf=_INCIDENT_FILTER)
 
 
 _DISTRICT_TOTALS = _compose(
@@ -338,8 +309,8 @@ def district_totals(
     filters: Filters = Filters(),
 ) -> dict[str, int]:  # fmt: skip
     """``figure`` (``violations`` or ``incidents``) per district of ``city`` the scope covers."""
-    p = {**_area_params(scope, Area(city)), **_filter_params(filters), **_figure_param(figure)}
-    p["lo"], p["hi"] = _bounds(tz, start, end)
+    p = {**area_params(scope, Area(city)), **_filter_params(filters), **_figure_param(figure)}
+    p["lo"], p["hi"] = bounds(tz, start, end)
     return {d: int(n) for d, n in client.query(_DISTRICT_TOTALS, parameters=p).result_rows}
 
 
@@ -353,11 +324,11 @@ def daily_series(
     filters: Filters = Filters(),
 ) -> list[tuple[dt.date, int, int]]:  # fmt: skip
     """(day, count, count 364 days before) for every day of ``start``…``end``, zeros included."""
-    p = {**_area_params(scope, area), **_filter_params(filters), **_figure_param(figure), "tz": tz}
+    p = {**area_params(scope, area), **_filter_params(filters), **_figure_param(figure), "tz": tz}
     ly = dt.timedelta(days=364)
     counts: dict[dt.date, int] = {}
     for lo_day, hi_day in ((start, end), (start - ly, end - ly)):
-        p["lo"], p["hi"] = _bounds(tz, lo_day, hi_day)
+        p["lo"], p["hi"] = bounds(tz, lo_day, hi_day)
         counts.update({d: int(n) for d, n in client.query(_DAILY, parameters=p).result_rows})
     days = [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
     return [(d, counts.get(d, 0), counts.get(d - ly, 0)) for d in days]
@@ -375,8 +346,8 @@ def heatmap(
     filters: Filters = Filters(),
 ) -> dict[tuple[int, int], int]:  # fmt: skip
     """Counts by (ISO weekday 1 = Monday … 7, local hour 0…23); cells with none are absent."""
-    p = {**_area_params(scope, area), **_filter_params(filters), **_figure_param(figure), "tz": tz}
-    p["lo"], p["hi"] = _bounds(tz, start, end)
+    p = {**area_params(scope, area), **_filter_params(filters), **_figure_param(figure), "tz": tz}
+    p["lo"], p["hi"] = bounds(tz, start, end)
     return {(int(w), int(h)): int(n) for w, h, n in client.query(_HEATMAP, parameters=p).result_rows}
 
 
@@ -461,16 +432,16 @@ def response_stats(
     :data:`RESPONSE_GROUPS`. Districts outside a district-limited scope are not in the area."""
     if by not in RESPONSE_GROUPS:
         raise ValueError(f"cannot group response times by {by!r}; choose one of {sorted(RESPONSE_GROUPS)}")
-    p = {**_area_params(scope, area), **_filter_params(filters), "tz": tz}
-    p["lo"], p["hi"] = _bounds(tz, start, end)
+    p = {**area_params(scope, area), **_filter_params(filters), "tz": tz}
+    p["lo"], p["hi"] = bounds(tz, start, end)
     sql = _compose(
-        _RESPONSES, key=RESPONSE_GROUPS[by], latest=_compose(_LATEST_RESPONSES, area=_AREA),
+        _RESPONSES, key=RESPONSE_GROUPS[by], latest=_compose(_LATEST_RESPONSES, area=AREA_SQL),
         inf=_INCIDENT_FILTER,
     )  # fmt: skip
     calls_sql = _compose(
         "SELECT {key} AS k, sum(opened) FROM incidents_by_hour WHERE {area} AND {inf} "
         "AND hour >= %(lo)s AND hour < %(hi)s GROUP BY k",
-        key=_CALL_GROUPS[by], area=_AREA, inf=_INCIDENT_FILTER,
+        key=_CALL_GROUPS[by], area=AREA_SQL, inf=_INCIDENT_FILTER,
     )  # fmt: skip
     calls = {str(k): int(n) for k, n in client.query(calls_sql, parameters=p).result_rows}
     out: dict[str, ResponseRow] = {}
@@ -501,9 +472,9 @@ def response_weekly(
 ) -> list[tuple[dt.date, int, int, float | None, float | None, int | None]]:  # fmt: skip
     """Per week (Monday) and priority: incidents, p90 time to arrival (s), share within target,
     the target (s)."""
-    p = {**_area_params(scope, area), **_filter_params(filters), "tz": tz}
-    p["lo"], p["hi"] = _bounds(tz, start, end)
-    sql = _compose(_WEEKLY, q=_Q, latest=_compose(_LATEST_RESPONSES, area=_AREA), inf=_INCIDENT_FILTER)
+    p = {**area_params(scope, area), **_filter_params(filters), "tz": tz}
+    p["lo"], p["hi"] = bounds(tz, start, end)
+    sql = _compose(_WEEKLY, q=_Q, latest=_compose(_LATEST_RESPONSES, area=AREA_SQL), inf=_INCIDENT_FILTER)
     out = []
     for w, prio, n, p90, within, arrived, target in client.query(sql, parameters=p).result_rows:
         share = within / arrived if arrived else None
@@ -599,19 +570,19 @@ def incident_list(
     """One page of the incidents opened ``start``…``end`` in ``area``, and how many there are."""
     if sort not in INCIDENT_SORT:
         raise ValueError(f"cannot sort incidents by {sort!r}; choose one of {sorted(INCIDENT_SORT)}")
-    p = {**_area_params(scope, area), **_filter_params(filters), "limit": int(limit), "offset": int(offset)}
-    p["lo"], p["hi"] = _bounds(tz, start, end)
+    p = {**area_params(scope, area), **_filter_params(filters), "limit": int(limit), "offset": int(offset)}
+    p["lo"], p["hi"] = bounds(tz, start, end)
     direction = "DESC" if descending else "ASC"
-    inc = _compose(_INCIDENT_AGG, area=_AREA, inf=_INCIDENT_FILTER)
+    inc = _compose(_INCIDENT_AGG, area=AREA_SQL, inf=_INCIDENT_FILTER)
     if sort == "first_arrival":
-        sql = _compose(_INCIDENTS, inc=inc, area=_AREA, order="first_arrival", direction=direction)
+        sql = _compose(_INCIDENTS, inc=inc, area=AREA_SQL, order="first_arrival", direction=direction)
         rows = client.query(sql, parameters=p, settings={"join_use_nulls": 0}).result_rows
     else:
         sql = _compose(_INCIDENT_PAGE, inc=inc, order=INCIDENT_SORT[sort], direction=direction)
         rows = client.query(sql, parameters=p).result_rows
         ids = [r[0] for r in rows]
         arrivals = dict(
-            client.query(_compose(_PAGE_ARRIVALS, area=_AREA), parameters={**p, "ids": ids}).result_rows
+            client.query(_compose(_PAGE_ARRIVALS, area=AREA_SQL), parameters={**p, "ids": ids}).result_rows
         ) if ids else {}  # fmt: skip
         rows = [(*r[:6], arrivals.get(r[0]), *r[7:]) for r in rows]
     total = int(rows[0][-1]) if rows else 0
